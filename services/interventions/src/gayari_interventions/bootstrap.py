@@ -1,0 +1,58 @@
+"""The one place where the interventions service is wired."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+
+from gayari_interventions.adapters.postgres import MIGRATIONS, unit_of_work
+from gayari_interventions.entrypoints.consumers import register_consumers
+from gayari_interventions.entrypoints.http import router
+from gayari_interventions.service_layer.handlers import InterventionsDeps
+from gayari_interventions.settings import InterventionsSettings
+from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
+from gayari_shared.kafka.topics import domain_topics, ensure_topics
+from gayari_shared.outbox import OutboxRelay
+from gayari_shared.postgres import create_pool, database_reachable, migrate
+from gayari_shared.service import make_app
+from gayari_shared.settings import CommonSettings
+
+SERVICE = "interventions"
+
+
+def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings.database_url)
+        await migrate(pool, SERVICE, MIGRATIONS)
+        await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
+        deps = InterventionsDeps(
+            unit_of_work=partial(unit_of_work, pool),
+            agencies=frozenset(agency.code for agency in common.agencies),
+        )
+        app.state.deps = deps
+        app.state.checks = {
+            "database": partial(database_reachable, pool),
+            "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
+        }
+        broker = KafkaBroker(common.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
+        register_consumers(broker, deps)
+        await broker.start()
+        relay = OutboxRelay(
+            pool, partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
+        )
+        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        try:
+            yield
+        finally:
+            await broker.stop()
+            relay.stop()
+            await relay_task
+            await pool.close()
+
+    return make_app("GAYARI interventions", lifespan, [router])

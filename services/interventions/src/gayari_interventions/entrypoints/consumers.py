@@ -1,0 +1,54 @@
+"""Kafka consumers: the registry's household events feed the table of known households.
+
+At-least-once: FastStream commits the offset only after the handler returned
+(NACK_ON_ERROR seeks back on an exception, e.g. the database is away); the handler is
+idempotent, so a redelivery changes nothing.
+"""
+
+from __future__ import annotations
+
+import structlog
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from gayari_interventions.service_layer.handlers import InterventionsDeps, learn_household
+from gayari_shared.events.contracts import HOUSEHOLDS_TOPIC, HouseholdRegisteredV1
+from gayari_shared.events.envelope import Envelope, InvalidEventError
+from gayari_shared.events.factory import parse_data
+from gayari_shared.http.correlation import bind_correlation_id
+
+log = structlog.get_logger(__name__)
+GROUP_ID = "gayari-interventions"
+
+
+def register_consumers(broker: KafkaBroker, deps: InterventionsDeps) -> None:
+    @broker.subscriber(
+        HOUSEHOLDS_TOPIC,
+        group_id=GROUP_ID,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_household_event(message: KafkaMessage) -> None:
+        record = message.raw_message
+        assert not isinstance(record, tuple)  # a batch; this subscriber reads one at a time
+        try:
+            envelope = Envelope.from_kafka(record.key, record.value, list(record.headers))
+            data = parse_data(envelope)
+        except InvalidEventError as exc:
+            # Not ours to repair here: skip it, loudly (dead-lettering comes with the intake).
+            log.error(
+                "invalid household event skipped",
+                reason=exc.reason,
+                partition=record.partition,
+                offset=record.offset,
+            )
+            return
+        bind_correlation_id(envelope.correlationid)
+        structlog.contextvars.bind_contextvars(event_id=str(envelope.id))
+        try:
+            if isinstance(data, HouseholdRegisteredV1):
+                new = await learn_household(deps, data, envelope.id)
+                log.info("household known", household_id=str(data.household_id), new=new)
+        finally:
+            structlog.contextvars.unbind_contextvars("event_id", "correlation_id")

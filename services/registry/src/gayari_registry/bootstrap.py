@@ -1,0 +1,53 @@
+"""The one place where the registry is wired: settings, pool, relay, routes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI
+
+from gayari_registry.adapters.postgres import MIGRATIONS, unit_of_work
+from gayari_registry.entrypoints.http import router
+from gayari_registry.service_layer.handlers import RegistryDeps
+from gayari_registry.settings import RegistrySettings
+from gayari_shared.areas import load_areas
+from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
+from gayari_shared.kafka.topics import domain_topics, ensure_topics
+from gayari_shared.outbox import OutboxRelay
+from gayari_shared.postgres import create_pool, database_reachable, migrate
+from gayari_shared.service import make_app
+from gayari_shared.settings import CommonSettings
+
+SERVICE = "registry"
+
+
+def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings.database_url)
+        await migrate(pool, SERVICE, MIGRATIONS)
+        await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
+        app.state.deps = RegistryDeps(
+            unit_of_work=partial(unit_of_work, pool),
+            areas=load_areas(),
+            hash_secret=common.hash_secret,
+        )
+        app.state.checks = {
+            "database": partial(database_reachable, pool),
+            "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
+        }
+        relay = OutboxRelay(
+            pool, partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
+        )
+        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        try:
+            yield
+        finally:
+            relay.stop()
+            await relay_task
+            await pool.close()
+
+    return make_app("GAYARI registry", lifespan, [router])

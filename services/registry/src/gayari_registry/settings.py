@@ -1,0 +1,14 @@
+"""Settings of the registry service (GAYARI_REGISTRY_*); common ones are GAYARI_*."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gayari_shared.settings import database_url
+
+
+class RegistrySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GAYARI_REGISTRY_", extra="ignore", frozen=True)
+
+    database_url: str = database_url("registry")
+    http_port: int = 8101

@@ -1,0 +1,96 @@
+"""CloudEvents 1.0 envelope carried with the CloudEvents Kafka protocol binding, binary mode.
+
+Binary mode: the attributes travel as `ce_*` headers (`datacontenttype` as `content-type`) and the
+Kafka value is the event data itself. We chose it over structured mode because
+- the value is the plain domain document, so its JSON Schema applies to the bytes on the topic
+  and a consumer that knows nothing of CloudEvents still reads it;
+- consumers route, filter and dead-letter on headers (type, source) without parsing the body;
+- nothing is duplicated: the key is the household id (the CloudEvents `partitionkey`).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+CONTENT_TYPE: Final = "application/json"
+CE_PREFIX: Final = "ce_"
+_ATTRIBUTES: Final = ("id", "source", "type", "specversion", "time", "subject", "correlationid")
+
+
+class InvalidEventError(ValueError):
+    """A Kafka record that is not a valid GAYARI CloudEvent; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaRecord:
+    """What goes on the wire: aiokafka's shapes for key, value and headers."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+class Envelope(BaseModel):
+    """One event: the CloudEvents context attributes plus its data."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    source: str = Field(min_length=1)
+    type: str = Field(pattern=r"^gayari\.[a-z0-9_.-]+\.v[0-9]+$")
+    specversion: Literal["1.0"] = "1.0"
+    time: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
+    subject: str = Field(min_length=1, description="The household id; also the Kafka key")
+    datacontenttype: Literal["application/json"] = CONTENT_TYPE
+    correlationid: str = Field(min_length=1, max_length=128)
+    data: dict[str, Any]
+
+    def to_kafka(self, topic: str) -> KafkaRecord:
+        attributes = self.model_dump(mode="json", include=set(_ATTRIBUTES))
+        headers = [(CE_PREFIX + name, str(attributes[name]).encode()) for name in _ATTRIBUTES]
+        headers.append(("content-type", self.datacontenttype.encode()))
+        value = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode()
+        return KafkaRecord(topic=topic, key=self.subject.encode(), value=value, headers=headers)
+
+    @classmethod
+    def from_kafka(
+        cls, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> Envelope:
+        attributes: dict[str, Any] = {}
+        for name, raw in headers:
+            lowered = name.lower()
+            try:
+                text = raw.decode()
+            except UnicodeDecodeError as exc:
+                raise InvalidEventError(f"header {name} is not UTF-8") from exc
+            if lowered.startswith(CE_PREFIX):
+                attributes[lowered.removeprefix(CE_PREFIX)] = text
+            elif lowered == "content-type":
+                attributes["datacontenttype"] = text
+        if value is None:
+            raise InvalidEventError("record has no value")
+        try:
+            data = json.loads(value)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidEventError(f"value is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidEventError("value is not a JSON object")
+        try:
+            envelope = cls.model_validate({**attributes, "data": data})
+        except ValidationError as exc:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+            raise InvalidEventError(f"invalid CloudEvents attributes: {fields}") from exc
+        if key is not None and key.decode(errors="replace") != envelope.subject:
+            raise InvalidEventError("record key differs from ce_subject")
+        return envelope

@@ -1,0 +1,33 @@
+"""Build envelopes from event data and parse them back into typed events."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from gayari_shared.events.contracts import CATALOGUE, EventData
+from gayari_shared.events.envelope import Envelope, InvalidEventError
+
+
+def envelope_for(data: EventData, *, source: str, correlation_id: str) -> Envelope:
+    return Envelope(
+        source=source,
+        type=data.TYPE,
+        subject=data.subject,
+        correlationid=correlation_id,
+        data=data.model_dump(mode="json"),
+    )
+
+
+def parse_data(envelope: Envelope) -> EventData:
+    """The typed data of a known event type; InvalidEventError names what is wrong."""
+    model = CATALOGUE.get(envelope.type)
+    if model is None:
+        raise InvalidEventError(f"unknown event type {envelope.type}")
+    try:
+        data = model.model_validate(envelope.data)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+        raise InvalidEventError(f"invalid {envelope.type} data: {fields}") from exc
+    if data.subject != envelope.subject:
+        raise InvalidEventError("ce_subject differs from the data's household_id")
+    return data

@@ -1,0 +1,101 @@
+"""RFC 9457 problem details for every error a service returns; never a stack trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """The body of every error response."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] = []
+
+
+class ProblemError(Exception):
+    """Raised by a handler for a domain rule the request breaks."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        kind: str = "about:blank",
+        errors: list[FieldError] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.problem = Problem(
+            type=kind, title=title, status=status, detail=detail, errors=errors or []
+        )
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(mode="json"),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    # FastAPI prefixes body fields with "body"; the client knows them by their own names.
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or "body"
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldError(field=_field_name(tuple(e["loc"])), message=str(e["msg"]))
+            for e in exc.errors()
+        ]
+        fields = ", ".join(dict.fromkeys(e.field for e in errors))
+        return problem_response(
+            Problem(
+                type="urn:gayari:problem:invalid-request",
+                title="The request is not valid",
+                status=422,
+                detail=f"Invalid or missing: {fields}",
+                errors=errors,
+            )
+        )
+
+    @app.exception_handler(ProblemError)
+    async def _domain(_: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(exc.problem)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            Problem(title=str(exc.detail), status=exc.status_code),
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", error_type=type(exc).__name__)
+        return problem_response(
+            Problem(title="Internal error", status=500, detail="The error has been logged.")
+        )

@@ -1,0 +1,1 @@
+"""Kafka plumbing: topic provisioning, producers, reachability checks."""

@@ -1,0 +1,179 @@
+"""Transactional outbox: the domain row and its event commit in one transaction; a relay
+publishes committed events to Kafka afterwards, never before.
+
+Delivery is at-least-once (a relay that dies after Kafka acked but before it marked the rows
+sends them again); consumers deduplicate by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Final
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from gayari_shared.events.envelope import Envelope
+from gayari_shared.postgres import Connection
+
+log = structlog.get_logger(__name__)
+
+OUTBOX_MIGRATION: Final = """
+CREATE TABLE outbox (
+    seq          bigserial PRIMARY KEY,
+    event_id     uuid NOT NULL UNIQUE,
+    event_type   text NOT NULL,
+    topic        text NOT NULL,
+    key          bytea NOT NULL,
+    value        bytea NOT NULL,
+    headers      jsonb NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    published_at timestamptz
+);
+CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL;
+"""
+
+NOTIFY_CHANNEL: Final = "gayari_outbox"
+
+
+async def add_to_outbox(conn: Connection, envelope: Envelope, topic: str) -> None:
+    """Stage an event in the caller's transaction; it is published only if that commits."""
+    record = envelope.to_kafka(topic)
+    headers = {name: value.decode() for name, value in record.headers}
+    await conn.execute(
+        """INSERT INTO outbox (event_id, event_type, topic, key, value, headers)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb)""",
+        envelope.id,
+        envelope.type,
+        topic,
+        record.key,
+        record.value,
+        json.dumps(headers),
+    )
+    # Delivered by PostgreSQL at commit only, so the relay wakes for committed rows.
+    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows in commit order, in batches, then marks them published."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer_factory: Callable[[], AIOKafkaProducer],
+        *,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        keep_published_s: float = 3600.0,
+    ) -> None:
+        self._pool = pool
+        self._producer_factory = producer_factory
+        self._producer: AIOKafkaProducer | None = None
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._keep_published_s = keep_published_s
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self.published_total = 0
+
+    async def run(self) -> None:
+        listener = await self._pool.acquire()
+        await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        backoff = 0.5
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if self._producer is None:
+                        self._producer = await self._start_producer()
+                    sent = await self.publish_pending()
+                    await self._clean_published()
+                    backoff = 0.5
+                except Exception as exc:
+                    # Kafka or PostgreSQL away: nothing is lost (rows stay pending), back off.
+                    log.warning(
+                        "outbox relay failed; retrying",
+                        error=f"{type(exc).__name__}: {exc}",
+                        backoff_s=backoff,
+                    )
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    continue
+                if sent < self._batch_size:
+                    await self._sleep(self._poll_interval_s)
+        finally:
+            if self._producer is not None:
+                await self._producer.stop()  # flushes what is in flight
+            with contextlib.suppress(Exception):
+                await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+            await self._pool.release(listener)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def _start_producer(self) -> AIOKafkaProducer:
+        producer = self._producer_factory()
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        return producer
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; returns how many rows it published."""
+        producer = self._producer
+        if producer is None:
+            raise RuntimeError("the relay's producer is not started")
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT seq, event_id, topic, key, value, headers FROM outbox
+                   WHERE published_at IS NULL ORDER BY seq LIMIT $1
+                   FOR UPDATE SKIP LOCKED""",
+                self._batch_size,
+            )
+            if not rows:
+                return 0
+            deliveries = []
+            for row in rows:
+                headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
+                deliveries.append(
+                    await producer.send(
+                        row["topic"], value=row["value"], key=row["key"], headers=headers
+                    )
+                )
+            # Every record acked by the broker before any row counts as published.
+            await asyncio.gather(*deliveries)
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
+                [row["seq"] for row in rows],
+            )
+        self.published_total += len(rows)
+        log.debug("outbox published", count=len(rows))
+        return len(rows)
+
+    async def pending(self) -> int:
+        async with self._pool.acquire() as conn:
+            return int(
+                await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            )
+
+    async def _clean_published(self) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """DELETE FROM outbox WHERE published_at IS NOT NULL
+                   AND published_at < now() - make_interval(secs => $1)""",
+                self._keep_published_s,
+            )
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()

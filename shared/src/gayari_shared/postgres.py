@@ -1,0 +1,69 @@
+"""PostgreSQL plumbing: a connection pool and forward-only schema migrations.
+
+Migrations are hand-written here on purpose: each service owns a few tables, and a list of SQL
+scripts applied under an advisory lock is all that needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+
+import asyncpg
+import structlog
+from asyncpg.pool import PoolConnectionProxy
+
+log = structlog.get_logger(__name__)
+
+Pool = asyncpg.Pool
+# A connection borrowed from a pool or opened on its own; the queries are the same.
+Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, command_timeout=30)
+    if pool is None:  # asyncpg's typing allows it; it never happens with a fresh pool
+        raise RuntimeError("could not create a PostgreSQL pool")
+    return pool
+
+
+async def migrate(pool: asyncpg.Pool, component: str, scripts: Sequence[str]) -> int:
+    """Apply the scripts not applied yet, in order, each in its own transaction."""
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   component text NOT NULL, version int NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now(),
+                   PRIMARY KEY (component, version))"""
+        )
+        applied = 0
+        for version, script in enumerate(scripts, start=1):
+            async with conn.transaction():
+                # Several instances may start at once; one applies, the others wait and skip.
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", component)
+                done = await conn.fetchval(
+                    "SELECT 1 FROM schema_migrations WHERE component = $1 AND version = $2",
+                    component,
+                    version,
+                )
+                if done:
+                    continue
+                await conn.execute(script)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (component, version) VALUES ($1, $2)",
+                    component,
+                    version,
+                )
+                applied += 1
+        if applied:
+            log.info("migrations applied", component=component, count=applied)
+        return applied
+
+
+async def database_reachable(pool: asyncpg.Pool, timeout_s: float = 2.0) -> bool:
+    try:
+        async with asyncio.timeout(timeout_s), pool.acquire() as conn:
+            return bool(await conn.fetchval("SELECT 1"))
+    except Exception:
+        return False

@@ -1,0 +1,20 @@
+"""Running a service process: uvicorn with our logging and a bounded graceful stop."""
+
+from __future__ import annotations
+
+import uvicorn
+from fastapi import FastAPI
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    # uvicorn turns SIGTERM/SIGINT into a graceful shutdown: stop accepting, finish requests
+    # in hand (at most 8 s), then run the app's lifespan shutdown (relays, consumers, pools).
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=8,
+        lifespan="on",
+    )

@@ -1,0 +1,34 @@
+"""Settings common to every service, read from GAYARI_* environment variables.
+
+The defaults match the local stack in deploy/local, so a developer needs no configuration;
+in any other environment every value comes from the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gayari_shared.agencies import DEFAULT_AGENCIES, Agency
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GAYARI_", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    kafka_topic_partitions: int = Field(default=6, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    http_host: str = "127.0.0.1"
+    agencies: tuple[Agency, ...] = DEFAULT_AGENCIES
+    # Keyed hashes of identifiers (e.g. the family card number) on events; never a plain value.
+    hash_secret: str = "local-development-only-secret"
+
+
+def database_url(service: str, port: int = 15432) -> str:
+    """The local stack's URL for a service's own database."""
+    role = f"gayari_{service}"
+    return f"postgresql://{role}:{role}@127.0.0.1:{port}/{role}"
