@@ -1,0 +1,176 @@
+"""The reporting projector: a Kafka consumer whose positions live in the read model's database.
+
+Written on aiokafka directly rather than a FastStream subscriber: the projection must seek to
+offsets stored in PostgreSQL whenever partitions are assigned and must see a batch per
+partition, which FastStream's subscribers do not expose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Sequence
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+
+from gayari_reporting.adapters.store import ConsumedRecord, PartitionKey, ReadModelStore, Rejected
+from gayari_reporting.domain.projection import fact_of
+from gayari_shared.events.envelope import Envelope, InvalidEventError
+from gayari_shared.events.factory import parse_data
+
+log = structlog.get_logger(__name__)
+
+
+def decode(record: ConsumerRecord[bytes, bytes]) -> ConsumedRecord:
+    try:
+        envelope = Envelope.from_kafka(record.key, record.value, list(record.headers))
+        data = parse_data(envelope)
+    except InvalidEventError as exc:
+        log.warning(
+            "event rejected",
+            reason=exc.reason,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
+        return ConsumedRecord(record.offset, Rejected(exc.reason))
+    log.info(
+        "event projected",
+        event_id=str(envelope.id),
+        event_type=envelope.type,
+        correlation_id=envelope.correlationid,
+        household_id=envelope.subject,
+    )
+    return ConsumedRecord(record.offset, fact_of(data, envelope.id))
+
+
+class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, projector: Projector) -> None:
+        self._projector = projector
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        return None  # positions are already in the database, committed with their facts
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self._projector.seek_to_stored(list(assigned))
+
+
+class Projector:
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        group_id: str,
+        topics: Sequence[str],
+        store: ReadModelStore,
+        max_records: int = 2000,
+    ) -> None:
+        self.group_id = group_id
+        self._topics = topics
+        self._store = store
+        self._max_records = max_records
+        self._stopping = asyncio.Event()
+        self.projected_total = 0
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            client_id=f"{group_id}-projector",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # Read only what producers committed, should any of them ever use transactions.
+            isolation_level="read_committed",
+        )
+
+    async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
+        stored = await self._store.stored_offsets(
+            self.group_id, [(tp.topic, tp.partition) for tp in partitions]
+        )
+        for tp in partitions:
+            offset = stored.get((tp.topic, tp.partition))
+            if offset is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, offset)
+        log.info(
+            "partitions assigned",
+            partitions=sorted(
+                f"{t}:{p}" for t, p in ((tp.topic, tp.partition) for tp in partitions)
+            ),
+            stored=len(stored),
+        )
+
+    async def run(self) -> None:
+        consumer = self._consumer
+        consumer.subscribe(list(self._topics), listener=_SeekToStoredOffsets(self))
+        await self._start_with_retry()
+        try:
+            while not self._stopping.is_set():
+                fetched = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
+                if fetched:
+                    await self._project(fetched)
+        finally:
+            await consumer.stop()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then leave the group."""
+        self._stopping.set()
+
+    async def events_behind(self) -> int | None:
+        """Events on the assigned partitions not yet projected; None before the first fetch."""
+        behind = 0
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                return None
+            behind += max(0, highwater - await self._consumer.position(tp))
+        return behind
+
+    async def _project(
+        self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        batch: dict[PartitionKey, list[ConsumedRecord]] = {
+            (tp.topic, tp.partition): [decode(r) for r in records]
+            for tp, records in fetched.items()
+        }
+        backoff = 0.5
+        while True:
+            try:
+                result = await self._store.apply(self.group_id, batch)
+                break
+            except _TRANSIENT as exc:
+                if self._stopping.is_set():
+                    raise  # leave unprojected: the stored offsets have not moved
+                log.warning(
+                    "read model unavailable; retrying batch", error=str(exc), backoff_s=backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+        self.projected_total += result.applied
+        # Kafka's committed offsets only mirror the database's, for lag tooling.
+        with contextlib.suppress(Exception):
+            await self._consumer.commit(
+                {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
+            )
+
+    async def _start_with_retry(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await self._consumer.start()
+                return
+            except Exception as exc:  # KafkaConnectionError and kin: the broker is away
+                log.warning("kafka unavailable; retrying", error=str(exc), backoff_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+
+# The database went away or restarts: the same batch is retried, nothing is skipped.
+_TRANSIENT = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+)

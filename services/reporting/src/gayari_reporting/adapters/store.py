@@ -1,0 +1,236 @@
+"""The read model in PostgreSQL, written together with the consumed offsets.
+
+Each batch commits its facts and the next offset of every partition it covers in one
+transaction; on (re)assignment the projector seeks to those offsets, so a crash or rebalance
+neither loses nor repeats an event. Facts are keyed by their own ids as a second guard: the
+outbox relays deliver at least once, so the same event may sit at two offsets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+import asyncpg
+
+from gayari_reporting.domain.projection import (
+    Fact,
+    GrantFact,
+    GrantTotals,
+    HouseholdFact,
+    TrainingFact,
+)
+from gayari_shared.postgres import Connection
+
+MIGRATIONS: Final = (
+    """
+    CREATE TABLE projection_offsets (
+        consumer_group text NOT NULL,
+        topic          text NOT NULL,
+        partition      int NOT NULL,
+        next_offset    bigint NOT NULL,
+        updated_at     timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer_group, topic, partition)
+    );
+    CREATE TABLE households (
+        household_id   uuid PRIMARY KEY,
+        village_code   text NOT NULL,
+        welfare_decile smallint NOT NULL,
+        registered_at  timestamptz NOT NULL,
+        event_id       uuid NOT NULL
+    );
+    CREATE TABLE grants (
+        grant_id     uuid PRIMARY KEY,
+        household_id uuid NOT NULL,
+        agency       text NOT NULL,
+        kind         text NOT NULL,
+        amount_idr   bigint NOT NULL,
+        issued_at    timestamptz NOT NULL,
+        event_id     uuid NOT NULL
+    );
+    CREATE INDEX grants_agency ON grants (agency);
+    CREATE TABLE training_completions (
+        completion_id uuid PRIMARY KEY,
+        household_id  uuid NOT NULL,
+        agency        text NOT NULL,
+        topic         text NOT NULL,
+        hours         int NOT NULL,
+        completed_on  date NOT NULL,
+        event_id      uuid NOT NULL
+    );
+    CREATE INDEX training_completions_agency ON training_completions (agency);
+    CREATE TABLE rejected_events (
+        topic     text NOT NULL,
+        partition int NOT NULL,
+        "offset"  bigint NOT NULL,
+        reason    text NOT NULL,
+        seen_at   timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (topic, partition, "offset")
+    );
+    """,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedRecord:
+    offset: int
+    outcome: Fact | Rejected | None  # None: an event type this read model does not use
+
+
+PartitionKey = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    applied: int
+    skipped_as_seen: int
+
+
+class ReadModelStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def stored_offsets(
+        self, group: str, partitions: Sequence[PartitionKey]
+    ) -> dict[PartitionKey, int]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT topic, partition, next_offset FROM projection_offsets
+                   WHERE consumer_group = $1""",
+                group,
+            )
+        wanted = set(partitions)
+        return {
+            (r["topic"], r["partition"]): r["next_offset"]
+            for r in rows
+            if (r["topic"], r["partition"]) in wanted
+        }
+
+    async def apply(
+        self, group: str, batch: Mapping[PartitionKey, Sequence[ConsumedRecord]]
+    ) -> BatchResult:
+        applied = skipped = 0
+        async with self._pool.acquire() as conn, conn.transaction():
+            for (topic, partition), records in sorted(batch.items()):
+                if not records:
+                    continue
+                stored = await self._lock_offset(conn, group, topic, partition)
+                # Records below the stored offset were projected by an earlier owner of the
+                # partition (a rebalance raced this batch): never apply them twice.
+                fresh = [r for r in records if r.offset >= stored]
+                skipped += len(records) - len(fresh)
+                if not fresh:
+                    continue
+                for record in fresh:
+                    await self._apply_one(conn, topic, partition, record)
+                applied += len(fresh)
+                await conn.execute(
+                    """UPDATE projection_offsets SET next_offset = $4, updated_at = now()
+                       WHERE consumer_group = $1 AND topic = $2 AND partition = $3""",
+                    group,
+                    topic,
+                    partition,
+                    fresh[-1].offset + 1,
+                )
+        return BatchResult(applied, skipped)
+
+    async def _lock_offset(self, conn: Connection, group: str, topic: str, partition: int) -> int:
+        await conn.execute(
+            """INSERT INTO projection_offsets (consumer_group, topic, partition, next_offset)
+               VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING""",
+            group,
+            topic,
+            partition,
+        )
+        stored: int = await conn.fetchval(
+            """SELECT next_offset FROM projection_offsets
+               WHERE consumer_group = $1 AND topic = $2 AND partition = $3 FOR UPDATE""",
+            group,
+            topic,
+            partition,
+        )
+        return stored
+
+    async def _apply_one(
+        self, conn: Connection, topic: str, partition: int, record: ConsumedRecord
+    ) -> None:
+        match record.outcome:
+            case HouseholdFact() as f:
+                await conn.execute(
+                    """INSERT INTO households
+                           (household_id, village_code, welfare_decile, registered_at, event_id)
+                       VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+                    f.household_id,
+                    f.village_code,
+                    f.welfare_decile,
+                    f.registered_at,
+                    f.event_id,
+                )
+            case GrantFact() as f:
+                await conn.execute(
+                    """INSERT INTO grants (grant_id, household_id, agency, kind, amount_idr,
+                                           issued_at, event_id)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
+                    f.grant_id,
+                    f.household_id,
+                    f.agency,
+                    f.kind,
+                    f.amount_idr,
+                    f.issued_at,
+                    f.event_id,
+                )
+            case TrainingFact() as f:
+                await conn.execute(
+                    """INSERT INTO training_completions (completion_id, household_id, agency,
+                                                         topic, hours, completed_on, event_id)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
+                    f.completion_id,
+                    f.household_id,
+                    f.agency,
+                    f.topic,
+                    f.hours,
+                    f.completed_on,
+                    f.event_id,
+                )
+            case Rejected(reason=reason):
+                await conn.execute(
+                    """INSERT INTO rejected_events (topic, partition, "offset", reason)
+                       VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING""",
+                    topic,
+                    partition,
+                    record.offset,
+                    reason,
+                )
+            case None:
+                pass
+
+    async def progress_figures(
+        self,
+    ) -> tuple[int, dict[str, GrantTotals], dict[str, int], datetime]:
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            households = await conn.fetchval("SELECT count(*) FROM households")
+            grant_rows = await conn.fetch(
+                """SELECT agency, count(*) AS n, coalesce(sum(amount_idr), 0) AS idr
+                   FROM grants GROUP BY agency"""
+            )
+            training_rows = await conn.fetch(
+                "SELECT agency, count(*) AS n FROM training_completions GROUP BY agency"
+            )
+            as_of = await conn.fetchval("SELECT max(updated_at) FROM projection_offsets")
+        return (
+            int(households),
+            {r["agency"]: GrantTotals(count=r["n"], total_idr=int(r["idr"])) for r in grant_rows},
+            {r["agency"]: int(r["n"]) for r in training_rows},
+            as_of or datetime.now(UTC),
+        )
+
+    async def rejected_count(self) -> int:
+        async with self._pool.acquire() as conn:
+            return int(await conn.fetchval("SELECT count(*) FROM rejected_events"))

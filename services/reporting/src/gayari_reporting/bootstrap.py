@@ -1,0 +1,55 @@
+"""The one place where reporting is wired: store, projector, routes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI
+
+from gayari_reporting.adapters.projector import Projector
+from gayari_reporting.adapters.store import MIGRATIONS, ReadModelStore
+from gayari_reporting.entrypoints.http import router
+from gayari_reporting.settings import ReportingSettings
+from gayari_shared.events.contracts import DOMAIN_TOPICS
+from gayari_shared.kafka.clients import kafka_reachable
+from gayari_shared.kafka.topics import domain_topics, ensure_topics
+from gayari_shared.postgres import create_pool, database_reachable, migrate
+from gayari_shared.service import make_app
+from gayari_shared.settings import CommonSettings
+
+SERVICE = "reporting"
+
+
+def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings.database_url)
+        await migrate(pool, SERVICE, MIGRATIONS)
+        await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
+        store = ReadModelStore(pool)
+        projector = Projector(
+            bootstrap_servers=common.kafka_bootstrap_servers,
+            group_id=settings.consumer_group,
+            topics=DOMAIN_TOPICS,
+            store=store,
+            max_records=settings.max_batch_records,
+        )
+        app.state.store = store
+        app.state.projector = projector
+        app.state.agencies = common.agencies
+        app.state.checks = {
+            "database": partial(database_reachable, pool),
+            "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
+        }
+        task = asyncio.create_task(projector.run(), name="projector")
+        try:
+            yield
+        finally:
+            projector.stop()
+            await task
+            await pool.close()
+
+    return make_app("GAYARI reporting", lifespan, [router])

@@ -1,0 +1,17 @@
+"""Settings of the reporting service (GAYARI_REPORTING_*); common ones are GAYARI_*."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gayari_shared.settings import database_url
+
+
+class ReportingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GAYARI_REPORTING_", extra="ignore", frozen=True)
+
+    database_url: str = database_url("reporting")
+    http_port: int = 8103
+    consumer_group: str = "gayari-reporting"
+    max_batch_records: int = Field(default=2000, ge=1)
