@@ -18,6 +18,8 @@ class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GAYARI_", extra="ignore", frozen=True)
 
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    # Separates deployments (or test runs) sharing one cluster: topics are "<prefix>.<stream>".
+    topic_prefix: str = Field(default="gayari", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     kafka_topic_partitions: int = Field(default=6, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -26,6 +28,9 @@ class CommonSettings(BaseSettings):
     agencies: tuple[Agency, ...] = DEFAULT_AGENCIES
     # Keyed hashes of identifiers (e.g. the family card number) on events; never a plain value.
     hash_secret: str = "local-development-only-secret"
+
+    def topic(self, stream: str) -> str:
+        return f"{self.topic_prefix}.{stream}"
 
 
 def database_url(service: str, port: int = 15432) -> str:

@@ -15,6 +15,7 @@ from gayari_interventions.entrypoints.consumers import register_consumers
 from gayari_interventions.entrypoints.http import router
 from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_interventions.settings import InterventionsSettings
+from gayari_shared.events.contracts import HOUSEHOLDS
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
 from gayari_shared.outbox import OutboxRelay
@@ -32,7 +33,7 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
         await migrate(pool, SERVICE, MIGRATIONS)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
         deps = InterventionsDeps(
-            unit_of_work=partial(unit_of_work, pool),
+            unit_of_work=partial(unit_of_work, pool, common.topic_prefix),
             agencies=frozenset(agency.code for agency in common.agencies),
         )
         app.state.deps = deps
@@ -41,7 +42,7 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
             "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
         }
         broker = KafkaBroker(common.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
-        register_consumers(broker, deps)
+        register_consumers(broker, deps, common.topic(HOUSEHOLDS))
         await broker.start()
         relay = OutboxRelay(
             pool, partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)

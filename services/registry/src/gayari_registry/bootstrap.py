@@ -31,7 +31,7 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
         await migrate(pool, SERVICE, MIGRATIONS)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
         app.state.deps = RegistryDeps(
-            unit_of_work=partial(unit_of_work, pool),
+            unit_of_work=partial(unit_of_work, pool, common.topic_prefix),
             areas=load_areas(),
             hash_secret=common.hash_secret,
         )

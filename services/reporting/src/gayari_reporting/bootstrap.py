@@ -13,7 +13,7 @@ from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.store import MIGRATIONS, ReadModelStore
 from gayari_reporting.entrypoints.http import router
 from gayari_reporting.settings import ReportingSettings
-from gayari_shared.events.contracts import DOMAIN_TOPICS
+from gayari_shared.events.contracts import DOMAIN_STREAMS
 from gayari_shared.kafka.clients import kafka_reachable
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
 from gayari_shared.postgres import create_pool, database_reachable, migrate
@@ -33,7 +33,7 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
         projector = Projector(
             bootstrap_servers=common.kafka_bootstrap_servers,
             group_id=settings.consumer_group,
-            topics=DOMAIN_TOPICS,
+            topics=[common.topic(stream) for stream in DOMAIN_STREAMS],
             store=store,
             max_records=settings.max_batch_records,
         )

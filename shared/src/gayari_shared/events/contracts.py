@@ -1,4 +1,4 @@
-"""Versioned event contracts. Each event names its CloudEvents type and its topic.
+"""Versioned event contracts. Each event names its CloudEvents type and its stream.
 
 No personal data travels on Kafka: events carry the household id and keyed hashes only.
 """
@@ -11,9 +11,10 @@ from typing import ClassVar, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-HOUSEHOLDS_TOPIC: Final = "gayari.households"
-INTERVENTIONS_TOPIC: Final = "gayari.interventions"
-DOMAIN_TOPICS: Final = (HOUSEHOLDS_TOPIC, INTERVENTIONS_TOPIC)
+# Streams are the logical topics; a deployment's topic is "<GAYARI_TOPIC_PREFIX>.<stream>".
+HOUSEHOLDS: Final = "households"
+INTERVENTIONS: Final = "interventions"
+DOMAIN_STREAMS: Final = (HOUSEHOLDS, INTERVENTIONS)
 
 VillageCode = str
 _VILLAGE_CODE = r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$"
@@ -26,7 +27,7 @@ class EventData(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     TYPE: ClassVar[str]
-    TOPIC: ClassVar[str]
+    STREAM: ClassVar[str]
 
     household_id: uuid.UUID
 
@@ -37,7 +38,7 @@ class EventData(BaseModel):
 
 class HouseholdRegisteredV1(EventData):
     TYPE: ClassVar[str] = "gayari.household.registered.v1"
-    TOPIC: ClassVar[str] = HOUSEHOLDS_TOPIC
+    STREAM: ClassVar[str] = HOUSEHOLDS
 
     village_code: VillageCode = Field(pattern=_VILLAGE_CODE)
     welfare_decile: int = Field(ge=1, le=10)
@@ -48,7 +49,7 @@ class HouseholdRegisteredV1(EventData):
 
 class GrantIssuedV1(EventData):
     TYPE: ClassVar[str] = "gayari.grant.issued.v1"
-    TOPIC: ClassVar[str] = INTERVENTIONS_TOPIC
+    STREAM: ClassVar[str] = INTERVENTIONS
 
     grant_id: uuid.UUID
     agency: str = Field(pattern=_AGENCY_CODE)
@@ -59,7 +60,7 @@ class GrantIssuedV1(EventData):
 
 class TrainingCompletedV1(EventData):
     TYPE: ClassVar[str] = "gayari.training.completed.v1"
-    TOPIC: ClassVar[str] = INTERVENTIONS_TOPIC
+    STREAM: ClassVar[str] = INTERVENTIONS
 
     completion_id: uuid.UUID
     agency: str = Field(pattern=_AGENCY_CODE)
@@ -75,9 +76,9 @@ CATALOGUE: Final[dict[str, type[EventData]]] = {
 
 __all__ = [
     "CATALOGUE",
-    "DOMAIN_TOPICS",
-    "HOUSEHOLDS_TOPIC",
-    "INTERVENTIONS_TOPIC",
+    "DOMAIN_STREAMS",
+    "HOUSEHOLDS",
+    "INTERVENTIONS",
     "EventData",
     "GrantIssuedV1",
     "HouseholdRegisteredV1",

@@ -15,7 +15,7 @@ import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from gayari_shared.events.contracts import DOMAIN_TOPICS
+from gayari_shared.events.contracts import DOMAIN_STREAMS
 from gayari_shared.settings import CommonSettings
 
 log = structlog.get_logger(__name__)
@@ -33,8 +33,12 @@ class TopicSpec:
 
 def domain_topics(settings: CommonSettings) -> list[TopicSpec]:
     return [
-        TopicSpec(name, settings.kafka_topic_partitions, settings.kafka_replication_factor)
-        for name in DOMAIN_TOPICS
+        TopicSpec(
+            settings.topic(stream),
+            settings.kafka_topic_partitions,
+            settings.kafka_replication_factor,
+        )
+        for stream in DOMAIN_STREAMS
     ]
 
 
@@ -69,8 +73,9 @@ async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> l
 
 def main() -> None:
     settings = CommonSettings()
-    created = asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, domain_topics(settings)))
-    names = ", ".join(DOMAIN_TOPICS)
+    specs = domain_topics(settings)
+    created = asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, specs))
+    names = ", ".join(spec.name for spec in specs)
     print(f"topics ready: {names}" + (f" (created {', '.join(created)})" if created else ""))
 
 

@@ -52,8 +52,9 @@ MIGRATIONS: Final = (
 class InterventionsUnitOfWork:
     """One transaction: intervention rows and their events commit together."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, topic_prefix: str) -> None:
         self._conn = conn
+        self._topic_prefix = topic_prefix
 
     async def household_known(self, household_id: uuid.UUID) -> bool:
         # FOR KEY SHARE: the household row cannot vanish while this transaction refers to it.
@@ -103,11 +104,13 @@ class InterventionsUnitOfWork:
             completion.recorded_at,
         )
 
-    async def publish(self, envelope: Envelope, topic: str) -> None:
-        await add_to_outbox(self._conn, envelope, topic)
+    async def publish(self, envelope: Envelope, stream: str) -> None:
+        await add_to_outbox(self._conn, envelope, f"{self._topic_prefix}.{stream}")
 
 
 @asynccontextmanager
-async def unit_of_work(pool: asyncpg.Pool) -> AsyncIterator[InterventionsUnitOfWork]:
+async def unit_of_work(
+    pool: asyncpg.Pool, topic_prefix: str
+) -> AsyncIterator[InterventionsUnitOfWork]:
     async with pool.acquire() as conn, conn.transaction():
-        yield InterventionsUnitOfWork(conn)
+        yield InterventionsUnitOfWork(conn, topic_prefix)

@@ -13,7 +13,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from gayari_interventions.service_layer.handlers import InterventionsDeps, learn_household
-from gayari_shared.events.contracts import HOUSEHOLDS_TOPIC, HouseholdRegisteredV1
+from gayari_shared.events.contracts import HouseholdRegisteredV1
 from gayari_shared.events.envelope import Envelope, InvalidEventError
 from gayari_shared.events.factory import parse_data
 from gayari_shared.http.correlation import bind_correlation_id
@@ -22,9 +22,9 @@ log = structlog.get_logger(__name__)
 GROUP_ID = "gayari-interventions"
 
 
-def register_consumers(broker: KafkaBroker, deps: InterventionsDeps) -> None:
+def register_consumers(broker: KafkaBroker, deps: InterventionsDeps, households_topic: str) -> None:
     @broker.subscriber(
-        HOUSEHOLDS_TOPIC,
+        households_topic,
         group_id=GROUP_ID,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,

@@ -52,7 +52,7 @@ async def record_grant(
         envelope = envelope_for(
             event, source=agency_source(grant.agency), correlation_id=correlation_id
         )
-        await uow.publish(envelope, event.TOPIC)
+        await uow.publish(envelope, event.STREAM)
     return grant
 
 
@@ -72,7 +72,7 @@ async def record_training_completion(
         envelope = envelope_for(
             event, source=agency_source(completion.agency), correlation_id=correlation_id
         )
-        await uow.publish(envelope, event.TOPIC)
+        await uow.publish(envelope, event.STREAM)
     return completion
 
 

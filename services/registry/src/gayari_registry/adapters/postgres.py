@@ -47,8 +47,9 @@ def _household(row: asyncpg.Record) -> Household:
 class HouseholdUnitOfWork:
     """One transaction: household rows and the events they cause commit together."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, topic_prefix: str) -> None:
         self._conn = conn
+        self._topic_prefix = topic_prefix
 
     async def add_if_new(self, household: Household) -> bool:
         """Insert unless the KK is registered already; False when it was."""
@@ -75,11 +76,11 @@ class HouseholdUnitOfWork:
         row = await self._conn.fetchrow("SELECT * FROM households WHERE id = $1", household_id)
         return _household(row) if row else None
 
-    async def publish(self, envelope: Envelope, topic: str) -> None:
-        await add_to_outbox(self._conn, envelope, topic)
+    async def publish(self, envelope: Envelope, stream: str) -> None:
+        await add_to_outbox(self._conn, envelope, f"{self._topic_prefix}.{stream}")
 
 
 @asynccontextmanager
-async def unit_of_work(pool: asyncpg.Pool) -> AsyncIterator[HouseholdUnitOfWork]:
+async def unit_of_work(pool: asyncpg.Pool, topic_prefix: str) -> AsyncIterator[HouseholdUnitOfWork]:
     async with pool.acquire() as conn, conn.transaction():
-        yield HouseholdUnitOfWork(conn)
+        yield HouseholdUnitOfWork(conn, topic_prefix)

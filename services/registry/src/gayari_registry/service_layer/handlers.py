@@ -44,7 +44,7 @@ async def register_household(
             return Registration(existing, created=False)
         event = registered_event(household, keyed_hash(deps.hash_secret, household.kk))
         await uow.publish(
-            envelope_for(event, source=SOURCE, correlation_id=correlation_id), event.TOPIC
+            envelope_for(event, source=SOURCE, correlation_id=correlation_id), event.STREAM
         )
     return Registration(household, created=True)
 
