@@ -21,6 +21,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 CONTENT_TYPE: Final = "application/json"
 CE_PREFIX: Final = "ce_"
 _ATTRIBUTES: Final = ("id", "source", "type", "specversion", "time", "subject", "correlationid")
+# On the wire nothing is defaulted: a record lacking one of these is not one of our events.
+_REQUIRED: Final = (*_ATTRIBUTES, "datacontenttype")
 
 
 class InvalidEventError(ValueError):
@@ -78,6 +80,9 @@ class Envelope(BaseModel):
                 attributes[lowered.removeprefix(CE_PREFIX)] = text
             elif lowered == "content-type":
                 attributes["datacontenttype"] = text
+        missing = [name for name in _REQUIRED if name not in attributes]
+        if missing:
+            raise InvalidEventError(f"invalid CloudEvents attributes: missing {', '.join(missing)}")
         if value is None:
             raise InvalidEventError("record has no value")
         try:
