@@ -184,9 +184,13 @@ def stop_process(pid: int, name: str, signals: Sequence[tuple[signal.Signals, fl
     """Send each signal in turn, waiting up to its time limit for the process to exit."""
     for sig, wait_s in signals:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
+            if sig is signal.SIGKILL and os.getpgid(pid) == pid:
+                # We started it as a session leader: take its children (postgres backends) too.
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, sig)
         if sig is signal.SIGKILL:
-            say(f"{name}: did not stop in time, sent SIGKILL to pid {pid}")
+            say(f"{name}: did not stop in time, sent SIGKILL to pid {pid} and its process group")
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             with contextlib.suppress(ChildProcessError):
@@ -371,7 +375,8 @@ class Kafka:
         jars = list(partial.glob("*.jar")) if partial.is_dir() else []
         if result.returncode != 0 or not jars:
             shutil.rmtree(partial, ignore_errors=True)
-            output = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
+            plain = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+            output = "\n".join(plain.splitlines()[-40:])
             raise StackError(
                 f"kafka: `mvn dependency:copy-dependencies` failed (exit {result.returncode}) "
                 f"for Kafka {self.cfg.kafka_version}:\n{output}"
@@ -468,17 +473,19 @@ log.cleaner.dedupe.buffer.size=33554432
         cmd = read_cmdline(pid)
         return cmd is not None and "kafka.Kafka" in cmd and str(self.properties) in cmd
 
-    def find_pid(self) -> int | None:
+    def find_pid(self, *, repair: bool = True) -> int | None:
+        """Pid of our broker. ``repair`` (only under the stack lock) fixes a stale pid file."""
         pid = read_pid_file(self.pid_file)
         if pid is not None and self._is_ours(pid):
             return pid
         # Pid file missing or stale (e.g. after a reboot): look for our broker by command line.
-        for candidate in all_pids():
-            if self._is_ours(candidate):
-                write_pid_file(self.pid_file, candidate)
-                return candidate
-        self.pid_file.unlink(missing_ok=True)
-        return None
+        found = next((p for p in all_pids() if self._is_ours(p)), None)
+        if repair:
+            if found is None:
+                self.pid_file.unlink(missing_ok=True)
+            else:
+                write_pid_file(self.pid_file, found)
+        return found
 
     def probe(self, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
         """True if the broker answers a metadata request listing at least one broker."""
@@ -564,7 +571,7 @@ log.cleaner.dedupe.buffer.size=33554432
         say("kafka: stopped")
 
     def status(self) -> Status:
-        pid = self.find_pid()
+        pid = self.find_pid(repair=False)
         ready = pid is not None and self.probe()
         return Status(pid is not None, pid, self.cfg.kafka_port, ready, self.cfg.kafka_version)
 
@@ -798,15 +805,19 @@ class Postgres:
             and str(self.data) in cmd
         )
 
-    def find_pid(self) -> int | None:
-        candidates = [read_pid_file(self.pid_file), read_pid_file(self.data / "postmaster.pid")]
-        for pid in candidates:
-            if pid is not None and self._is_ours(pid):
-                if pid != candidates[0]:
-                    write_pid_file(self.pid_file, pid)
-                return pid
-        self.pid_file.unlink(missing_ok=True)
-        return None
+    def find_pid(self, *, repair: bool = True) -> int | None:
+        """Pid of our postmaster. ``repair`` (only under the stack lock) fixes a stale pid file."""
+        if not self.home_file.exists():  # never initialised
+            return None
+        ours = read_pid_file(self.pid_file)
+        postmaster = read_pid_file(self.data / "postmaster.pid")
+        found = next((p for p in (ours, postmaster) if p is not None and self._is_ours(p)), None)
+        if repair and found != ours:
+            if found is None:
+                self.pid_file.unlink(missing_ok=True)
+            else:
+                write_pid_file(self.pid_file, found)
+        return found
 
     def url(self, role: str, database: str | None = None) -> str:
         return f"postgresql://{role}:{role}@127.0.0.1:{self.port}/{database or role}"
@@ -877,7 +888,7 @@ class Postgres:
             raise StackError(f"postgres: `SELECT 1` as {PG_PROBE_ROLE} over TCP failed")
 
     def start(self) -> None:
-        pid = self.find_pid() if self.home_file.exists() else None
+        pid = self.find_pid()
         if pid is not None:
             if wait_until(self._superuser_probe, lambda: pid_alive(pid), PG_READY_TIMEOUT_S) != (
                 "ready"
@@ -932,7 +943,7 @@ class Postgres:
             say(f"  {self.url(role, database)}")
 
     def stop(self) -> None:
-        pid = self.find_pid() if self.home_file.exists() else None
+        pid = self.find_pid()
         if pid is None:
             say("postgres: not running")
             return
@@ -952,7 +963,7 @@ class Postgres:
         say("postgres: stopped")
 
     def status(self) -> Status:
-        pid = self.find_pid() if self.home_file.exists() else None
+        pid = self.find_pid(repair=False)
         ready = pid is not None and self.probe()
         return Status(pid is not None, pid, self.port, ready)
 
@@ -1016,6 +1027,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `stack.py status | head -1`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -1,0 +1,78 @@
+# GAYARI platform. The two commands a newcomer needs: `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CACHE   ?= $(CURDIR)/.cache
+TOOLS   := $(CACHE)/tools
+UV      := $(TOOLS)/bin/uv
+PY      := $(CURDIR)/.venv/bin/python
+STACK   := $(PY) deploy/local/stack.py
+SERVICES:= $(PY) deploy/local/services.py
+UV_VERSION := 0.13.8
+export UV_PYTHON_DOWNLOADS := never
+export UV_CACHE_DIR ?= $(HOME)/.cache/uv
+
+.PHONY: help install stack-start stack-stop stack-status topics services-start services-stop \
+        services-status demo stop test lint unit
+
+help:
+	@echo "make demo    whole stack up, a Lamandau programme simulated, the report printed"
+	@echo "make test    lint and every test suite against the real stack"
+	@echo "make stop    stop the services and the stack"
+
+$(UV):
+	@command -v python3 >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+# Re-synced whenever the lock file changes; pip and uv caches make reruns fast.
+.venv/.synced: $(UV) uv.lock pyproject.toml shared/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen
+	@touch $@
+
+install: .venv/.synced
+
+stack-start: install
+	$(STACK) start
+	$(PY) -m gayari_shared.kafka.topics
+
+stack-stop: install
+	$(STACK) stop
+
+stack-status: install
+	$(STACK) status
+
+services-start: stack-start
+	$(SERVICES) restart
+
+services-stop: install
+	$(SERVICES) stop
+
+services-status: install
+	$(SERVICES) status
+
+demo: services-start
+	$(PY) deploy/local/demo.py
+	@echo
+	@echo "APIs (OpenAPI pages under /docs):"
+	@echo "  registry       http://127.0.0.1:8101/docs"
+	@echo "  interventions  http://127.0.0.1:8102/docs"
+	@echo "  reporting      http://127.0.0.1:8103/progress"
+	@echo "Logs: $(CACHE)/logs/   Stop everything: make stop"
+
+stop: install
+	$(SERVICES) stop
+	$(STACK) stop
+
+lint: install
+	$(CURDIR)/.venv/bin/ruff check .
+	$(CURDIR)/.venv/bin/ruff format --check .
+	$(CURDIR)/.venv/bin/mypy shared/src services/registry/src services/interventions/src \
+	    services/reporting/src deploy/local tests
+
+unit: install
+	$(PY) -m pytest tests/unit
+
+# Starts the stack if it is not running, and stops it afterwards only if it started it.
+test: lint
+	bash deploy/local/with-stack.sh $(PY) -m pytest

@@ -1,0 +1,115 @@
+"""The transactional outbox on real PostgreSQL and Kafka: published after commit, never
+before, never when rolled back; what lands on Kafka is a valid CloudEvent."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from functools import partial
+
+import pytest
+from cloudevents.core.bindings import kafka as ce_kafka
+
+from gayari_shared.events.contracts import GrantIssuedV1
+from gayari_shared.events.factory import envelope_for
+from gayari_shared.kafka.clients import idempotent_producer
+from gayari_shared.kafka.topics import TopicSpec, ensure_topics
+from gayari_shared.outbox import OUTBOX_MIGRATION, OutboxRelay, add_to_outbox
+from gayari_shared.postgres import create_pool, migrate
+from gayari_shared.settings import CommonSettings
+from tests.conftest import DatabaseFactory
+from tests.kafka_tools import read_topic
+
+pytestmark = pytest.mark.stack
+
+
+def _event() -> GrantIssuedV1:
+    return GrantIssuedV1(
+        household_id=uuid.uuid4(),
+        grant_id=uuid.uuid4(),
+        agency="dinsos",
+        kind="capital",
+        amount_idr=750_000,
+        issued_at=datetime.now(UTC),
+    )
+
+
+async def test_relay_publishes_committed_rows_only(
+    databases: DatabaseFactory, isolated_settings: CommonSettings
+) -> None:
+    bootstrap = isolated_settings.kafka_bootstrap_servers
+    topic = isolated_settings.topic("interventions")
+    await ensure_topics(bootstrap, [TopicSpec(topic, 3, 1)])
+    pool = await create_pool(await databases.create())
+    await migrate(pool, "outbox-test", [OUTBOX_MIGRATION])
+    producer = idempotent_producer(bootstrap, "outbox-test")
+    await producer.start()
+    relay = OutboxRelay(pool, lambda: producer)
+    relay._producer = producer  # drive it by hand, batch by batch, without its loop
+    try:
+        committed = envelope_for(_event(), source="/gayari/agencies/dinsos", correlation_id="c-1")
+        rolled_back = envelope_for(_event(), source="/gayari/agencies/dinsos", correlation_id="c-2")
+
+        async with pool.acquire() as writer:
+            tx = writer.transaction()
+            await tx.start()
+            await add_to_outbox(writer, committed, topic)
+            assert await relay.publish_pending() == 0, "an uncommitted row was visible"
+            await tx.commit()
+        assert await relay.publish_pending() == 1
+
+        with pytest.raises(RuntimeError):
+            async with pool.acquire() as writer, writer.transaction():
+                await add_to_outbox(writer, rolled_back, topic)
+                raise RuntimeError("the domain write failed")
+        assert await relay.publish_pending() == 0
+        assert await relay.pending() == 0
+    finally:
+        await producer.stop()
+        await pool.close()
+
+    records = await read_topic(bootstrap, topic, expect=1)
+    assert len(records) == 1
+    record = records[0]
+    message = ce_kafka.KafkaMessage(
+        headers=dict(record.headers), key=record.key, value=record.value
+    )
+    event = ce_kafka.from_binary_event(message)
+    assert event.get_id() == str(committed.id)
+    assert event.get_extension("correlationid") == "c-1"
+    assert record.key == committed.subject.encode()
+
+
+async def test_relay_loop_drains_and_marks_rows(
+    databases: DatabaseFactory, isolated_settings: CommonSettings
+) -> None:
+    bootstrap = isolated_settings.kafka_bootstrap_servers
+    topic = isolated_settings.topic("interventions")
+    await ensure_topics(bootstrap, [TopicSpec(topic, 6, 1)])
+    pool = await create_pool(await databases.create())
+    await migrate(pool, "outbox-test", [OUTBOX_MIGRATION])
+    relay = OutboxRelay(
+        pool, partial(idempotent_producer, bootstrap, "outbox-test"), poll_interval_s=0.2
+    )
+    task = asyncio.create_task(relay.run())
+    try:
+        envelopes = [envelope_for(_event(), source="/s", correlation_id="c") for _ in range(120)]
+        async with pool.acquire() as conn, conn.transaction():
+            for envelope in envelopes:
+                await add_to_outbox(conn, envelope, topic)
+        async with asyncio.timeout(30):
+            while await relay.pending():
+                await asyncio.sleep(0.1)
+    finally:
+        relay.stop()
+        await task
+    async with pool.acquire() as conn:
+        unmarked = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    await pool.close()
+    assert unmarked == 0
+    records = await read_topic(bootstrap, topic, expect=120)
+    assert sorted(r.headers for r in records) == sorted(
+        e.to_kafka(topic).headers for e in envelopes
+    )
+    assert len(records) == 120
