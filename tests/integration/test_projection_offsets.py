@@ -9,7 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.store import MIGRATIONS, ReadModelStore
@@ -124,10 +124,14 @@ async def test_projection_resumes_from_stored_offsets(
     assert await totals(pool) == (40, 40, sum(1_000_000 + i for i in range(40)))
 
     # Rewind Kafka's own committed offsets: the database's offsets must win.
-    rewinder = projector()._consumer
+    rewinder = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    partitions = [TopicPartition(t, p) for t in topics.values() for p in range(6)]
     await rewinder.start()
     try:
-        await rewinder.commit({TopicPartition(t, p): 0 for t in topics.values() for p in range(6)})
+        rewinder.assign(partitions)
+        await rewinder.commit({tp: 0 for tp in partitions})
     finally:
         await rewinder.stop()
 

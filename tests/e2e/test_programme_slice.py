@@ -1,0 +1,190 @@
+"""The three services as real processes: HTTP in, Kafka between, HTTP out.
+
+Each run has databases and topics of its own, so its figures are exact."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gayari_shared.settings import CommonSettings
+from tests.conftest import DatabaseFactory
+
+pytestmark = [pytest.mark.stack, pytest.mark.e2e]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Service:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for line in self.log.read_text().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return lines
+
+
+@pytest.fixture
+async def services(
+    databases: DatabaseFactory, isolated_settings: CommonSettings, tmp_path: Path
+) -> AsyncIterator[dict[str, Service]]:
+    env = {
+        **os.environ,
+        "GAYARI_TOPIC_PREFIX": isolated_settings.topic_prefix,
+        "GAYARI_REPORTING_CONSUMER_GROUP": f"e2e-{uuid.uuid4().hex[:8]}",
+    }
+    running: dict[str, Service] = {}
+    for name in ("registry", "interventions", "reporting"):
+        port = free_port()
+        env[f"GAYARI_{name.upper()}_DATABASE_URL"] = await databases.create(name)
+        env[f"GAYARI_{name.upper()}_HTTP_PORT"] = str(port)
+        log = tmp_path / f"{name}.log"
+        process = subprocess.Popen(
+            [str(BIN / f"gayari-{name}")],
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        running[name] = Service(name, port, process, log)
+    try:
+        async with httpx.AsyncClient(timeout=5) as client, asyncio.timeout(90):
+            for service in running.values():
+                while True:
+                    assert service.process.poll() is None, service.log.read_text()[-3000:]
+                    try:
+                        if (await client.get(f"{service.url}/health/ready")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.3)
+        yield running
+    finally:
+        for service in running.values():
+            if service.process.poll() is None:
+                service.process.kill()
+                service.process.wait()
+
+
+def stop_gracefully(service: Service) -> tuple[int, float]:
+    started = time.monotonic()
+    service.process.send_signal(signal.SIGTERM)
+    code = service.process.wait(timeout=15)
+    return code, time.monotonic() - started
+
+
+async def test_household_and_grant_reach_reporting(services: dict[str, Service]) -> None:
+    registry, interventions, reporting = (
+        services["registry"],
+        services["interventions"],
+        services["reporting"],
+    )
+    correlation = f"e2e-{uuid.uuid4().hex}"
+    async with httpx.AsyncClient(timeout=10, headers={"x-correlation-id": correlation}) as http:
+        reply = await http.post(
+            f"{registry.url}/households",
+            json={
+                "kk": "6209011503850007",
+                "head_name": "Marlina Ngabe",
+                "village_code": "62.09.01.2003",
+                "welfare_decile": 1,
+                "members": [
+                    {
+                        "name": "Marlina Ngabe",
+                        "nik": "6209015503850002",
+                        "sex": "F",
+                        "birth_date": "1985-03-15",
+                        "relationship": "head",
+                    }
+                ],
+            },
+        )
+        assert reply.status_code == 201, reply.text
+        household_id = reply.json()["id"]
+
+        grant = {
+            "household_id": household_id,
+            "agency": "distakan",
+            "kind": "equipment",
+            "amount_idr": 4_750_000,
+        }
+        async with asyncio.timeout(30):
+            while True:  # interventions learns of the household through Kafka
+                reply = await http.post(f"{interventions.url}/grants", json=grant)
+                if reply.status_code != 422:
+                    break
+                assert reply.json()["errors"][0]["field"] == "household_id"
+                await asyncio.sleep(0.3)
+        assert reply.status_code == 201, reply.text
+        grant_id = reply.json()["id"]
+        reply = await http.post(
+            f"{interventions.url}/training-completions",
+            json={
+                "household_id": household_id,
+                "agency": "dispar",
+                "topic": "Pengelolaan homestay",
+                "hours": 16,
+                "completed_on": "2026-10-30",
+            },
+        )
+        assert reply.status_code == 201, reply.text
+
+        async with asyncio.timeout(30):
+            while True:
+                progress = (await http.get(f"{reporting.url}/progress")).json()
+                if progress["trainings_completed"] and progress["grants"]["count"]:
+                    break
+                await asyncio.sleep(0.3)
+    assert progress["households_registered"] == 1
+    assert progress["grants"] == {"count": 1, "total_idr": 4_750_000}
+    assert progress["trainings_completed"] == 1
+    by_agency = {row["agency"]: row for row in progress["agencies"]}
+    assert by_agency["distakan"]["grants"] == {"count": 1, "total_idr": 4_750_000}
+    assert by_agency["dispar"]["trainings_completed"] == 1
+    assert by_agency["dinsos"]["grants"]["count"] == 0
+
+    # Graceful stop on SIGTERM: exit 0, well within 10 s.
+    for service in (registry, interventions, reporting):
+        code, seconds = stop_gracefully(service)
+        assert code == 0, f"{service.name} exited {code}:\n{service.log.read_text()[-2000:]}"
+        assert seconds < 10, f"{service.name} took {seconds:.1f} s to stop"
+
+    # The correlation id of the HTTP request travelled through Kafka into the projection log.
+    projected = [line for line in reporting.log_lines() if line.get("event") == "event projected"]
+    grant_lines = [line for line in projected if line.get("event_type") == "gayari.grant.issued.v1"]
+    assert len(grant_lines) == 1
+    assert grant_lines[0]["correlation_id"] == correlation
+    assert grant_lines[0]["household_id"] == household_id
+    assert {line["correlation_id"] for line in projected} == {correlation}
+    assert grant_id
