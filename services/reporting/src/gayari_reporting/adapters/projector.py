@@ -15,7 +15,13 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
-from gayari_reporting.adapters.store import ConsumedRecord, PartitionKey, ReadModelStore, Rejected
+from gayari_reporting.adapters.store import (
+    ConsumedRecord,
+    EventMeta,
+    PartitionKey,
+    ReadModelStore,
+    Rejected,
+)
 from gayari_reporting.domain.projection import fact_of
 from gayari_shared.events.envelope import Envelope, InvalidEventError
 from gayari_shared.events.factory import parse_data
@@ -36,14 +42,8 @@ def decode(record: ConsumerRecord[bytes, bytes]) -> ConsumedRecord:
             offset=record.offset,
         )
         return ConsumedRecord(record.offset, Rejected(exc.reason))
-    log.info(
-        "event projected",
-        event_id=str(envelope.id),
-        event_type=envelope.type,
-        correlation_id=envelope.correlationid,
-        household_id=envelope.subject,
-    )
-    return ConsumedRecord(record.offset, fact_of(data, envelope.id))
+    meta = EventMeta(str(envelope.id), envelope.type, envelope.correlationid, envelope.subject)
+    return ConsumedRecord(record.offset, fact_of(data, envelope.id), meta)
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -147,7 +147,18 @@ class Projector:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
-        self.projected_total += result.applied
+        self.projected_total += len(result.applied)
+        for record in result.applied:
+            if record.meta is not None:
+                log.info(
+                    "event projected",
+                    event_id=record.meta.event_id,
+                    event_type=record.meta.event_type,
+                    correlation_id=record.meta.correlation_id,
+                    household_id=record.meta.household_id,
+                )
+        if result.skipped_as_seen:
+            log.info("records already projected skipped", count=result.skipped_as_seen)
         # Kafka's committed offsets only mirror the database's, for lag tooling.
         with contextlib.suppress(Exception):
             await self._consumer.commit(

@@ -79,9 +79,20 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
+class EventMeta:
+    """What the logs say about a projected event."""
+
+    event_id: str
+    event_type: str
+    correlation_id: str
+    household_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConsumedRecord:
     offset: int
     outcome: Fact | Rejected | None  # None: an event type this read model does not use
+    meta: EventMeta | None = None
 
 
 PartitionKey = tuple[str, int]
@@ -89,7 +100,7 @@ PartitionKey = tuple[str, int]
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    applied: int
+    applied: list[ConsumedRecord]
     skipped_as_seen: int
 
 
@@ -116,7 +127,8 @@ class ReadModelStore:
     async def apply(
         self, group: str, batch: Mapping[PartitionKey, Sequence[ConsumedRecord]]
     ) -> BatchResult:
-        applied = skipped = 0
+        applied: list[ConsumedRecord] = []
+        skipped = 0
         async with self._pool.acquire() as conn, conn.transaction():
             for (topic, partition), records in sorted(batch.items()):
                 if not records:
@@ -130,7 +142,7 @@ class ReadModelStore:
                     continue
                 for record in fresh:
                     await self._apply_one(conn, topic, partition, record)
-                applied += len(fresh)
+                applied.extend(fresh)
                 await conn.execute(
                     """UPDATE projection_offsets SET next_offset = $4, updated_at = now()
                        WHERE consumer_group = $1 AND topic = $2 AND partition = $3""",
