@@ -11,9 +11,11 @@ SERVICES:= $(PY) deploy/local/services.py
 UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
+export GAYARI_API_KEYS_FILE ?= $(CACHE)/auth/api-keys.json
+DEV_KEYS := $(CACHE)/auth/dev-keys.json
 
 .PHONY: help install stack-start stack-stop stack-status topics services-start services-stop \
-        services-status demo stop test lint unit
+        services-status demo stop test lint unit dev-keys
 
 help:
 	@echo "make demo    whole stack up, a Lamandau programme simulated, the report printed"
@@ -42,7 +44,11 @@ stack-stop: install
 stack-status: install
 	$(STACK) status
 
-services-start: stack-start
+# The local stack's API keys: one per agency, an administrator, a reporting reader.
+dev-keys: install
+	$(PY) -m gayari_shared.auth --file $(GAYARI_API_KEYS_FILE) dev-keys --out $(DEV_KEYS)
+
+services-start: stack-start dev-keys
 	$(SERVICES) restart
 
 services-stop: install
@@ -52,12 +58,13 @@ services-status: install
 	$(SERVICES) status
 
 demo: services-start
-	$(PY) deploy/local/demo.py
+	$(PY) deploy/local/demo.py --keys $(DEV_KEYS)
 	@echo
 	@echo "APIs (OpenAPI pages under /docs):"
 	@echo "  registry       http://127.0.0.1:8101/docs"
 	@echo "  interventions  http://127.0.0.1:8102/docs"
 	@echo "  reporting      http://127.0.0.1:8103/progress"
+	@echo "API keys of the local stack (Authorization: Bearer ...): $(DEV_KEYS)"
 	@echo "Logs: $(CACHE)/logs/   Stop everything: make stop"
 
 stop: install

@@ -6,10 +6,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import pytest
 
+from gayari_shared.auth.keys import KeyFile, Role, issue_key
 from gayari_shared.kafka.clients import kafka_reachable
 from gayari_shared.settings import CommonSettings
 
@@ -72,7 +75,40 @@ async def databases(stack: CommonSettings) -> AsyncIterator[DatabaseFactory]:
     await factory.drop_all()
 
 
+@dataclass(frozen=True)
+class KeySet:
+    """API keys of a test: their file, and the plaintext of each."""
+
+    path: Path
+    admin: str
+    reporting: str
+    agencies: dict[str, str]
+
+    def bearer(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+
 @pytest.fixture
-def isolated_settings(stack: CommonSettings) -> CommonSettings:
-    """Common settings with a topic prefix of this test's own: its topics start empty."""
-    return stack.model_copy(update={"topic_prefix": f"test-{uuid.uuid4().hex[:10]}"})
+def api_keys(tmp_path: Path) -> KeySet:
+    keys = KeyFile(tmp_path / "api-keys.json")
+    admin, record = issue_key("test admin", {Role.ADMIN})
+    keys.add(record)
+    reporting, record = issue_key("test reader", {Role.REPORTING_READ})
+    keys.add(record)
+    agencies: dict[str, str] = {}
+    for code in ("dinsos", "dispar", "distakan", "dkukmpp"):
+        roles = {Role.INTERVENTIONS_WRITE, Role.REGISTRY_READ, Role.REPORTING_READ}
+        if code == "dinsos":
+            roles.add(Role.REGISTRY_WRITE)
+        agencies[code], record = issue_key(f"test {code}", roles, agency=code)
+        keys.add(record)
+    return KeySet(keys.path, admin, reporting, agencies)
+
+
+@pytest.fixture
+def isolated_settings(stack: CommonSettings, api_keys: KeySet) -> CommonSettings:
+    """Common settings with a topic prefix of this test's own (its topics start empty) and the
+    test's API keys."""
+    return stack.model_copy(
+        update={"topic_prefix": f"test-{uuid.uuid4().hex[:10]}", "api_keys_file": api_keys.path}
+    )

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -161,13 +163,33 @@ def household_body(village: Village, rng: random.Random) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Keys:
+    """The local stack's API keys (made by `make dev-keys`)."""
+
+    admin: str
+    reporting: str
+    agencies: dict[str, str]
+
+    def of(self, agency: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.agencies[agency]}"}
+
+    @property
+    def reader(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.reporting}"}
+
+
 async def post_retrying(
-    client: httpx.AsyncClient, url: str, body: dict[str, Any], deadline_s: float = 60.0
+    client: httpx.AsyncClient,
+    url: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    deadline_s: float = 60.0,
 ) -> httpx.Response:
     """Interventions learns of a household from Kafka a moment after the registry took it."""
     end = time.monotonic() + deadline_s
     while True:
-        reply = await client.post(url, json=body)
+        reply = await client.post(url, json=body, headers=headers)
         unknown = reply.status_code == 422 and "household_id" in reply.text
         if not unknown or time.monotonic() > end:
             return reply
@@ -180,9 +202,13 @@ async def one_household(
     rng: random.Random,
     tally: Tally,
     limit: asyncio.Semaphore,
+    *,
+    keys: Keys,
 ) -> None:
     async with limit:
-        reply = await client.post(f"{REGISTRY}/households", json=household_body(village, rng))
+        reply = await client.post(
+            f"{REGISTRY}/households", json=household_body(village, rng), headers=keys.of("dinsos")
+        )
         if reply.status_code not in (200, 201):
             tally.rejected += 1
             print(f"  registry refused a household: {reply.status_code} {reply.text[:200]}")
@@ -199,11 +225,10 @@ async def one_household(
             amount = rng.randrange(low, high, 50_000)
             body = {
                 "household_id": household_id,
-                "agency": agency,
                 "kind": kind,
                 "amount_idr": amount,
             }
-            grant = await post_retrying(client, f"{INTERVENTIONS}/grants", body)
+            grant = await post_retrying(client, f"{INTERVENTIONS}/grants", body, keys.of(agency))
             if grant.status_code == 201:
                 tally.grants += 1
                 tally.grants_idr += amount
@@ -213,7 +238,6 @@ async def one_household(
             if rng.random() < 0.6:
                 body = {
                     "household_id": household_id,
-                    "agency": agency,
                     "topic": rng.choice(plan["trainings"]),
                     "hours": rng.choice([8, 16, 24]),
                     "completed_on": (
@@ -221,7 +245,7 @@ async def one_household(
                     ).isoformat(),
                 }
                 training = await post_retrying(
-                    client, f"{INTERVENTIONS}/training-completions", body
+                    client, f"{INTERVENTIONS}/training-completions", body, keys.of(agency)
                 )
                 if training.status_code == 201:
                     tally.trainings += 1
@@ -252,12 +276,12 @@ def print_report(progress: dict[str, Any]) -> None:
         )
 
 
-async def run(households: int, seed: int | None) -> int:
+async def run(households: int, seed: int | None, keys: Keys) -> int:
     rng = random.Random(seed)
     villages = load_areas().villages_in("62.09")
     tally = Tally()
     async with httpx.AsyncClient(timeout=30) as client:
-        before = (await client.get(f"{REPORTING}/progress")).json()
+        before = (await client.get(f"{REPORTING}/progress", headers=keys.reader)).json()
         print(
             f"Simulating {households} households over {len(villages)} villages of Lamandau "
             f"and the {len(DEFAULT_AGENCIES)} agencies ..."
@@ -267,7 +291,12 @@ async def run(households: int, seed: int | None) -> int:
         await asyncio.gather(
             *(
                 one_household(
-                    client, rng.choice(villages), random.Random(rng.random()), tally, limit
+                    client,
+                    rng.choice(villages),
+                    random.Random(rng.random()),
+                    tally,
+                    limit,
+                    keys=keys,
                 )
                 for _ in range(households)
             )
@@ -286,7 +315,7 @@ async def run(households: int, seed: int | None) -> int:
         print("Waiting for reporting to catch up ...")
         deadline = time.monotonic() + 120
         while True:
-            progress = (await client.get(f"{REPORTING}/progress")).json()
+            progress = (await client.get(f"{REPORTING}/progress", headers=keys.reader)).json()
             seen = (
                 progress["households_registered"],
                 progress["grants"]["count"],
@@ -308,8 +337,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--households", type=int, default=300)
     parser.add_argument("--seed", type=int, default=None, help="repeat a run exactly")
+    parser.add_argument("--keys", type=Path, required=True, help="dev keys (make dev-keys)")
     args = parser.parse_args()
-    return asyncio.run(run(args.households, args.seed))
+    known = json.loads(args.keys.read_text())
+    keys = Keys(admin=known["admin"], reporting=known["reporting"], agencies=known["agencies"])
+    return asyncio.run(run(args.households, args.seed, keys))
 
 
 if __name__ == "__main__":

@@ -59,12 +59,15 @@ def start() -> int:
             print(f"{service:<14} already running")
             continue
         log = (CACHE / "logs" / f"{service}.log").open("ab")
+        env = dict(os.environ)
+        env.setdefault("GAYARI_API_KEYS_FILE", str(CACHE / "auth" / "api-keys.json"))
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / f"gayari-{service}")],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=env,
             cwd=REPO_ROOT,
         )
         pid_file(service).write_text(str(process.pid))

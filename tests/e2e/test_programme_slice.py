@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from gayari_shared.settings import CommonSettings
-from tests.conftest import DatabaseFactory
+from tests.conftest import DatabaseFactory, KeySet
 
 pytestmark = [pytest.mark.stack, pytest.mark.e2e]
 BIN = Path(sys.executable).parent
@@ -62,6 +62,7 @@ async def services(
     env = {
         **os.environ,
         "GAYARI_TOPIC_PREFIX": isolated_settings.topic_prefix,
+        "GAYARI_API_KEYS_FILE": str(isolated_settings.api_keys_file),
         "GAYARI_REPORTING_CONSUMER_GROUP": f"e2e-{uuid.uuid4().hex[:8]}",
     }
     running: dict[str, Service] = {}
@@ -104,7 +105,9 @@ def stop_gracefully(service: Service) -> tuple[int, float]:
     return code, time.monotonic() - started
 
 
-async def test_household_and_grant_reach_reporting(services: dict[str, Service]) -> None:
+async def test_household_and_grant_reach_reporting(
+    services: dict[str, Service], api_keys: KeySet
+) -> None:
     registry, interventions, reporting = (
         services["registry"],
         services["interventions"],
@@ -114,6 +117,7 @@ async def test_household_and_grant_reach_reporting(services: dict[str, Service])
     async with httpx.AsyncClient(timeout=10, headers={"x-correlation-id": correlation}) as http:
         reply = await http.post(
             f"{registry.url}/households",
+            headers=api_keys.bearer(api_keys.agencies["dinsos"]),
             json={
                 "kk": "6209011503850007",
                 "head_name": "Marlina Ngabe",
@@ -135,13 +139,16 @@ async def test_household_and_grant_reach_reporting(services: dict[str, Service])
 
         grant = {
             "household_id": household_id,
-            "agency": "distakan",
             "kind": "equipment",
             "amount_idr": 4_750_000,
         }
         async with asyncio.timeout(30):
             while True:  # interventions learns of the household through Kafka
-                reply = await http.post(f"{interventions.url}/grants", json=grant)
+                reply = await http.post(
+                    f"{interventions.url}/grants",
+                    json=grant,
+                    headers=api_keys.bearer(api_keys.agencies["distakan"]),
+                )
                 if reply.status_code != 422:
                     break
                 assert reply.json()["errors"][0]["field"] == "household_id"
@@ -150,9 +157,9 @@ async def test_household_and_grant_reach_reporting(services: dict[str, Service])
         grant_id = reply.json()["id"]
         reply = await http.post(
             f"{interventions.url}/training-completions",
+            headers=api_keys.bearer(api_keys.agencies["dispar"]),
             json={
                 "household_id": household_id,
-                "agency": "dispar",
                 "topic": "Pengelolaan homestay",
                 "hours": 16,
                 "completed_on": "2026-10-30",
@@ -162,7 +169,11 @@ async def test_household_and_grant_reach_reporting(services: dict[str, Service])
 
         async with asyncio.timeout(30):
             while True:
-                progress = (await http.get(f"{reporting.url}/progress")).json()
+                progress = (
+                    await http.get(
+                        f"{reporting.url}/progress", headers=api_keys.bearer(api_keys.reporting)
+                    )
+                ).json()
                 if progress["trainings_completed"] and progress["grants"]["count"]:
                     break
                 await asyncio.sleep(0.3)

@@ -16,8 +16,9 @@ from gayari_interventions.bootstrap import create_app as interventions_app
 from gayari_interventions.settings import InterventionsSettings
 from gayari_registry.bootstrap import create_app as registry_app
 from gayari_registry.settings import RegistrySettings
+from gayari_shared.auth.keys import KeyFile
 from gayari_shared.settings import CommonSettings
-from tests.conftest import DatabaseFactory
+from tests.conftest import DatabaseFactory, KeySet
 
 pytestmark = pytest.mark.stack
 
@@ -42,10 +43,14 @@ def household(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-async def _client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def _client(app: FastAPI, key: str) -> AsyncIterator[httpx.AsyncClient]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {key}"},
+        ) as client:
             yield client
 
 
@@ -56,10 +61,10 @@ async def registry_db(databases: DatabaseFactory) -> str:
 
 @pytest.fixture
 async def registry(
-    registry_db: str, isolated_settings: CommonSettings
+    registry_db: str, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = registry_app(isolated_settings, RegistrySettings(database_url=registry_db))
-    async for client in _client(app):
+    async for client in _client(app, api_keys.agencies["dinsos"]):
         yield client
 
 
@@ -144,23 +149,23 @@ async def test_same_kk_twice_returns_the_existing_household(
 
 @pytest.fixture
 async def interventions(
-    databases: DatabaseFactory, isolated_settings: CommonSettings
+    databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     url = await databases.create("interventions")
     app = interventions_app(isolated_settings, InterventionsSettings(database_url=url))
-    async for client in _client(app):
+    async for client in _client(app, api_keys.agencies["dinsos"]):
         yield client, url
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"agency": "dinsos", "kind": "capital", "amount_idr": -5}, "amount_idr"),
-        ({"agency": "dinsos", "kind": "capital", "amount_idr": 0}, "amount_idr"),
-        ({"agency": "dinsos", "kind": "loan", "amount_idr": 100}, "kind"),
-        ({"agency": "dinsos", "kind": "capital"}, "amount_idr"),
-        ({"agency": "dishub", "kind": "capital", "amount_idr": 100}, "agency"),
-        ({"agency": "dinsos", "kind": "capital", "amount_idr": 100}, "household_id"),
+        ({"kind": "capital", "amount_idr": -5}, "amount_idr"),
+        ({"kind": "capital", "amount_idr": 0}, "amount_idr"),
+        ({"kind": "loan", "amount_idr": 100}, "kind"),
+        ({"kind": "capital"}, "amount_idr"),
+        ({"agency": "dishub", "kind": "capital", "amount_idr": 100}, "agency"),  # not in a body
+        ({"kind": "capital", "amount_idr": 100}, "household_id"),
     ],
 )
 async def test_invalid_grant_is_a_problem_naming_the_field(
@@ -184,3 +189,59 @@ async def test_health_endpoints(registry: httpx.AsyncClient) -> None:
     ready = await registry.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "up", "kafka": "up"}
+
+
+async def test_requests_without_a_valid_key_are_refused(
+    registry: httpx.AsyncClient, registry_db: str, api_keys: KeySet
+) -> None:
+    anonymous = await registry.post("/households", json=household(), headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    forged = api_keys.agencies["dinsos"][:-4] + "AAAA"
+    assert (
+        await registry.post("/households", json=household(), headers=api_keys.bearer(forged))
+    ).status_code == 401
+    assert (
+        await registry.post("/households", json=household(), headers=api_keys.bearer("nonsense"))
+    ).status_code == 401
+    assert await _written(registry_db) == (0, 0)
+
+
+async def test_only_social_affairs_and_administrators_write_the_register(
+    registry: httpx.AsyncClient, registry_db: str, api_keys: KeySet
+) -> None:
+    tourism = await registry.post(
+        "/households", json=household(), headers=api_keys.bearer(api_keys.agencies["dispar"])
+    )
+    assert tourism.status_code == 403
+    assert "registry:write" in tourism.json()["detail"]
+    admin = await registry.post(
+        "/households", json=household(), headers=api_keys.bearer(api_keys.admin)
+    )
+    assert admin.status_code == 201
+    assert await _written(registry_db) == (1, 1)
+
+
+async def test_a_revoked_key_stops_working_at_once(
+    registry: httpx.AsyncClient, api_keys: KeySet
+) -> None:
+    rotated_out = api_keys.agencies["dinsos"]
+    assert (await registry.post("/households", json=household())).status_code == 201
+    KeyFile(api_keys.path).revoke(rotated_out.split("_")[1])
+    again = await registry.post("/households", json=household())
+    assert again.status_code == 401
+    assert "revoked" in again.json()["detail"]
+
+
+async def test_an_administrator_key_cannot_act_as_an_agency(
+    interventions: tuple[httpx.AsyncClient, str], api_keys: KeySet
+) -> None:
+    client, _ = interventions
+    reply = await client.post(
+        "/grants",
+        json={"household_id": str(uuid.uuid4()), "kind": "capital", "amount_idr": 100},
+        headers=api_keys.bearer(api_keys.admin),
+    )
+    assert reply.status_code == 403
+    assert "no agency" in reply.json()["detail"]

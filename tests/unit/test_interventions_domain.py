@@ -22,7 +22,6 @@ AGENCIES = frozenset({"dinsos", "dispar", "distakan", "dkukmpp"})
 def grant(**overrides: object) -> GrantRequest:
     body: dict[str, object] = {
         "household_id": str(uuid.uuid4()),
-        "agency": "dinsos",
         "kind": "capital",
         "amount_idr": 1_000_000,
     }
@@ -33,7 +32,12 @@ def grant(**overrides: object) -> GrantRequest:
 def test_grant_for_a_known_household_becomes_an_event() -> None:
     request = grant()
     issued = issue_grant(
-        request, agencies=AGENCIES, household_known=True, grant_id=uuid.uuid4(), now=NOW
+        request,
+        agency="dinsos",
+        agencies=AGENCIES,
+        household_known=True,
+        grant_id=uuid.uuid4(),
+        now=NOW,
     )
     event = grant_issued(issued)
     assert (event.household_id, event.amount_idr, event.agency) == (
@@ -46,7 +50,12 @@ def test_grant_for_a_known_household_becomes_an_event() -> None:
 def test_unknown_household_is_refused() -> None:
     with pytest.raises(RuleViolationError) as caught:
         issue_grant(
-            grant(), agencies=AGENCIES, household_known=False, grant_id=uuid.uuid4(), now=NOW
+            grant(),
+            agency="dinsos",
+            agencies=AGENCIES,
+            household_known=False,
+            grant_id=uuid.uuid4(),
+            now=NOW,
         )
     assert caught.value.field == "household_id"
 
@@ -54,13 +63,20 @@ def test_unknown_household_is_refused() -> None:
 def test_unknown_agency_is_refused() -> None:
     with pytest.raises(RuleViolationError) as caught:
         issue_grant(
-            grant(agency="dishub"),
+            grant(),
+            agency="dishub",
             agencies=AGENCIES,
             household_known=True,
             grant_id=uuid.uuid4(),
             now=NOW,
         )
     assert caught.value.field == "agency"
+
+
+def test_agency_in_the_body_is_refused() -> None:
+    with pytest.raises(ValidationError) as caught:
+        grant(agency="dinsos")
+    assert caught.value.errors()[0]["loc"] == ("agency",)
 
 
 @pytest.mark.parametrize("amount", [0, -1, 1_000_000_001])
@@ -73,13 +89,17 @@ def test_amount_out_of_range_names_the_field(amount: int) -> None:
 def test_training_in_the_future_is_refused() -> None:
     request = TrainingCompletionRequest(
         household_id=uuid.uuid4(),
-        agency="dispar",
         topic="Pemandu wisata",
         hours=8,
         completed_on=date(2026, 12, 1),
     )
     with pytest.raises(RuleViolationError) as caught:
         complete_training(
-            request, agencies=AGENCIES, household_known=True, completion_id=uuid.uuid4(), now=NOW
+            request,
+            agency="dispar",
+            agencies=AGENCIES,
+            household_known=True,
+            completion_id=uuid.uuid4(),
+            now=NOW,
         )
     assert caught.value.field == "completed_on"

@@ -9,8 +9,10 @@ from contextlib import AbstractAsyncContextManager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from gayari_shared.auth.keys import KeyFile
 from gayari_shared.http.correlation import CorrelationIdMiddleware
 from gayari_shared.http.problems import install_problem_handlers
+from gayari_shared.settings import CommonSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -35,6 +37,20 @@ def _health_router() -> APIRouter:
         )
 
     return router
+
+
+def load_keys(common: CommonSettings) -> KeyFile:
+    """The API keys every request is checked against; a service without them does not start."""
+    if common.api_keys_file is None:
+        raise RuntimeError(
+            "GAYARI_API_KEYS_FILE is not set: name the API keys file "
+            "(create keys with `python -m gayari_shared.auth --file FILE issue ...`)"
+        )
+    if not common.api_keys_file.is_file():
+        raise RuntimeError(
+            f"GAYARI_API_KEYS_FILE names {common.api_keys_file}, which does not exist"
+        )
+    return KeyFile(common.api_keys_file)
 
 
 def make_app(title: str, lifespan: Lifespan, routers: Sequence[APIRouter]) -> FastAPI:

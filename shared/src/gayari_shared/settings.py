@@ -6,6 +6,7 @@ in any other environment every value comes from the environment.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -28,6 +29,8 @@ class CommonSettings(BaseSettings):
     agencies: tuple[Agency, ...] = DEFAULT_AGENCIES
     # Keyed hashes of identifiers (e.g. the family card number) on events; never a plain value.
     hash_secret: str = "local-development-only-secret"
+    # The API keys file (digests only); see `python -m gayari_shared.auth`.
+    api_keys_file: Path | None = None
 
     def topic(self, stream: str) -> str:
         return f"{self.topic_prefix}.{stream}"

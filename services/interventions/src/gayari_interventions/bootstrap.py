@@ -20,7 +20,7 @@ from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
 from gayari_shared.outbox import OutboxRelay
 from gayari_shared.postgres import create_pool, database_reachable, migrate
-from gayari_shared.service import make_app
+from gayari_shared.service import load_keys, make_app
 from gayari_shared.settings import CommonSettings
 
 SERVICE = "interventions"
@@ -29,6 +29,7 @@ SERVICE = "interventions"
 def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.keys = load_keys(common)
         pool = await create_pool(settings.database_url)
         await migrate(pool, SERVICE, MIGRATIONS)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))

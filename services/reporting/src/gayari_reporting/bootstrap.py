@@ -17,7 +17,7 @@ from gayari_shared.events.contracts import DOMAIN_STREAMS
 from gayari_shared.kafka.clients import kafka_reachable
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
 from gayari_shared.postgres import create_pool, database_reachable, migrate
-from gayari_shared.service import make_app
+from gayari_shared.service import load_keys, make_app
 from gayari_shared.settings import CommonSettings
 
 SERVICE = "reporting"
@@ -26,6 +26,7 @@ SERVICE = "reporting"
 def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.keys = load_keys(common)
         pool = await create_pool(settings.database_url)
         await migrate(pool, SERVICE, MIGRATIONS)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))

@@ -42,8 +42,10 @@ class ProblemError(Exception):
         *,
         kind: str = "about:blank",
         errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail or title)
+        self.headers = headers
         self.problem = Problem(
             type=kind, title=title, status=status, detail=detail, errors=errors or []
         )
@@ -84,7 +86,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ProblemError)
     async def _domain(_: Request, exc: ProblemError) -> JSONResponse:
-        return problem_response(exc.problem)
+        return problem_response(exc.problem, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -18,10 +18,11 @@ MAX_GRANT_IDR = 1_000_000_000
 
 
 class GrantRequest(BaseModel):
+    """A grant as an agency submits it; the agency is the authenticated caller, never the body."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     household_id: uuid.UUID
-    agency: AgencyCode
     kind: Literal["capital", "equipment"]
     amount_idr: int = Field(gt=0, le=MAX_GRANT_IDR, description="Amount in rupiah")
 
@@ -30,7 +31,6 @@ class TrainingCompletionRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     household_id: uuid.UUID
-    agency: AgencyCode
     topic: str = Field(min_length=1, max_length=200)
     hours: int = Field(gt=0, le=1000)
     completed_on: date
@@ -69,27 +69,31 @@ def _check_eligible(agency: str, agencies: Collection[str], household_known: boo
 def issue_grant(
     request: GrantRequest,
     *,
+    agency: str,
     agencies: Collection[str],
     household_known: bool,
     grant_id: uuid.UUID,
     now: datetime,
 ) -> Grant:
-    _check_eligible(request.agency, agencies, household_known)
-    return Grant(id=grant_id, issued_at=now, **request.model_dump())
+    _check_eligible(agency, agencies, household_known)
+    return Grant(id=grant_id, agency=agency, issued_at=now, **request.model_dump())
 
 
 def complete_training(
     request: TrainingCompletionRequest,
     *,
+    agency: str,
     agencies: Collection[str],
     household_known: bool,
     completion_id: uuid.UUID,
     now: datetime,
 ) -> TrainingCompletion:
-    _check_eligible(request.agency, agencies, household_known)
+    _check_eligible(agency, agencies, household_known)
     if request.completed_on > now.date():
         raise RuleViolationError("completed_on", "a training cannot be completed in the future")
-    return TrainingCompletion(id=completion_id, recorded_at=now, **request.model_dump())
+    return TrainingCompletion(
+        id=completion_id, agency=agency, recorded_at=now, **request.model_dump()
+    )
 
 
 def grant_issued(grant: Grant) -> GrantIssuedV1:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
 
 from gayari_interventions.domain.model import (
     Grant,
@@ -15,6 +17,7 @@ from gayari_interventions.service_layer.handlers import (
     record_grant,
     record_training_completion,
 )
+from gayari_shared.auth import Principal, Role, require
 from gayari_shared.http.correlation import current_correlation_id
 from gayari_shared.http.problems import FieldError, Problem, ProblemError
 from gayari_shared.rules import RuleViolationError
@@ -28,6 +31,24 @@ def _deps(request: Request) -> InterventionsDeps:
     return deps
 
 
+async def acting_agency(
+    principal: Annotated[Principal, Depends(require(Role.INTERVENTIONS_WRITE))],
+) -> str:
+    """The agency an intervention is recorded for: always the caller's own."""
+    if principal.agency is None:
+        raise ProblemError(
+            403,
+            "Forbidden",
+            f"key {principal.key_id} belongs to no agency; interventions are recorded by the "
+            "agency that gives them",
+            kind="urn:gayari:problem:forbidden",
+        )
+    return principal.agency
+
+
+ActingAgency = Annotated[str, Depends(acting_agency)]
+
+
 def _rejected(exc: RuleViolationError) -> ProblemError:
     return ProblemError(
         422,
@@ -39,20 +60,20 @@ def _rejected(exc: RuleViolationError) -> ProblemError:
 
 
 @router.post("/grants", status_code=status.HTTP_201_CREATED, responses={422: PROBLEM})
-async def post_grant(grant: GrantRequest, request: Request) -> Grant:
+async def post_grant(grant: GrantRequest, request: Request, agency: ActingAgency) -> Grant:
     try:
-        return await record_grant(_deps(request), grant, current_correlation_id())
+        return await record_grant(_deps(request), agency, grant, current_correlation_id())
     except RuleViolationError as exc:
         raise _rejected(exc) from exc
 
 
 @router.post("/training-completions", status_code=status.HTTP_201_CREATED, responses={422: PROBLEM})
 async def post_training_completion(
-    completion: TrainingCompletionRequest, request: Request
+    completion: TrainingCompletionRequest, request: Request, agency: ActingAgency
 ) -> TrainingCompletion:
     try:
         return await record_training_completion(
-            _deps(request), completion, current_correlation_id()
+            _deps(request), agency, completion, current_correlation_id()
         )
     except RuleViolationError as exc:
         raise _rejected(exc) from exc

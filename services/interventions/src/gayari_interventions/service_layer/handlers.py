@@ -37,11 +37,12 @@ def agency_source(agency: str) -> str:
 
 
 async def record_grant(
-    deps: InterventionsDeps, request: GrantRequest, correlation_id: str
+    deps: InterventionsDeps, agency: str, request: GrantRequest, correlation_id: str
 ) -> Grant:
     async with deps.unit_of_work() as uow:
         grant = issue_grant(
             request,
+            agency=agency,
             agencies=deps.agencies,
             household_known=await uow.household_known(request.household_id),
             grant_id=uuid.uuid4(),
@@ -57,11 +58,12 @@ async def record_grant(
 
 
 async def record_training_completion(
-    deps: InterventionsDeps, request: TrainingCompletionRequest, correlation_id: str
+    deps: InterventionsDeps, agency: str, request: TrainingCompletionRequest, correlation_id: str
 ) -> TrainingCompletion:
     async with deps.unit_of_work() as uow:
         completion = complete_training(
             request,
+            agency=agency,
             agencies=deps.agencies,
             household_known=await uow.household_known(request.household_id),
             completion_id=uuid.uuid4(),

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel
 
 from gayari_registry.domain.model import Household, HouseholdApplication, Member
 from gayari_registry.service_layer.handlers import RegistryDeps, get_household, register_household
+from gayari_shared.auth import Role, require
 from gayari_shared.http.correlation import current_correlation_id
 from gayari_shared.http.problems import FieldError, Problem, ProblemError
 from gayari_shared.rules import RuleViolationError
@@ -31,6 +32,8 @@ class HouseholdView(BaseModel):
 
 PROBLEM = {"model": Problem, "content": {"application/problem+json": {}}}
 router = APIRouter(tags=["households"])
+WRITER = Depends(require(Role.REGISTRY_WRITE))
+READER = Depends(require(Role.REGISTRY_READ))
 
 
 def _deps(request: Request) -> RegistryDeps:
@@ -40,6 +43,7 @@ def _deps(request: Request) -> RegistryDeps:
 
 @router.post(
     "/households",
+    dependencies=[WRITER],
     status_code=status.HTTP_201_CREATED,
     responses={200: {"model": HouseholdView, "description": "KK already registered"}, 422: PROBLEM},
 )
@@ -62,7 +66,7 @@ async def post_household(
     return HouseholdView.of(result.household)
 
 
-@router.get("/households/{household_id}", responses={404: PROBLEM})
+@router.get("/households/{household_id}", dependencies=[READER], responses={404: PROBLEM})
 async def read_household(household_id: uuid.UUID, request: Request) -> HouseholdView:
     household = await get_household(_deps(request), household_id)
     if household is None:

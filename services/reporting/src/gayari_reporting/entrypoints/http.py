@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.domain.projection import Progress, progress_report
 from gayari_shared.agencies import Agency
+from gayari_shared.auth import Role, require
 
-router = APIRouter(tags=["reporting"])
+router = APIRouter(tags=["reporting"], dependencies=[Depends(require(Role.REPORTING_READ))])
 
 
 class ProjectionStatus(BaseModel):

@@ -1,0 +1,6 @@
+"""Identity and authorisation: per-agency API keys, stored hashed, rotatable."""
+
+from gayari_shared.auth.http import require
+from gayari_shared.auth.keys import ApiKeyRecord, KeyFile, Principal, Role, issue_key
+
+__all__ = ["ApiKeyRecord", "KeyFile", "Principal", "Role", "issue_key", "require"]
