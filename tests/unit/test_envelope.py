@@ -12,6 +12,9 @@ from gayari_shared.events.contracts import (
     CATALOGUE,
     EventData,
     GrantIssuedV1,
+    HouseholdDetailsChangedV1,
+    HouseholdEnrolledV1,
+    HouseholdExitedV1,
     HouseholdRegisteredV1,
     TrainingCompletedV1,
 )
@@ -21,7 +24,15 @@ from gayari_shared.events.factory import envelope_for, parse_data
 HOUSEHOLD = uuid.uuid4()
 NOW = datetime(2026, 11, 28, 8, 30, tzinfo=UTC)
 
+# One of every event type in the catalogue (a test below insists): add one with each new type.
 SAMPLES: list[EventData] = [
+    HouseholdDetailsChangedV1(
+        household_id=HOUSEHOLD, changed=["welfare_decile"], welfare_decile=3, changed_at=NOW
+    ),
+    HouseholdEnrolledV1(
+        household_id=HOUSEHOLD, cohort_year=2026, enrolling_agency="dinsos", enrolled_at=NOW
+    ),
+    HouseholdExitedV1(household_id=HOUSEHOLD, reason="graduated", exited_at=NOW),
     HouseholdRegisteredV1(
         household_id=HOUSEHOLD,
         village_code="62.09.01.2001",
@@ -48,6 +59,9 @@ SAMPLES: list[EventData] = [
         recorded_at=NOW,
     ),
 ]
+
+
+GRANT = next(s for s in SAMPLES if isinstance(s, GrantIssuedV1))
 
 
 def test_samples_cover_the_whole_catalogue() -> None:
@@ -86,7 +100,7 @@ def test_round_trip_through_kafka_record(data: EventData) -> None:
 
 
 def _record() -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    record = envelope_for(SAMPLES[1], source="/s", correlation_id="c").to_kafka("t")
+    record = envelope_for(GRANT, source="/s", correlation_id="c").to_kafka("t")
     return record.key, record.value, record.headers
 
 
@@ -107,7 +121,7 @@ def test_malformed_records_are_rejected_with_a_reason(mutate, reason) -> None:  
 
 
 def test_unknown_type_and_bad_data_are_rejected() -> None:
-    envelope = envelope_for(SAMPLES[1], source="/s", correlation_id="c")
+    envelope = envelope_for(GRANT, source="/s", correlation_id="c")
     unknown = envelope.model_copy(update={"type": "gayari.nothing.v1"})
     with pytest.raises(InvalidEventError, match="unknown event type"):
         parse_data(unknown)

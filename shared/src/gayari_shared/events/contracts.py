@@ -9,7 +9,13 @@ from __future__ import annotations
 from typing import Final
 
 from gayari_shared.events.base import DOMAIN_STREAMS, HOUSEHOLDS, INTERVENTIONS, EventData
-from gayari_shared.events.households import HOUSEHOLD_EVENTS, HouseholdRegisteredV1
+from gayari_shared.events.households import (
+    HOUSEHOLD_EVENTS,
+    HouseholdDetailsChangedV1,
+    HouseholdEnrolledV1,
+    HouseholdExitedV1,
+    HouseholdRegisteredV1,
+)
 from gayari_shared.events.interventions import (
     INTERVENTION_EVENTS,
     GrantIssuedV1,
@@ -27,6 +33,9 @@ __all__ = [
     "INTERVENTIONS",
     "EventData",
     "GrantIssuedV1",
+    "HouseholdDetailsChangedV1",
+    "HouseholdEnrolledV1",
+    "HouseholdExitedV1",
     "HouseholdRegisteredV1",
     "TrainingCompletedV1",
 ]

@@ -1,16 +1,23 @@
-"""Events of the registry: a household's life cycle. No personal data: ids and keyed hashes."""
+"""Events of the registry: a household's life cycle.
+
+No personal data: no name, NIK or KK, only the household id, area codes, figures and keyed
+hashes (HMAC-SHA256 with GAYARI_HASH_SECRET) where another system must match a record.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar, Final
+from typing import ClassVar, Final, Literal
 
 from pydantic import AwareDatetime, Field
 
 from gayari_shared.events.base import (
+    AGENCY_CODE_PATTERN,
     HOUSEHOLDS,
     VILLAGE_CODE_PATTERN,
     EventData,
 )
+
+ExitReason = Literal["graduated", "moved", "deceased", "ineligible"]
 
 
 class HouseholdRegisteredV1(EventData):
@@ -24,4 +31,45 @@ class HouseholdRegisteredV1(EventData):
     registered_at: AwareDatetime
 
 
-HOUSEHOLD_EVENTS: Final[tuple[type[EventData], ...]] = (HouseholdRegisteredV1,)
+class HouseholdDetailsChangedV1(EventData):
+    """Some of the household's public details changed; fields left out did not change."""
+
+    TYPE: ClassVar[str] = "gayari.household.details-changed.v1"
+    STREAM: ClassVar[str] = HOUSEHOLDS
+
+    changed: list[Literal["welfare_decile", "members", "address", "village_code"]] = Field(
+        min_length=1
+    )
+    welfare_decile: int | None = Field(default=None, ge=1, le=10)
+    member_count: int | None = Field(default=None, ge=1)
+    village_code: str | None = Field(default=None, pattern=VILLAGE_CODE_PATTERN)
+    changed_at: AwareDatetime
+
+
+class HouseholdEnrolledV1(EventData):
+    """The household joined GAYARI: from now on the agencies may give it interventions."""
+
+    TYPE: ClassVar[str] = "gayari.household.enrolled.v1"
+    STREAM: ClassVar[str] = HOUSEHOLDS
+
+    cohort_year: int = Field(ge=2000, le=2100)
+    enrolling_agency: str = Field(pattern=AGENCY_CODE_PATTERN)
+    enrolled_at: AwareDatetime
+
+
+class HouseholdExitedV1(EventData):
+    """The household left GAYARI; `graduated` means it became self-reliant."""
+
+    TYPE: ClassVar[str] = "gayari.household.exited.v1"
+    STREAM: ClassVar[str] = HOUSEHOLDS
+
+    reason: ExitReason
+    exited_at: AwareDatetime
+
+
+HOUSEHOLD_EVENTS: Final[tuple[type[EventData], ...]] = (
+    HouseholdRegisteredV1,
+    HouseholdDetailsChangedV1,
+    HouseholdEnrolledV1,
+    HouseholdExitedV1,
+)
