@@ -6,6 +6,7 @@ from pydantic import ValidationError
 
 from gayari_shared.events.contracts import CATALOGUE, EventData
 from gayari_shared.events.envelope import Envelope, InvalidEventError
+from gayari_shared.events.upcasting import to_latest
 
 
 def envelope_for(data: EventData, *, source: str, correlation_id: str) -> Envelope:
@@ -19,7 +20,8 @@ def envelope_for(data: EventData, *, source: str, correlation_id: str) -> Envelo
 
 
 def parse_data(envelope: Envelope) -> EventData:
-    """The typed data of a known event type; InvalidEventError names what is wrong."""
+    """The typed data of a known event type, upcast to its newest version; InvalidEventError
+    names what is wrong."""
     model = CATALOGUE.get(envelope.type)
     if model is None:
         raise InvalidEventError(f"unknown event type {envelope.type}")
@@ -30,4 +32,4 @@ def parse_data(envelope: Envelope) -> EventData:
         raise InvalidEventError(f"invalid {envelope.type} data: {fields}") from exc
     if data.subject != envelope.subject:
         raise InvalidEventError("ce_subject differs from the data's household_id")
-    return data
+    return to_latest(data)
