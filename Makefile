@@ -15,7 +15,7 @@ export GAYARI_API_KEYS_FILE ?= $(CACHE)/auth/api-keys.json
 DEV_KEYS := $(CACHE)/auth/dev-keys.json
 
 .PHONY: help install stack-start stack-stop stack-status topics services-start services-stop \
-        services-status demo stop test lint unit dev-keys
+        services-status demo stop test lint unit dev-keys docs
 
 help:
 	@echo "make demo    whole stack up, a Lamandau programme simulated, the report printed"
@@ -76,6 +76,15 @@ lint: install
 	$(CURDIR)/.venv/bin/ruff format --check .
 	$(CURDIR)/.venv/bin/mypy shared/src services/registry/src services/interventions/src \
 	    services/reporting/src deploy/local tests
+
+# Published contracts: a JSON Schema per event type and an AsyncAPI document per service.
+docs: install
+	$(PY) -m gayari_shared.events.schemas write docs/schemas >/dev/null
+	@mkdir -p docs/asyncapi
+	for svc in registry interventions reporting; do \
+	  GAYARI_TOPIC_PREFIX=gayari GAYARI_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 \
+	  $(PY) -m gayari_$$svc.entrypoints.asyncapi > docs/asyncapi/$$svc.json || exit 1; \
+	done
 
 unit: install
 	$(PY) -m pytest tests/unit

@@ -1,0 +1,44 @@
+"""The interventions service's AsyncAPI document. `python -m` this module prints it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gayari_shared.asyncapi import Channel, asyncapi_document
+from gayari_shared.events.base import HOUSEHOLDS, INTERVENTIONS
+from gayari_shared.events.households import HOUSEHOLD_EVENTS
+from gayari_shared.events.interventions import INTERVENTION_EVENTS
+from gayari_shared.events.publishing import current
+from gayari_shared.settings import CommonSettings
+
+GROUP_ID = "gayari-interventions"
+
+
+def document(settings: CommonSettings) -> dict[str, Any]:
+    return asyncapi_document(
+        service="interventions",
+        version="1",
+        description="The agencies' interventions: grants, training, mentoring, surveys, budgets.",
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        publishes=[
+            Channel(
+                settings.topic(INTERVENTIONS),
+                current(INTERVENTION_EVENTS),
+                "Interventions, keyed by household id (transactional outbox); "
+                "CloudEvents source = the agency.",
+            )
+        ],
+        consumes=[
+            Channel(
+                settings.topic(HOUSEHOLDS),
+                HOUSEHOLD_EVENTS,
+                "Household life cycle: who is enrolled, who has exited.",
+                GROUP_ID,
+            )
+        ],
+    )
+
+
+if __name__ == "__main__":
+    print(json.dumps(document(CommonSettings()), indent=2, sort_keys=True))
