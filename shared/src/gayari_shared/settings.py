@@ -35,6 +35,15 @@ class CommonSettings(BaseSettings):
     def topic(self, stream: str) -> str:
         return f"{self.topic_prefix}.{stream}"
 
+    def intake_topic(self, agency: str) -> str:
+        """Where an agency's own system publishes its records (see docs/intake.md)."""
+        return self.topic(f"intake.{agency}")
+
+    @property
+    def deadletter_topic(self) -> str:
+        """Records a consumer could not accept, with the reason in their headers."""
+        return self.topic("deadletter")
+
 
 def database_url(service: str, port: int = 15432) -> str:
     """The local stack's URL for a service's own database."""

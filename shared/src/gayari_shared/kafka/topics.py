@@ -32,13 +32,14 @@ class TopicSpec:
 
 
 def domain_topics(settings: CommonSettings) -> list[TopicSpec]:
+    """Every topic of a deployment: the domain streams, one intake topic per configured agency
+    (a new agency's appears by configuration alone) and the dead-letter topic."""
+    names = [settings.topic(stream) for stream in DOMAIN_STREAMS]
+    names += [settings.intake_topic(agency.code) for agency in settings.agencies]
+    names.append(settings.deadletter_topic)
     return [
-        TopicSpec(
-            settings.topic(stream),
-            settings.kafka_topic_partitions,
-            settings.kafka_replication_factor,
-        )
-        for stream in DOMAIN_STREAMS
+        TopicSpec(name, settings.kafka_topic_partitions, settings.kafka_replication_factor)
+        for name in names
     ]
 
 
