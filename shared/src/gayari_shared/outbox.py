@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable
 from typing import Final
 
@@ -18,6 +19,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from gayari_shared.events.envelope import Envelope
+from gayari_shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 from gayari_shared.postgres import Connection
 
 log = structlog.get_logger(__name__)
@@ -38,6 +40,7 @@ CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL;
 """
 
 NOTIFY_CHANNEL: Final = "gayari_outbox"
+HOUSEKEEPING_INTERVAL_S: Final = 5.0
 
 
 async def add_to_outbox(conn: Connection, envelope: Envelope, topic: str) -> None:
@@ -79,6 +82,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.published_total = 0
+        self._next_housekeeping = 0.0
 
     async def run(self) -> None:
         listener = await self._pool.acquire()
@@ -87,10 +91,10 @@ class OutboxRelay:
         try:
             while not self._stopping.is_set():
                 try:
+                    await self._housekeeping()
                     if self._producer is None:
                         self._producer = await self._start_producer()
                     sent = await self.publish_pending()
-                    await self._clean_published()
                     backoff = 0.5
                 except Exception as exc:
                     # Kafka or PostgreSQL away: nothing is lost (rows stay pending), back off.
@@ -153,14 +157,27 @@ class OutboxRelay:
                 [row["seq"] for row in rows],
             )
         self.published_total += len(rows)
+        for row in rows:
+            EVENTS_PUBLISHED.labels(row["topic"]).inc()
         log.debug("outbox published", count=len(rows))
         return len(rows)
 
     async def pending(self) -> int:
         async with self._pool.acquire() as conn:
-            return int(
+            count = int(
                 await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
             )
+        OUTBOX_PENDING.set(count)
+        return count
+
+    async def _housekeeping(self) -> None:
+        """Every few seconds, not per batch: the backlog gauge and removing old rows."""
+        now = time.monotonic()
+        if now < self._next_housekeeping:
+            return
+        self._next_housekeeping = now + HOUSEKEEPING_INTERVAL_S
+        await self.pending()
+        await self._clean_published()
 
     async def _clean_published(self) -> None:
         async with self._pool.acquire() as conn:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from gayari_shared.auth.keys import KeyFile
 from gayari_shared.http.correlation import CorrelationIdMiddleware
 from gayari_shared.http.problems import install_problem_handlers
+from gayari_shared.metrics import HttpMetricsMiddleware, metrics_response
 from gayari_shared.settings import CommonSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -57,7 +58,18 @@ def make_app(title: str, lifespan: Lifespan, routers: Sequence[APIRouter]) -> Fa
     app = FastAPI(title=title, lifespan=lifespan)
     install_problem_handlers(app)
     app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(HttpMetricsMiddleware)
     app.include_router(_health_router())
+    app.add_route("/metrics", metrics_response, include_in_schema=False)
+
+    @app.get("/asyncapi.json", tags=["contracts"])
+    async def asyncapi(request: Request) -> JSONResponse:
+        """The service's AsyncAPI document: the topics it publishes and consumes."""
+        document = getattr(request.app.state, "asyncapi", None)
+        if document is None:
+            return JSONResponse({"detail": "starting"}, status_code=503)
+        return JSONResponse(document)
+
     for router in routers:
         app.include_router(router)
     return app
