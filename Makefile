@@ -89,6 +89,21 @@ docs: install
 unit: install
 	$(PY) -m pytest tests/unit
 
+# The deployment artefacts (compose file, Dockerfiles, Kubernetes overlays) checked by real
+# validators; deploy/tools/install.sh installs them into $(CACHE)/tools/deploy once.
+export GAYARI_DEPLOY_TOOLS_DIR ?= $(CACHE)/tools/deploy
+.PHONY: deploy-tools deploy-check test-tools
+deploy-tools: install
+	CACHE=$(CACHE) UV=$(UV) bash deploy/tools/install.sh
+
+deploy-check: deploy-tools
+	$(PY) -m pytest tests/deploy
+
+# What the suites need beside the venv: the deploy validators and kcat (an external Kafka
+# client for the intake tests).
+test-tools: deploy-tools
+	bash deploy/local/ensure-kcat.sh
+
 # Starts the stack if it is not running, and stops it afterwards only if it started it.
-test: lint
+test: lint test-tools
 	bash deploy/local/with-stack.sh $(PY) -m pytest

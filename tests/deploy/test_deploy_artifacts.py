@@ -1,0 +1,244 @@
+"""The deployment artefacts, checked by real validators (`make deploy-check` installs them):
+
+- deploy/compose/compose.yaml: the Docker Compose v2 binary's `config --quiet` (with and
+  without the `observability` profile);
+- services/*/Dockerfile: hadolint;
+- deploy/k8s overlays: `kustomize build`, validated by kubeconform (strict, offline schemas
+  made from the kubernetes-validate package) and by kubernetes-validate itself.
+
+Each check is also run on a deliberately broken copy, to show that it can fail. A missing tool
+fails the test (never a skip).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.deploy
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS = Path(os.environ.get("GAYARI_DEPLOY_TOOLS_DIR", ROOT / ".cache" / "tools" / "deploy"))
+COMPOSE_DIR = ROOT / "deploy" / "compose"
+K8S_DIR = ROOT / "deploy" / "k8s"
+SERVICES = ("registry", "interventions", "reporting")
+OVERLAYS = ("lamandau", "national")
+METRICS = (
+    "gayari_http_request_duration_seconds",
+    "gayari_events_published_total",
+    "gayari_events_consumed_total",
+    "gayari_consumer_lag",
+    "gayari_outbox_pending",
+    "gayari_dead_letters_total",
+)
+
+
+def tool(name: str) -> Path:
+    path = TOOLS / "bin" / name
+    if not os.access(path, os.X_OK):
+        pytest.fail(
+            f"{name} is not installed at {path}: run `make deploy-check`, which installs the "
+            "deploy tools (deploy/tools/install.sh) and runs these tests",
+            pytrace=False,
+        )
+    return path
+
+
+def run(*args: str | Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def kubernetes_version() -> str:
+    schemas = sorted((TOOLS / "schemas").glob("v*-standalone-strict"))
+    if not schemas:
+        pytest.fail(f"no Kubernetes schemas in {TOOLS / 'schemas'}: run `make deploy-check`")
+    return schemas[-1].name.removeprefix("v").removesuffix("-standalone-strict")
+
+
+def kubeconform(manifests: str) -> subprocess.CompletedProcess[str]:
+    location = str(TOOLS / "schemas") + (
+        "/{{.NormalizedKubernetesVersion}}-standalone{{.StrictSuffix}}"
+        "/{{.ResourceKind}}{{.KindSuffix}}.json"
+    )
+    return run(
+        tool("kubeconform"),
+        "-strict",
+        "-summary",
+        "-kubernetes-version",
+        kubernetes_version(),
+        "-schema-location",
+        location,
+        "-",
+        stdin=manifests,
+    )
+
+
+def render(overlay: Path) -> str:
+    result = run(tool("kustomize"), "build", overlay)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def compose_config(compose_file: Path, *profiles: str) -> subprocess.CompletedProcess[str]:
+    profile_args = [arg for p in profiles for arg in ("--profile", p)]
+    return run(tool("docker-compose"), "-f", compose_file, *profile_args, "config", "--quiet")
+
+
+# --- Docker Compose -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profiles", [(), ("observability",)], ids=["default", "observability"])
+def test_compose_file_is_valid(profiles: tuple[str, ...]) -> None:
+    result = compose_config(COMPOSE_DIR / "compose.yaml", *profiles)
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_config_rejects_a_broken_file(tmp_path: Path) -> None:
+    shutil.copytree(COMPOSE_DIR, tmp_path / "compose")
+    broken = tmp_path / "compose" / "compose.yaml"
+    text = broken.read_text()
+    # A dependency on a service that does not exist, and a key Compose does not know.
+    text = text.replace(
+        "    topics: {condition: service_completed_successfully}",
+        "    topicz: {condition: service_completed_successfully}",
+    )
+    assert "topicz" in text
+    broken.write_text(text)
+    result = compose_config(broken)
+    assert result.returncode != 0
+    assert "topicz" in result.stderr
+
+    broken.write_text(text.replace("    read_only: true\n", "    read_onyl: true\n", 1))
+    assert compose_config(broken).returncode != 0
+
+
+def test_compose_services_wait_for_healthy_infrastructure() -> None:
+    result = run(
+        tool("docker-compose"), "-f", COMPOSE_DIR / "compose.yaml", "config", "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    for name in SERVICES:
+        depends = services[name]["depends_on"]
+        assert depends["postgres"]["condition"] == "service_healthy"
+        assert depends["kafka"]["condition"] == "service_healthy"
+        assert depends["topics"]["condition"] == "service_completed_successfully"
+        env = services[name]["environment"]
+        assert env["GAYARI_HTTP_HOST"] == "0.0.0.0"
+        assert env["GAYARI_API_KEYS_FILE"].startswith("/var/lib/gayari/auth/")
+    assert services["topics"]["command"] == ["python", "-m", "gayari_shared.kafka.topics"]
+    assert "prometheus" not in services  # only with --profile observability
+
+
+def test_grafana_dashboard_reads_the_documented_metrics() -> None:
+    dashboard = json.loads((COMPOSE_DIR / "grafana" / "dashboards" / "gayari.json").read_text())
+    exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p["targets"])
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    for metric in METRICS:
+        assert metric in exprs, metric
+        assert f"`{metric}`" in readme, metric
+
+
+# --- Dockerfiles ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_passes_hadolint(service: str) -> None:
+    dockerfile = ROOT / "services" / service / "Dockerfile"
+    result = run(tool("hadolint"), "--no-color", dockerfile)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = dockerfile.read_text()
+    assert f"--package gayari-{service} --no-default-groups --no-dev" in text
+    assert "USER 10001" in text
+    assert "/health/live" in text
+
+
+def test_hadolint_rejects_a_bad_dockerfile(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN sudo pip install uv\nCMD python app.py\n")
+    result = run(tool("hadolint"), "--no-color", bad)
+    assert result.returncode != 0
+    assert "DL3004" in result.stdout  # sudo
+
+
+# --- Kubernetes -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_and_validates(overlay: str) -> None:
+    manifests = render(K8S_DIR / "overlays" / overlay)
+    result = kubeconform(manifests)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"Valid: [1-9]\d*, Invalid: 0, Errors: 0, Skipped: 0", result.stdout)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_passes_kubernetes_validate(overlay: str, tmp_path: Path) -> None:
+    rendered = tmp_path / f"{overlay}.yaml"
+    rendered.write_text(render(K8S_DIR / "overlays" / overlay))
+    result = run(
+        tool("kubernetes-validate"), "--strict", "-k", kubernetes_version(), "--quiet", rendered
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_kubeconform_rejects_an_invalid_manifest() -> None:
+    manifests = render(K8S_DIR / "overlays" / "lamandau")
+    broken = manifests.replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: yes-please")
+    broken = broken.replace("timeoutSeconds: 3", "timeoutSecondz: 3", 1)
+    assert broken != manifests
+    result = kubeconform(broken)
+    assert result.returncode != 0
+    assert "Invalid: 0" not in result.stdout
+
+
+def test_kustomize_rejects_a_broken_overlay(tmp_path: Path) -> None:
+    shutil.copytree(K8S_DIR, tmp_path / "k8s")
+    kustomization = tmp_path / "k8s" / "overlays" / "national" / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("../../base", "../../nowhere"))
+    result = run(tool("kustomize"), "build", kustomization.parent)
+    assert result.returncode != 0
+
+
+def _documents(manifests: str) -> list[str]:
+    return [doc for doc in re.split(r"^---$", manifests, flags=re.MULTILINE) if doc.strip()]
+
+
+def _field(doc: str, name: str) -> str:
+    match = re.search(rf"^\s*{name}: \"?([^\"\n]+)\"?$", doc, flags=re.MULTILINE)
+    assert match, name
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    ("overlay", "partitions", "replication"), [("lamandau", 6, 1), ("national", 48, 3)]
+)
+def test_reporting_replicas_never_exceed_partitions(
+    overlay: str, partitions: int, replication: int
+) -> None:
+    docs = _documents(render(K8S_DIR / "overlays" / overlay))
+    config = next(d for d in docs if "kind: ConfigMap" in d and "name: gayari-config" in d)
+    assert int(_field(config, "GAYARI_KAFKA_TOPIC_PARTITIONS")) == partitions
+    assert int(_field(config, "GAYARI_KAFKA_REPLICATION_FACTOR")) == replication
+    hpas = {
+        _field(d, "name"): int(_field(d, "maxReplicas"))
+        for d in docs
+        if "kind: HorizontalPodAutoscaler" in d
+    }
+    assert set(hpas) == {"gayari-interventions", "gayari-reporting"}
+    assert hpas["gayari-reporting"] <= partitions
+    assert hpas["gayari-interventions"] <= partitions
