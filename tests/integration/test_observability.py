@@ -49,7 +49,7 @@ async def test_metrics_endpoint_counts_requests_and_published_events(
     before = samples((await registry.get("/metrics")).text)
     published_before = before.get(("gayari_events_published_total", (("topic", topic),)), 0.0)
 
-    for _ in range(3):
+    for i in range(3):
         reply = await registry.post(
             "/households",
             json={
@@ -60,7 +60,7 @@ async def test_metrics_endpoint_counts_requests_and_published_events(
                 "members": [
                     {
                         "name": "Rina Lestari",
-                        "nik": "6209014101900001",
+                        "nik": f"620901410190{i:04d}",
                         "sex": "F",
                         "birth_date": "1990-01-01",
                         "relationship": "head",

@@ -7,7 +7,12 @@ from datetime import UTC, date, datetime
 import pytest
 from pydantic import ValidationError
 
-from gayari_registry.domain.model import HouseholdApplication, register, registered_event
+from gayari_registry.domain.model import (
+    HouseholdApplication,
+    Reference,
+    register,
+    registered_event,
+)
 from gayari_shared.areas import load_areas
 from gayari_shared.hashing import keyed_hash
 from gayari_shared.rules import RuleViolationError
@@ -45,7 +50,7 @@ def test_areas_know_lamandau() -> None:
 
 
 def test_register_accepts_a_valid_household() -> None:
-    household = register(application(), load_areas(), household_id=uuid.uuid4(), now=NOW)
+    household = register(application(), Reference(load_areas()), household_id=uuid.uuid4(), now=NOW)
     assert household.members[0].birth_date == date(1980, 1, 5)
 
 
@@ -53,7 +58,7 @@ def test_unknown_village_is_a_rule_violation() -> None:
     with pytest.raises(RuleViolationError) as caught:
         register(
             application(village_code="62.09.01.9999"),
-            load_areas(),
+            Reference(load_areas()),
             household_id=uuid.uuid4(),
             now=NOW,
         )
@@ -78,10 +83,11 @@ def test_malformed_applications_name_the_field(field: str, value: object) -> Non
 
 
 def test_registered_event_carries_no_personal_data() -> None:
-    household = register(application(), load_areas(), household_id=uuid.uuid4(), now=NOW)
+    household = register(application(), Reference(load_areas()), household_id=uuid.uuid4(), now=NOW)
     event = registered_event(household, keyed_hash("secret", household.kk))
     text = json.dumps(event.model_dump(mode="json"))
     for personal in (household.kk, household.head_name, household.members[0].nik):
         assert personal not in text
     assert event.kk_hash == keyed_hash("secret", "6209010101010001")
     assert event.member_count == 1
+    assert event.member_ids == [household.members[0].member_id]

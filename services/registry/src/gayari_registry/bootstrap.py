@@ -10,6 +10,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from gayari_registry.adapters.postgres import MIGRATIONS, unit_of_work
+from gayari_registry.domain.model import Reference
 from gayari_registry.entrypoints.http import router
 from gayari_registry.service_layer.handlers import RegistryDeps
 from gayari_registry.settings import RegistrySettings
@@ -33,7 +34,7 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
         app.state.deps = RegistryDeps(
             unit_of_work=partial(unit_of_work, pool, common.topic_prefix),
-            areas=load_areas(),
+            reference=Reference(load_areas(), settings.home_regency),
             hash_secret=common.hash_secret,
         )
         app.state.checks = {

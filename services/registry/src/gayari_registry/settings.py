@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gayari_shared.settings import database_url
@@ -12,3 +13,5 @@ class RegistrySettings(BaseSettings):
 
     database_url: str = database_url("registry")
     http_port: int = 8101
+    # The programme's regency (Lamandau): households elsewhere are registered but flagged.
+    home_regency: str = Field(default="62.09", pattern=r"^\d{2}\.\d{2}$")

@@ -6,6 +6,7 @@ hashes (HMAC-SHA256 with GAYARI_HASH_SECRET) where another system must match a r
 
 from __future__ import annotations
 
+import uuid
 from typing import ClassVar, Final, Literal
 
 from pydantic import AwareDatetime, Field
@@ -29,6 +30,10 @@ class HouseholdRegisteredV1(EventData):
     member_count: int = Field(ge=1)
     kk_hash: str = Field(description="HMAC-SHA256 of the family card number (hex)")
     registered_at: AwareDatetime
+    # Added later as optional: events published before it carry none.
+    member_ids: list[uuid.UUID] = Field(
+        default=[], description="The registry's ids of the members (not personal data)"
+    )
 
 
 class HouseholdDetailsChangedV1(EventData):
@@ -44,6 +49,9 @@ class HouseholdDetailsChangedV1(EventData):
     member_count: int | None = Field(default=None, ge=1)
     village_code: str | None = Field(default=None, pattern=VILLAGE_CODE_PATTERN)
     changed_at: AwareDatetime
+    member_ids: list[uuid.UUID] = Field(
+        default=[], description="All members' ids after the change; empty unless members changed"
+    )
 
 
 class HouseholdEnrolledV1(EventData):

@@ -1,30 +1,102 @@
-"""Households as the registry knows them. Pure: no I/O."""
+"""Households as the registry knows them, and the rules of their life cycle. Pure: no I/O."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
+from gayari_registry.domain import nik as nik_rules
 from gayari_shared.areas import AreaDirectory
-from gayari_shared.events.contracts import HouseholdRegisteredV1
+from gayari_shared.events.contracts import (
+    HouseholdDetailsChangedV1,
+    HouseholdEnrolledV1,
+    HouseholdExitedV1,
+    HouseholdRegisteredV1,
+)
+from gayari_shared.events.households import ExitReason
 from gayari_shared.rules import RuleViolationError
 
 Digits16 = Annotated[str, StringConstraints(pattern=r"^\d{16}$")]
 VillageCode = Annotated[str, StringConstraints(pattern=r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")]
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+# RT and RW numbers are written with or without leading zeros; stored as three digits.
+Neighbourhood = Annotated[
+    str, StringConstraints(pattern=r"^\d{1,3}$"), AfterValidator(lambda v: v.zfill(3))
+]
+Sex = Literal["M", "F"]
+Relationship = Literal["head", "spouse", "child", "parent", "other"]
+Status = Literal["registered", "enrolled", "exited"]
+Detail = Literal["welfare_decile", "members", "address", "village_code"]
+FlagCode = Literal["nik-region-mismatch", "village-outside-regency", "nik-in-another-household"]
+EARLIEST_COHORT = 2000
 
 
-class Member(BaseModel):
+class NewMember(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: PersonName
     nik: Digits16 = Field(description="Nomor Induk Kependudukan, 16 digits")
-    sex: Literal["M", "F"]
+    sex: Sex
     birth_date: date
-    relationship: Literal["head", "spouse", "child", "parent", "other"]
+    relationship: Relationship
+
+
+class MemberUpdate(NewMember):
+    member_id: uuid.UUID | None = Field(
+        default=None, description="An existing member's id to keep it; left out for a new member"
+    )
+
+
+class Member(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    member_id: uuid.UUID
+    name: str
+    nik: str
+    sex: Sex
+    birth_date: date
+    relationship: Relationship
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rt: Neighbourhood = Field(description="Rukun Tetangga number, e.g. 003")
+    rw: Neighbourhood = Field(description="Rukun Warga number, e.g. 001")
+    street: str = Field(default="", max_length=200, description="Street, hamlet (dusun), house")
+
+
+class Flag(BaseModel):
+    """Something a reviewer should look at; never a reason to refuse the household."""
+
+    model_config = ConfigDict(frozen=True)
+
+    member_id: uuid.UUID | None = None
+    code: FlagCode
+    reason: str
+
+
+class Enrolment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    cohort_year: int
+    agency: str
+    enrolled_at: AwareDatetime
+    exit_reason: ExitReason | None = None
+    exited_at: AwareDatetime | None = None
 
 
 class HouseholdApplication(BaseModel):
@@ -35,8 +107,28 @@ class HouseholdApplication(BaseModel):
     kk: Digits16 = Field(description="Family card number (Kartu Keluarga), 16 digits")
     head_name: PersonName
     village_code: VillageCode = Field(description="Kemendagri village code, e.g. 62.09.01.2001")
+    address: Address | None = None
     welfare_decile: int = Field(ge=1, le=10, description="Socio-economic welfare decile, 1-10")
-    members: list[Member] = Field(min_length=1)
+    members: list[NewMember] = Field(min_length=1)
+
+
+class DetailsChange(BaseModel):
+    """A change of a household's details; what is left out stays as it is. `members` replaces
+    the whole list: members keep their id by quoting it, members left out leave the household."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    head_name: PersonName | None = None
+    village_code: VillageCode | None = None
+    address: Address | None = None
+    welfare_decile: int | None = Field(default=None, ge=1, le=10)
+    members: list[MemberUpdate] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _something(self) -> DetailsChange:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change: give at least one field")
+        return self
 
 
 class Household(BaseModel):
@@ -46,29 +138,273 @@ class Household(BaseModel):
     kk: str
     head_name: str
     village_code: str
+    address: Address | None
     welfare_decile: int
     members: list[Member]
+    flags: list[Flag]
+    enrolments: list[Enrolment] = []
     registered_at: AwareDatetime
+    updated_at: AwareDatetime
+
+    @property
+    def status(self) -> Status:
+        if not self.enrolments:
+            return "registered"
+        return "enrolled" if self.enrolments[-1].exited_at is None else "exited"
+
+    @property
+    def closed(self) -> bool:
+        """A household that exited as deceased: nothing more happens to it (but corrections)."""
+        return self.status == "exited" and self.enrolments[-1].exit_reason == "deceased"
+
+    @property
+    def head(self) -> Member:
+        return next(m for m in self.members if m.relationship == "head")
+
+
+class ConflictError(Exception):
+    """Well-formed input that the household's current state does not allow (HTTP 409)."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        household_id: uuid.UUID | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.household_id = household_id
+
+
+class HouseholdRulesError(RuleViolationError):
+    """Every rule the household breaks, each naming its field."""
+
+    def __init__(self, violations: list[tuple[str, str]]) -> None:
+        super().__init__(*violations[0])
+        self.violations = violations
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """The reference data the rules check against."""
+
+    areas: AreaDirectory
+    home_regency: str = "62.09"  # Lamandau; villages elsewhere are accepted but flagged
+
+
+def name_key(name: str) -> str:
+    """A name as near-duplicate matching compares it: case and spaces ignored."""
+    return "".join(name.split()).lower()
+
+
+def near_duplicate_key(household: Household) -> tuple[str, str, date]:
+    """Households sharing this (village, head's name, head's birth date) may be one family
+    registered twice under two KKs; a person reviews them, nothing merges them."""
+    return household.village_code, name_key(household.head_name), household.head.birth_date
+
+
+def _violations(
+    head_name: str,
+    village_code: str,
+    members: Sequence[NewMember | Member],
+    ref: Reference,
+    today: date,
+) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if ref.areas.village(village_code) is None:
+        found.append(("village_code", "unknown Kemendagri village code"))
+    heads = [i for i, m in enumerate(members) if m.relationship == "head"]
+    if not heads:
+        found.append(("members", "one member must be the head (relationship: head)"))
+    for i in heads[1:]:
+        found.append((f"members.{i}.relationship", "the household has another head already"))
+    if heads and name_key(members[heads[0]].name) != name_key(head_name):
+        found.append(("head_name", "differs from the name of the member who is the head"))
+    seen: set[str] = set()
+    for i, member in enumerate(members):
+        if member.birth_date > today:
+            found.append((f"members.{i}.birth_date", "lies in the future"))
+        if member.nik in seen:
+            found.append((f"members.{i}.nik", "appears twice in the household"))
+        seen.add(member.nik)
+        if (why := nik_rules.birth_mismatch(member.nik, member.birth_date, member.sex)) is not None:
+            found.append((f"members.{i}.nik", why))
+    return found
+
+
+def _flags(village_code: str, members: Sequence[Member], ref: Reference) -> list[Flag]:
+    flags: list[Flag] = []
+    if not village_code.startswith(ref.home_regency + "."):
+        flags.append(
+            Flag(
+                code="village-outside-regency",
+                reason=f"the village lies outside the programme's regency {ref.home_regency}",
+            )
+        )
+    for member in members:
+        if (why := nik_rules.region_mismatch(member.nik, village_code)) is not None:
+            flags.append(Flag(member_id=member.member_id, code="nik-region-mismatch", reason=why))
+    return flags
+
+
+def _check(
+    head_name: str,
+    village_code: str,
+    members: Sequence[NewMember | Member],
+    ref: Reference,
+    now: datetime,
+) -> None:
+    violations = _violations(head_name, village_code, members, ref, now.date())
+    if violations:
+        raise HouseholdRulesError(violations)
+
+
+def _member(given: NewMember, member_id: uuid.UUID) -> Member:
+    return Member(member_id=member_id, **given.model_dump(exclude={"member_id"}))
 
 
 def register(
     application: HouseholdApplication,
-    areas: AreaDirectory,
+    ref: Reference,
     *,
     household_id: uuid.UUID,
     now: datetime,
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
 ) -> Household:
-    if areas.village(application.village_code) is None:
-        raise RuleViolationError("village_code", "unknown Kemendagri village code")
+    _check(application.head_name, application.village_code, application.members, ref, now)
+    members = [_member(m, new_id()) for m in application.members]
     return Household(
         id=household_id,
         kk=application.kk,
         head_name=application.head_name,
         village_code=application.village_code,
+        address=application.address,
         welfare_decile=application.welfare_decile,
-        members=application.members,
+        members=members,
+        flags=_flags(application.village_code, members, ref),
         registered_at=now,
+        updated_at=now,
     )
+
+
+def check_niks_free(household: Household, owners: Mapping[str, uuid.UUID]) -> None:
+    """A person belongs to one household: a NIK another household holds is refused, naming
+    that household so the operator can resolve it (a move is an exit there first)."""
+    for i, member in enumerate(household.members):
+        other = owners.get(member.nik)
+        if other is not None and other != household.id:
+            raise ConflictError(
+                "nik-in-another-household",
+                f"the person is a member of household {other} already",
+                field=f"members.{i}.nik",
+                household_id=other,
+            )
+
+
+def _kept_members(household: Household, given: Sequence[MemberUpdate]) -> list[Member]:
+    known = {m.member_id for m in household.members}
+    quoted = [m.member_id for m in given if m.member_id is not None]
+    for i, member in enumerate(given):
+        if member.member_id is not None and member.member_id not in known:
+            raise RuleViolationError(f"members.{i}.member_id", "not a member of this household")
+        if member.member_id is not None and quoted.count(member.member_id) > 1:
+            raise RuleViolationError(f"members.{i}.member_id", "quoted twice")
+    return [_member(m, m.member_id or uuid.uuid4()) for m in given]
+
+
+def change_details(
+    household: Household, change: DetailsChange, ref: Reference, *, now: datetime, admin: bool
+) -> tuple[Household, HouseholdDetailsChangedV1 | None]:
+    """The household with the change applied and the event saying what changed (None when
+    nothing did). A deceased household's details are closed except to administrators, who
+    may still correct them."""
+    if household.closed and not admin:
+        raise ConflictError("household-closed", "the household exited as deceased; it is closed")
+    members = (
+        household.members if change.members is None else _kept_members(household, change.members)
+    )
+    head_name = change.head_name or household.head_name
+    village_code = change.village_code or household.village_code
+    _check(head_name, village_code, members, ref, now)
+    updated = household.model_copy(
+        update={
+            "head_name": head_name,
+            "village_code": village_code,
+            "address": change.address
+            if "address" in change.model_fields_set
+            else household.address,
+            "welfare_decile": change.welfare_decile or household.welfare_decile,
+            "members": members,
+            "flags": _flags(village_code, members, ref),
+            "updated_at": now,
+        }
+    )
+    return updated, details_changed_event(household, updated)
+
+
+def details_changed_event(before: Household, after: Household) -> HouseholdDetailsChangedV1 | None:
+    members = before.members != after.members or before.head_name != after.head_name
+    differences: list[tuple[Detail, bool]] = [
+        ("welfare_decile", before.welfare_decile != after.welfare_decile),
+        ("members", members),
+        ("address", before.address != after.address),
+        ("village_code", before.village_code != after.village_code),
+    ]
+    changed = [name for name, differs in differences if differs]
+    if not changed:
+        return None
+    return HouseholdDetailsChangedV1(
+        household_id=after.id,
+        changed=changed,
+        welfare_decile=after.welfare_decile if "welfare_decile" in changed else None,
+        member_count=len(after.members) if members else None,
+        member_ids=[m.member_id for m in after.members] if members else [],
+        village_code=after.village_code if "village_code" in changed else None,
+        changed_at=after.updated_at,
+    )
+
+
+def enrol(
+    household: Household, cohort_year: int, agency: str, *, now: datetime
+) -> tuple[Household, HouseholdEnrolledV1]:
+    """Enrol into GAYARI. Once at a time; after an exit (but death) a household may enrol
+    again, which starts a new enrolment with its own cohort year."""
+    if household.closed:
+        raise ConflictError("household-closed", "the household exited as deceased; it is closed")
+    if household.status == "enrolled":
+        current = household.enrolments[-1]
+        raise ConflictError(
+            "already-enrolled",
+            f"the household is enrolled already (cohort {current.cohort_year}, {current.agency})",
+        )
+    if not EARLIEST_COHORT <= cohort_year <= now.year + 1:
+        raise RuleViolationError(
+            "cohort_year", f"must lie between {EARLIEST_COHORT} and next year ({now.year + 1})"
+        )
+    enrolment = Enrolment(cohort_year=cohort_year, agency=agency, enrolled_at=now)
+    updated = household.model_copy(
+        update={"enrolments": [*household.enrolments, enrolment], "updated_at": now}
+    )
+    event = HouseholdEnrolledV1(
+        household_id=household.id, cohort_year=cohort_year, enrolling_agency=agency, enrolled_at=now
+    )
+    return updated, event
+
+
+def exit_programme(
+    household: Household, reason: ExitReason, *, now: datetime
+) -> tuple[Household, HouseholdExitedV1]:
+    if household.status != "enrolled":
+        raise ConflictError("not-enrolled", f"the household is {household.status}, not enrolled")
+    current = household.enrolments[-1].model_copy(update={"exit_reason": reason, "exited_at": now})
+    updated = household.model_copy(
+        update={"enrolments": [*household.enrolments[:-1], current], "updated_at": now}
+    )
+    return updated, HouseholdExitedV1(household_id=household.id, reason=reason, exited_at=now)
 
 
 def registered_event(household: Household, kk_hash: str) -> HouseholdRegisteredV1:
@@ -78,6 +414,7 @@ def registered_event(household: Household, kk_hash: str) -> HouseholdRegisteredV
         village_code=household.village_code,
         welfare_decile=household.welfare_decile,
         member_count=len(household.members),
+        member_ids=[m.member_id for m in household.members],
         kk_hash=kk_hash,
         registered_at=household.registered_at,
     )

@@ -3,14 +3,47 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
 
-from gayari_registry.domain.model import Household, HouseholdApplication, Member
-from gayari_registry.service_layer.handlers import RegistryDeps, get_household, register_household
-from gayari_shared.auth import Role, require
+from gayari_registry.domain.imports import (
+    CsvRecord,
+    RowError,
+    RowReport,
+    header_of,
+    missing_columns,
+)
+from gayari_registry.domain.model import (
+    Address,
+    ConflictError,
+    DetailsChange,
+    Enrolment,
+    Flag,
+    Household,
+    HouseholdApplication,
+    HouseholdRulesError,
+    Member,
+    Status,
+)
+from gayari_registry.entrypoints.csvstream import CsvStream
+from gayari_registry.service_layer.handlers import (
+    RegistryDeps,
+    UnknownHouseholdError,
+    change_household,
+    enrol_household,
+    exit_household,
+    get_household,
+    import_households,
+    near_duplicates,
+    register_household,
+)
+from gayari_shared.auth import Principal, Role, require
+from gayari_shared.events.households import ExitReason
 from gayari_shared.http.correlation import current_correlation_id
 from gayari_shared.http.problems import FieldError, Problem, ProblemError
 from gayari_shared.rules import RuleViolationError
@@ -21,16 +54,83 @@ class HouseholdView(BaseModel):
     kk: str
     head_name: str
     village_code: str
+    address: Address | None
     welfare_decile: int
     members: list[Member]
+    flags: list[Flag] = Field(description="Findings for review; they never block a household")
+    status: Status
+    enrolments: list[Enrolment] = Field(description="Enrolments into GAYARI, oldest first")
     registered_at: datetime
+    updated_at: datetime
 
     @classmethod
     def of(cls, household: Household) -> HouseholdView:
-        return cls.model_validate(household.model_dump())
+        return cls.model_validate({**household.model_dump(), "status": household.status})
 
 
-PROBLEM = {"model": Problem, "content": {"application/problem+json": {}}}
+class EnrolmentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cohort_year: int = Field(ge=2000, le=2100, description="The GAYARI cohort, e.g. 2026")
+
+
+class ExitRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ExitReason = Field(description="graduated means the household became self-reliant")
+
+
+class DuplicateCandidate(BaseModel):
+    id: uuid.UUID
+    kk: str
+    head_name: str
+    status: Status
+    registered_at: datetime
+
+
+class NearDuplicateGroup(BaseModel):
+    village_code: str
+    head_birth_date: date
+    households: list[DuplicateCandidate]
+
+
+class NearDuplicates(BaseModel):
+    groups: list[NearDuplicateGroup]
+
+
+class RowErrorView(BaseModel):
+    column: str
+    message: str
+
+
+class RowReportView(BaseModel):
+    row: int = Field(description="Record number in the file; the header is row 1")
+    kk: str
+    status: Literal["created", "existing", "rejected"]
+    household_id: uuid.UUID | None
+    errors: list[RowErrorView]
+
+
+class ImportSummary(BaseModel):
+    rows: int
+    rows_rejected: int
+    households_created: int
+    households_existing: int
+
+
+class ImportReport(BaseModel):
+    summary: ImportSummary
+    rows: list[RowReportView]
+    stopped: str | None = Field(
+        default=None, description="Why reading stopped before the end of the file, if it did"
+    )
+
+
+PROBLEM: dict[str, Any] = {"model": Problem, "content": {"application/problem+json": {}}}
+AUTH: dict[int | str, dict[str, Any]] = {
+    401: {**PROBLEM, "description": "No API key, or an unknown or revoked one"},
+    403: {**PROBLEM, "description": "The key lacks the role"},
+}
 router = APIRouter(tags=["households"])
 WRITER = Depends(require(Role.REGISTRY_WRITE))
 READER = Depends(require(Role.REGISTRY_READ))
@@ -41,34 +141,241 @@ def _deps(request: Request) -> RegistryDeps:
     return deps
 
 
+@contextmanager
+def _as_problems() -> Iterator[None]:
+    """Domain refusals as problem details: broken rules 422, state conflicts 409."""
+    try:
+        yield
+    except RuleViolationError as exc:
+        violations = (
+            exc.violations if isinstance(exc, HouseholdRulesError) else [(exc.field, exc.message)]
+        )
+        raise ProblemError(
+            422,
+            "The household breaks a registry rule",
+            "; ".join(f"{field}: {message}" for field, message in violations),
+            kind="urn:gayari:problem:rule-violation",
+            errors=[FieldError(field=field, message=message) for field, message in violations],
+        ) from exc
+    except ConflictError as exc:
+        raise ProblemError(
+            409,
+            "The household's state does not allow this",
+            f"{exc.field}: {exc.message}" if exc.field else exc.message,
+            kind=f"urn:gayari:problem:{exc.code}",
+            errors=[FieldError(field=exc.field, message=exc.message)] if exc.field else [],
+        ) from exc
+    except UnknownHouseholdError as exc:
+        raise ProblemError(404, "No such household", str(exc)) from exc
+
+
 @router.post(
     "/households",
     dependencies=[WRITER],
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": HouseholdView, "description": "KK already registered"}, 422: PROBLEM},
+    responses={
+        200: {"model": HouseholdView, "description": "KK already registered"},
+        409: {**PROBLEM, "description": "A member's NIK belongs to another household"},
+        422: PROBLEM,
+        **AUTH,
+    },
 )
 async def post_household(
     application: HouseholdApplication, request: Request, response: Response
 ) -> HouseholdView:
-    try:
+    with _as_problems():
         result = await register_household(_deps(request), application, current_correlation_id())
-    except RuleViolationError as exc:
-        raise ProblemError(
-            422,
-            "The household breaks a registration rule",
-            f"{exc.field}: {exc.message}",
-            kind="urn:gayari:problem:rule-violation",
-            errors=[FieldError(field=exc.field, message=exc.message)],
-        ) from exc
     if not result.created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/households/{result.household.id}"
     return HouseholdView.of(result.household)
 
 
-@router.get("/households/{household_id}", dependencies=[READER], responses={404: PROBLEM})
+@router.get(
+    "/households/review/near-duplicates", dependencies=[READER], responses={422: PROBLEM, **AUTH}
+)
+async def list_near_duplicates(
+    request: Request, limit: int = Query(default=100, ge=1, le=1000)
+) -> NearDuplicates:
+    """Households with the same head's name (ignoring case and spaces) and birth date in one
+    village: maybe one family under two KKs. Listed for a person to review, never merged."""
+    groups = await near_duplicates(_deps(request), limit)
+    return NearDuplicates(
+        groups=[
+            NearDuplicateGroup(
+                village_code=group[0].village_code,
+                head_birth_date=group[0].head.birth_date,
+                households=[
+                    DuplicateCandidate.model_validate({**h.model_dump(), "status": h.status})
+                    for h in group
+                ],
+            )
+            for group in groups
+        ]
+    )
+
+
+@router.get("/households/{household_id}", dependencies=[READER], responses={404: PROBLEM, **AUTH})
 async def read_household(household_id: uuid.UUID, request: Request) -> HouseholdView:
     household = await get_household(_deps(request), household_id)
     if household is None:
         raise ProblemError(404, "No such household", f"household {household_id} is not registered")
     return HouseholdView.of(household)
+
+
+@router.patch(
+    "/households/{household_id}",
+    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **AUTH},
+)
+async def patch_household(
+    household_id: uuid.UUID,
+    change: DetailsChange,
+    request: Request,
+    principal: Principal = WRITER,
+) -> HouseholdView:
+    """Change the decile, the address, the village or the members (the whole list: quote a
+    member's `member_id` to keep it). A household that exited as deceased is closed: only an
+    administrator may still correct it."""
+    admin = Role.ADMIN in principal.roles
+    with _as_problems():
+        household = await change_household(
+            _deps(request), household_id, change, current_correlation_id(), admin=admin
+        )
+    return HouseholdView.of(household)
+
+
+@router.post(
+    "/households/{household_id}/enrolment",
+    status_code=status.HTTP_201_CREATED,
+    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **AUTH},
+)
+async def post_enrolment(
+    household_id: uuid.UUID,
+    body: EnrolmentRequest,
+    request: Request,
+    principal: Principal = WRITER,
+) -> HouseholdView:
+    """Enrol the household into GAYARI for the caller's own agency. Once at a time; after an
+    exit (other than death) it may enrol again, as a new enrolment."""
+    if principal.agency is None:
+        raise ProblemError(
+            403,
+            "Forbidden",
+            f"key {principal.key_id} ({principal.label}) has no agency to enrol for",
+            kind="urn:gayari:problem:forbidden",
+        )
+    with _as_problems():
+        household = await enrol_household(
+            _deps(request),
+            household_id,
+            body.cohort_year,
+            principal.agency,
+            current_correlation_id(),
+        )
+    return HouseholdView.of(household)
+
+
+@router.post(
+    "/households/{household_id}/exit",
+    dependencies=[WRITER],
+    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **AUTH},
+)
+async def post_exit(household_id: uuid.UUID, body: ExitRequest, request: Request) -> HouseholdView:
+    """The enrolled household leaves GAYARI."""
+    with _as_problems():
+        household = await exit_household(
+            _deps(request), household_id, body.reason, current_correlation_id()
+        )
+    return HouseholdView.of(household)
+
+
+def _report(reports: list[RowReport], stopped: str | None) -> ImportReport:
+    def ids(wanted: str) -> int:
+        return len({r.household_id for r in reports if r.status == wanted})
+
+    return ImportReport(
+        summary=ImportSummary(
+            rows=len(reports),
+            rows_rejected=sum(r.status == "rejected" for r in reports),
+            households_created=ids("created"),
+            households_existing=ids("existing"),
+        ),
+        rows=[
+            RowReportView(
+                row=r.row,
+                kk=r.kk,
+                status=r.status,
+                household_id=r.household_id,
+                errors=[RowErrorView(column=e.column, message=e.message) for e in r.errors],
+            )
+            for r in reports
+        ],
+        stopped=stopped,
+    )
+
+
+CSV_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"text/csv": {"schema": {"type": "string"}, "example": "kk,village_code,..."}},
+    }
+}
+
+
+@router.post(
+    "/households/import",
+    dependencies=[WRITER],
+    openapi_extra=CSV_BODY,
+    responses={415: PROBLEM, 422: PROBLEM, **AUTH},
+)
+async def import_csv(
+    request: Request,
+    first_row: int = Query(
+        default=1, ge=1, description="The header's row number, when the body is part of a file"
+    ),
+) -> ImportReport:
+    """Register the households of a CSV (one row per member; columns kk, village_code, rt, rw,
+    address, welfare_decile, nik, name, sex, birth_date, relationship; the rows of one KK
+    together). The body is read as it arrives. Each KK is registered whole or rejected; KKs
+    registered already are reported as existing and not changed, so a file can be sent again."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "text/csv":
+        raise ProblemError(415, "Unsupported media type", "send the file as text/csv")
+    stream = CsvStream(request.stream(), first_row)
+    records = stream.records()
+    first = await anext(records, None)
+    if first is None:
+        raise _bad_file("body", stream.error or "the file is empty")
+    header = header_of(first[1])
+    if missing := missing_columns(header):
+        raise _bad_file(missing, "missing column")
+    rows = _rows(records, header)
+    reports = [r async for r in import_households(_deps(request), rows, current_correlation_id())]
+    if stream.error is not None:
+        reports.append(
+            RowReport(
+                row=stream.last_row + 1,
+                kk="",
+                status="rejected",
+                errors=(RowError("row", stream.error),),
+            )
+        )
+    return _report(reports, stream.error)
+
+
+def _bad_file(fields: str | list[str], message: str) -> ProblemError:
+    names = [fields] if isinstance(fields, str) else fields
+    return ProblemError(
+        422,
+        "The file is not a household CSV",
+        f"{', '.join(names)}: {message}",
+        kind="urn:gayari:problem:invalid-request",
+        errors=[FieldError(field=name, message=message) for name in names],
+    )
+
+
+async def _rows(
+    records: AsyncIterator[tuple[int, list[str]]], header: list[str]
+) -> AsyncIterator[CsvRecord]:
+    async for number, fields in records:
+        yield CsvRecord(number, dict(zip(header, fields, strict=False)))

@@ -3,18 +3,44 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from gayari_registry.adapters.postgres import HouseholdUnitOfWork
-from gayari_registry.domain.model import Household, HouseholdApplication, register, registered_event
-from gayari_shared.areas import AreaDirectory
+from gayari_registry.domain.imports import (
+    CsvRecord,
+    Rejection,
+    RowReport,
+    application_of,
+    parse_row,
+    rejected_rows,
+    rejection_of,
+)
+from gayari_registry.domain.model import (
+    ConflictError,
+    DetailsChange,
+    Household,
+    HouseholdApplication,
+    HouseholdRulesError,
+    Reference,
+    change_details,
+    check_niks_free,
+    enrol,
+    exit_programme,
+    register,
+    registered_event,
+)
+from gayari_shared.events.base import EventData
 from gayari_shared.events.factory import envelope_for
+from gayari_shared.events.households import ExitReason
 from gayari_shared.hashing import keyed_hash
+from gayari_shared.rules import RuleViolationError
 
 UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[HouseholdUnitOfWork]]
+Step = Callable[[Household], tuple[Household, EventData | None]]
 
 SOURCE = "/gayari/registry"
 
@@ -22,7 +48,7 @@ SOURCE = "/gayari/registry"
 @dataclass(frozen=True, slots=True)
 class RegistryDeps:
     unit_of_work: UnitOfWorkFactory
-    areas: AreaDirectory
+    reference: Reference
     hash_secret: str
 
 
@@ -32,23 +58,140 @@ class Registration:
     created: bool
 
 
+class UnknownHouseholdError(LookupError):
+    def __init__(self, household_id: uuid.UUID) -> None:
+        super().__init__(f"household {household_id} is not registered")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _publish(uow: HouseholdUnitOfWork, event: EventData, correlation_id: str) -> None:
+    envelope = envelope_for(event, source=SOURCE, correlation_id=correlation_id)
+    await uow.publish(envelope, event.STREAM)
+
+
 async def register_household(
     deps: RegistryDeps, application: HouseholdApplication, correlation_id: str
 ) -> Registration:
-    """Register a household once per KK; a repeated KK returns the household already there."""
-    household = register(application, deps.areas, household_id=uuid.uuid4(), now=datetime.now(UTC))
+    """Register a household once per KK; a repeated KK returns the household already there,
+    whatever else the application says (the KK is the household's identity)."""
     async with deps.unit_of_work() as uow:
-        if not await uow.add_if_new(household):
-            existing = await uow.by_kk(application.kk)
-            assert existing is not None  # the unique KK conflicted with this row
-            return Registration(existing, created=False)
-        event = registered_event(household, keyed_hash(deps.hash_secret, household.kk))
-        await uow.publish(
-            envelope_for(event, source=SOURCE, correlation_id=correlation_id), event.STREAM
-        )
-    return Registration(household, created=True)
+        existing = await uow.by_kk(application.kk)
+        if existing is None:
+            household = register(application, deps.reference, household_id=uuid.uuid4(), now=_now())
+            niks = [m.nik for m in household.members]
+            check_niks_free(household, await uow.owners_of(niks, excluding=household.id))
+            if await uow.add_if_new(household):
+                event = registered_event(household, keyed_hash(deps.hash_secret, household.kk))
+                await _publish(uow, event, correlation_id)
+                return Registration(household, created=True)
+            existing = await uow.by_kk(application.kk)  # registered by a concurrent request
+    assert existing is not None
+    return Registration(existing, created=False)
+
+
+async def _transition(
+    deps: RegistryDeps, household_id: uuid.UUID, step: Step, correlation_id: str
+) -> Household:
+    """Apply one life-cycle step to a locked household; its event commits with the change."""
+    async with deps.unit_of_work() as uow:
+        household = await uow.by_id(household_id, for_update=True)
+        if household is None:
+            raise UnknownHouseholdError(household_id)
+        updated, event = step(household)
+        if event is None:
+            return household
+        # Only new member lists are checked: a NIK two households shared before NIKs had to
+        # be unique must not block their enrolment, only a change of their members.
+        members_changed = updated.members != household.members
+        if members_changed:
+            niks = [m.nik for m in updated.members]
+            check_niks_free(updated, await uow.owners_of(niks, excluding=updated.id))
+        await uow.save(updated, members=members_changed)
+        await _publish(uow, event, correlation_id)
+    return updated
+
+
+async def change_household(
+    deps: RegistryDeps,
+    household_id: uuid.UUID,
+    change: DetailsChange,
+    correlation_id: str,
+    *,
+    admin: bool,
+) -> Household:
+    def step(household: Household) -> tuple[Household, EventData | None]:
+        return change_details(household, change, deps.reference, now=_now(), admin=admin)
+
+    return await _transition(deps, household_id, step, correlation_id)
+
+
+async def enrol_household(
+    deps: RegistryDeps, household_id: uuid.UUID, cohort_year: int, agency: str, correlation_id: str
+) -> Household:
+    def step(household: Household) -> tuple[Household, EventData | None]:
+        return enrol(household, cohort_year, agency, now=_now())
+
+    return await _transition(deps, household_id, step, correlation_id)
+
+
+async def exit_household(
+    deps: RegistryDeps, household_id: uuid.UUID, reason: ExitReason, correlation_id: str
+) -> Household:
+    def step(household: Household) -> tuple[Household, EventData | None]:
+        return exit_programme(household, reason, now=_now())
+
+    return await _transition(deps, household_id, step, correlation_id)
 
 
 async def get_household(deps: RegistryDeps, household_id: uuid.UUID) -> Household | None:
     async with deps.unit_of_work() as uow:
         return await uow.by_id(household_id)
+
+
+async def near_duplicates(deps: RegistryDeps, limit: int) -> list[list[Household]]:
+    async with deps.unit_of_work() as uow:
+        return await uow.near_duplicates(limit)
+
+
+async def _kk_groups(records: AsyncIterable[CsvRecord]) -> AsyncIterator[list[CsvRecord]]:
+    group: list[CsvRecord] = []
+    async for record in records:
+        if group and record.values.get("kk", "").strip() != group[0].values.get("kk", "").strip():
+            yield group
+            group = []
+        group.append(record)
+    if group:
+        yield group
+
+
+async def _import_one(
+    deps: RegistryDeps, group: list[CsvRecord], seen_kks: set[str], correlation_id: str
+) -> list[RowReport]:
+    application = application_of([parse_row(r.values) for r in group], seen_kks)
+    if isinstance(application, Rejection):
+        return rejected_rows(group, application)
+    seen_kks.add(application.kk)
+    try:
+        result = await register_household(deps, application, correlation_id)
+    except HouseholdRulesError as exc:
+        return rejected_rows(group, rejection_of(exc.violations))
+    except RuleViolationError as exc:
+        return rejected_rows(group, rejection_of([(exc.field, exc.message)]))
+    except ConflictError as exc:
+        return rejected_rows(group, rejection_of([(exc.field or "kk", exc.message)]))
+    status: Literal["created", "existing"] = "created" if result.created else "existing"
+    return [RowReport(r.number, application.kk, status, result.household.id) for r in group]
+
+
+async def import_households(
+    deps: RegistryDeps, records: AsyncIterable[CsvRecord], correlation_id: str
+) -> AsyncIterator[RowReport]:
+    """Register the households of a CSV, one transaction per KK, reporting on every row.
+    KKs registered already are reported as existing and left as they are."""
+    seen_kks: set[str] = set()
+    async for group in _kk_groups(records):
+        for report in await _import_one(deps, group, seen_kks, correlation_id):
+            yield report
