@@ -78,25 +78,83 @@ FAMILY = [
     "Rahayu",
 ]
 
-# What each agency typically gives: (kind, low, high) grants in IDR and training topics.
+# What each agency typically gives and teaches: its GAYARI budget line and yearly budget,
+# capital grants (purpose, low, high in IDR), equipment grants (purpose, items as
+# (description, unit, unit value, fewest, most)) and training topics.
 PROGRAMME: dict[str, dict[str, Any]] = {
     "dinsos": {
-        "grants": [("capital", 1_000_000, 3_000_000)],
+        "budget_line": "5.1.05.05.01.0001",
+        "budget_idr": 900_000_000,
+        "capital": [
+            ("Modal usaha warung sembako", 1_000_000, 3_000_000),
+            ("Modal usaha kue basah", 1_000_000, 2_000_000),
+        ],
+        "equipment": [],
         "trainings": ["Kewirausahaan dasar", "Literasi keuangan keluarga"],
     },
     "dispar": {
-        "grants": [("equipment", 1_500_000, 5_000_000)],
+        "budget_line": "5.1.05.05.02.0003",
+        "budget_idr": 600_000_000,
+        "capital": [("Modal usaha kuliner wisata", 1_000_000, 2_500_000)],
+        "equipment": [
+            (
+                "Perlengkapan homestay",
+                [
+                    ("Kasur busa", "buah", 850_000, 1, 3),
+                    ("Seprai dan sarung bantal", "set", 150_000, 2, 6),
+                    ("Lemari pakaian", "buah", 1_200_000, 1, 2),
+                ],
+            ),
+            (
+                "Peralatan kerajinan khas Dayak",
+                [("Rotan olahan", "kg", 45_000, 10, 40), ("Pewarna alami", "paket", 120_000, 1, 4)],
+            ),
+        ],
         "trainings": ["Pengelolaan homestay", "Pemandu wisata desa", "Kerajinan khas Dayak"],
     },
     "distakan": {
-        "grants": [("equipment", 2_000_000, 7_500_000), ("capital", 1_000_000, 2_500_000)],
+        "budget_line": "5.1.05.05.03.0002",
+        "budget_idr": 1_200_000_000,
+        "capital": [("Modal pembibitan karet", 1_000_000, 2_500_000)],
+        "equipment": [
+            (
+                "Budidaya ikan nila dalam keramba",
+                [
+                    ("Bibit ikan nila", "ekor", 350, 1000, 5000),
+                    ("Jaring keramba", "buah", 750_000, 1, 4),
+                    ("Pakan ikan", "karung", 380_000, 2, 6),
+                ],
+            ),
+            (
+                "Ternak ayam kampung",
+                [
+                    ("DOC ayam kampung", "ekor", 9_000, 50, 200),
+                    ("Kandang ayam", "unit", 1_500_000, 1, 1),
+                ],
+            ),
+        ],
         "trainings": ["Budidaya ikan nila", "Pembibitan karet", "Ternak ayam kampung"],
     },
     "dkukmpp": {
-        "grants": [("capital", 2_000_000, 5_000_000)],
+        "budget_line": "5.1.05.05.04.0001",
+        "budget_idr": 800_000_000,
+        "capital": [
+            ("Modal usaha mikro", 2_000_000, 5_000_000),
+            ("Modal pengolahan produk lokal", 2_000_000, 4_000_000),
+        ],
+        "equipment": [
+            (
+                "Peralatan pengemasan produk",
+                [
+                    ("Hand sealer", "buah", 350_000, 1, 2),
+                    ("Timbangan digital", "buah", 250_000, 1, 1),
+                ],
+            )
+        ],
         "trainings": ["Pembukuan usaha mikro", "Pemasaran digital", "Pengemasan produk"],
     },
 }
+BUSINESS_STATUSES = ["not-started", "running", "running", "growing", "growing", "stalled"]
 
 
 @dataclass
@@ -106,8 +164,13 @@ class Tally:
     grants: int = 0
     grants_idr: int = 0
     trainings: int = 0
+    mentoring_visits: int = 0
+    surveys: int = 0
+    voids: int = 0
     rejected: int = 0
     by_agency: dict[str, list[int]] = field(default_factory=dict)
+    # (agency, grant id, amount) of every grant recorded, so that a few can be voided
+    grants_recorded: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 def nik(village: Village, birth: date, female: bool, rng: random.Random) -> str:
@@ -204,6 +267,7 @@ async def one_household(
     limit: asyncio.Semaphore,
     *,
     keys: Keys,
+    sessions: dict[str, list[dict[str, Any]]],
 ) -> None:
     async with limit:
         reply = await client.post(
@@ -218,39 +282,199 @@ async def one_household(
             return
         tally.households_new += 1
         household_id = reply.json()["id"]
+        # Agencies give interventions to enrolled households only.
+        enrolment = await client.post(
+            f"{REGISTRY}/households/{household_id}/enrolment",
+            json={"cohort_year": date.today().year},
+            headers=keys.of("dinsos"),
+        )
+        if enrolment.status_code != 201:
+            tally.rejected += 1
+            print(f"  enrolment refused: {enrolment.status_code} {enrolment.text[:200]}")
+            return
+        members = reply.json().get("members") or [{}]
+        member_id = members[0].get("member_id")
         agencies = rng.sample(list(PROGRAMME), k=rng.choices([0, 1, 2, 3, 4], [2, 4, 3, 2, 1])[0])
         for agency in agencies:
-            plan = PROGRAMME[agency]
-            kind, low, high = rng.choice(plan["grants"])
-            amount = rng.randrange(low, high, 50_000)
-            body = {
-                "household_id": household_id,
-                "kind": kind,
-                "amount_idr": amount,
-            }
-            grant = await post_retrying(client, f"{INTERVENTIONS}/grants", body, keys.of(agency))
-            if grant.status_code == 201:
-                tally.grants += 1
-                tally.grants_idr += amount
-            else:
-                tally.rejected += 1
-                print(f"  grant refused: {grant.status_code} {grant.text[:200]}")
-            if rng.random() < 0.6:
-                body = {
-                    "household_id": household_id,
-                    "topic": rng.choice(plan["trainings"]),
-                    "hours": rng.choice([8, 16, 24]),
-                    "completed_on": (
-                        date.today() - timedelta(days=rng.randint(1, 200))
-                    ).isoformat(),
+            await give(
+                client,
+                household_id,
+                member_id,
+                agency,
+                rng=rng,
+                tally=tally,
+                keys=keys,
+                sessions=sessions,
+            )
+
+
+def grant_body(household_id: str, agency: str, rng: random.Random) -> dict[str, Any]:
+    plan = PROGRAMME[agency]
+    body: dict[str, Any] = {"household_id": household_id, "budget_line": plan["budget_line"]}
+    if plan["equipment"] and (not plan["capital"] or rng.random() < 0.6):
+        purpose, items = rng.choice(plan["equipment"])
+        return body | {
+            "kind": "equipment",
+            "purpose": purpose,
+            "items": [
+                {
+                    "description": description,
+                    "unit": unit,
+                    "unit_value_idr": value,
+                    "quantity": rng.randint(fewest, most),
                 }
-                training = await post_retrying(
-                    client, f"{INTERVENTIONS}/training-completions", body, keys.of(agency)
-                )
-                if training.status_code == 201:
-                    tally.trainings += 1
-                else:
-                    tally.rejected += 1
+                for description, unit, value, fewest, most in items
+            ],
+        }
+    purpose, low, high = rng.choice(plan["capital"])
+    return body | {
+        "kind": "capital",
+        "purpose": purpose,
+        "amount_idr": rng.randrange(low, high, 50_000),
+    }
+
+
+async def post_counted(
+    client: httpx.AsyncClient,
+    path: str,
+    body: dict[str, Any],
+    agency: str,
+    *,
+    tally: Tally,
+    keys: Keys,
+) -> httpx.Response | None:
+    reply = await post_retrying(client, f"{INTERVENTIONS}{path}", body, keys.of(agency))
+    if reply.status_code == 201:
+        return reply
+    tally.rejected += 1
+    print(f"  {path} refused: {reply.status_code} {reply.text[:200]}")
+    return None
+
+
+async def give(
+    client: httpx.AsyncClient,
+    household_id: str,
+    member_id: str | None,
+    agency: str,
+    *,
+    rng: random.Random,
+    tally: Tally,
+    keys: Keys,
+    sessions: dict[str, list[dict[str, Any]]],
+) -> None:
+    """One agency's interventions for one household: a grant, maybe a training, a mentoring
+    visit and a survey of the business."""
+    body = grant_body(household_id, agency, rng)
+    grant = await post_counted(client, "/grants", body, agency, tally=tally, keys=keys)
+    if grant is not None:
+        tally.grants += 1
+        tally.grants_idr += grant.json()["amount_idr"]
+        tally.grants_recorded.append((agency, grant.json()["id"], grant.json()["amount_idr"]))
+    if member_id is not None and rng.random() < 0.6:
+        await train(
+            client,
+            household_id,
+            member_id,
+            agency,
+            rng=rng,
+            tally=tally,
+            keys=keys,
+            sessions=sessions,
+        )
+    if rng.random() < 0.3:
+        visit = {
+            "household_id": household_id,
+            "visited_on": (date.today() - timedelta(days=rng.randint(1, 20))).isoformat(),
+            "business_status": rng.choice(BUSINESS_STATUSES),
+            "notes": "Usaha berjalan; pembukuan perlu dirapikan",
+        }
+        if await post_counted(client, "/mentoring-visits", visit, agency, tally=tally, keys=keys):
+            tally.mentoring_visits += 1
+    if rng.random() < 0.3:
+        survey = {
+            "household_id": household_id,
+            "surveyed_on": (date.today() - timedelta(days=rng.randint(1, 10))).isoformat(),
+            "monthly_income_idr": rng.randrange(500_000, 6_000_000, 50_000),
+            "workers": rng.choice([1, 1, 2, 2, 3, 4]),
+        }
+        if await post_counted(client, "/business-surveys", survey, agency, tally=tally, keys=keys):
+            tally.surveys += 1
+
+
+async def train(
+    client: httpx.AsyncClient,
+    household_id: str,
+    member_id: str,
+    agency: str,
+    *,
+    rng: random.Random,
+    tally: Tally,
+    keys: Keys,
+    sessions: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The household's head joins one of the agency's sessions, attends and mostly completes."""
+    session = rng.choice(sessions[agency])
+    who = {"session_id": session["id"], "household_id": household_id, "member_id": member_id}
+    if not await post_counted(
+        client, "/training-participants", who, agency, tally=tally, keys=keys
+    ):
+        return
+    day = date.fromisoformat(session["starts_on"])
+    while day <= date.fromisoformat(session["ends_on"]):
+        if rng.random() < 0.9:
+            attendance = {**who, "attended_on": day.isoformat()}
+            await post_counted(
+                client, "/training-attendance", attendance, agency, tally=tally, keys=keys
+            )
+        day += timedelta(days=1)
+    if rng.random() < 0.85:
+        completion = {**who, "completed_on": session["ends_on"]}
+        if await post_counted(
+            client, "/training-completions", completion, agency, tally=tally, keys=keys
+        ):
+            tally.trainings += 1
+
+
+async def prepare_agencies(
+    client: httpx.AsyncClient, rng: random.Random, tally: Tally, keys: Keys
+) -> dict[str, list[dict[str, Any]]]:
+    """Each agency's budget for this fiscal year and its training sessions of the last weeks."""
+    sessions: dict[str, list[dict[str, Any]]] = {}
+    for agency, plan in PROGRAMME.items():
+        budget = {
+            "fiscal_year": date.today().year,
+            "amount_idr": plan["budget_idr"],
+            "budget_line": plan["budget_line"],
+        }
+        await post_counted(client, "/budget-allocations", budget, agency, tally=tally, keys=keys)
+        sessions[agency] = []
+        for topic in plan["trainings"]:
+            starts = date.today() - timedelta(days=rng.randint(5, 60))
+            body = {
+                "topic": topic,
+                "starts_on": starts.isoformat(),
+                "ends_on": (starts + timedelta(days=rng.choice([0, 1, 2]))).isoformat(),
+                "hours": rng.choice([8, 16, 24]),
+                "place": f"Balai Desa {rng.choice(['Bukit Raya', 'Tamiang', 'Kujan', 'Guci'])}",
+            }
+            reply = await post_counted(
+                client, "/training-sessions", body, agency, tally=tally, keys=keys
+            )
+            if reply is not None:
+                sessions[agency].append(reply.json())
+    return sessions
+
+
+async def void_a_few(client: httpx.AsyncClient, tally: Tally, keys: Keys) -> None:
+    """Corrections happen: the agency that recorded a grant by mistake voids it."""
+    for (agency, grant_id, amount), reason in zip(
+        tally.grants_recorded[:2], ["entered-in-error", "duplicate"], strict=False
+    ):
+        body = {"intervention_type": "grant", "intervention_id": grant_id, "reason": reason}
+        if await post_counted(client, "/voids", body, agency, tally=tally, keys=keys):
+            tally.voids += 1
+            tally.grants -= 1
+            tally.grants_idr -= amount
 
 
 def rupiah(amount: int) -> str:
@@ -287,6 +511,7 @@ async def run(households: int, seed: int | None, keys: Keys) -> int:
             f"and the {len(DEFAULT_AGENCIES)} agencies ..."
         )
         started = time.monotonic()
+        sessions = await prepare_agencies(client, rng, tally, keys)
         limit = asyncio.Semaphore(16)
         await asyncio.gather(
             *(
@@ -297,13 +522,16 @@ async def run(households: int, seed: int | None, keys: Keys) -> int:
                     tally,
                     limit,
                     keys=keys,
+                    sessions=sessions,
                 )
                 for _ in range(households)
             )
         )
+        await void_a_few(client, tally, keys)
         print(
             f"  accepted: {tally.households_new} households, {tally.grants} grants "
-            f"({rupiah(tally.grants_idr)}), {tally.trainings} trainings "
+            f"({rupiah(tally.grants_idr)}, {tally.voids} voided), {tally.trainings} trainings "
+            f"completed, {tally.mentoring_visits} mentoring visits, {tally.surveys} surveys "
             f"in {time.monotonic() - started:.1f} s; refused: {tally.rejected}"
         )
         expected = (

@@ -105,6 +105,46 @@ def stop_gracefully(service: Service) -> tuple[int, float]:
     return code, time.monotonic() - started
 
 
+async def complete_a_training(
+    http: httpx.AsyncClient,
+    registry_url: str,
+    interventions_url: str,
+    dispar: dict[str, str],
+    household_id: str,
+) -> None:
+    """Tourism holds a session; the household's head takes part and completes it."""
+    member_id = (
+        await http.get(f"{registry_url}/households/{household_id}", headers=dispar)
+    ).json()["members"][0]["member_id"]
+    reply = await http.post(
+        f"{interventions_url}/training-sessions",
+        headers=dispar,
+        json={
+            "topic": "Pengelolaan homestay",
+            "starts_on": "2026-10-28",
+            "ends_on": "2026-10-30",
+            "hours": 16,
+            "place": "Balai Desa Tamiang",
+        },
+    )
+    assert reply.status_code == 201, reply.text
+    participant = {
+        "session_id": reply.json()["id"],
+        "household_id": household_id,
+        "member_id": member_id,
+    }
+    reply = await http.post(
+        f"{interventions_url}/training-participants", headers=dispar, json=participant
+    )
+    assert reply.status_code == 201, reply.text
+    reply = await http.post(
+        f"{interventions_url}/training-completions",
+        headers=dispar,
+        json={**participant, "completed_on": "2026-10-30"},
+    )
+    assert reply.status_code == 201, reply.text
+
+
 async def test_household_and_grant_reach_reporting(
     services: dict[str, Service], api_keys: KeySet
 ) -> None:
@@ -136,11 +176,32 @@ async def test_household_and_grant_reach_reporting(
         )
         assert reply.status_code == 201, reply.text
         household_id = reply.json()["id"]
+        reply = await http.post(
+            f"{registry.url}/households/{household_id}/enrolment",
+            headers=api_keys.bearer(api_keys.agencies["dinsos"]),
+            json={"cohort_year": 2026},
+        )
+        assert reply.status_code == 201, reply.text
 
         grant = {
             "household_id": household_id,
             "kind": "equipment",
-            "amount_idr": 4_750_000,
+            "items": [
+                {
+                    "description": "Bibit ikan nila",
+                    "quantity": 5000,
+                    "unit": "ekor",
+                    "unit_value_idr": 350,
+                },
+                {
+                    "description": "Jaring keramba",
+                    "quantity": 4,
+                    "unit": "buah",
+                    "unit_value_idr": 750_000,
+                },
+            ],
+            "purpose": "Budidaya ikan nila dalam keramba",
+            "budget_line": "5.1.05.05.01.0001",
         }
         async with asyncio.timeout(30):
             while True:  # interventions learns of the household through Kafka
@@ -155,17 +216,14 @@ async def test_household_and_grant_reach_reporting(
                 await asyncio.sleep(0.3)
         assert reply.status_code == 201, reply.text
         grant_id = reply.json()["id"]
-        reply = await http.post(
-            f"{interventions.url}/training-completions",
-            headers=api_keys.bearer(api_keys.agencies["dispar"]),
-            json={
-                "household_id": household_id,
-                "topic": "Pengelolaan homestay",
-                "hours": 16,
-                "completed_on": "2026-10-30",
-            },
+        assert reply.json()["amount_idr"] == 4_750_000  # the sum of the items
+        await complete_a_training(
+            http,
+            registry.url,
+            interventions.url,
+            api_keys.bearer(api_keys.agencies["dispar"]),
+            household_id,
         )
-        assert reply.status_code == 201, reply.text
 
         async with asyncio.timeout(30):
             while True:
@@ -193,7 +251,7 @@ async def test_household_and_grant_reach_reporting(
 
     # The correlation id of the HTTP request travelled through Kafka into the projection log.
     projected = [line for line in reporting.log_lines() if line.get("event") == "event projected"]
-    grant_lines = [line for line in projected if line.get("event_type") == "gayari.grant.issued.v1"]
+    grant_lines = [line for line in projected if line.get("event_type") == "gayari.grant.issued.v2"]
     assert len(grant_lines) == 1
     assert grant_lines[0]["correlation_id"] == correlation
     assert grant_lines[0]["household_id"] == household_id

@@ -164,6 +164,7 @@ async def interventions(
         ({"kind": "capital", "amount_idr": 0}, "amount_idr"),
         ({"kind": "loan", "amount_idr": 100}, "kind"),
         ({"kind": "capital"}, "amount_idr"),
+        ({"kind": "capital", "amount_idr": 100, "purpose": ""}, "purpose"),
         ({"agency": "dishub", "kind": "capital", "amount_idr": 100}, "agency"),  # not in a body
         ({"kind": "capital", "amount_idr": 100}, "household_id"),
     ],
@@ -172,7 +173,10 @@ async def test_invalid_grant_is_a_problem_naming_the_field(
     interventions: tuple[httpx.AsyncClient, str], body: dict[str, Any], field: str
 ) -> None:
     client, url = interventions
-    reply = await client.post("/grants", json={"household_id": str(uuid.uuid4()), **body})
+    reply = await client.post(
+        "/grants",
+        json={"household_id": str(uuid.uuid4()), "purpose": "Modal usaha", **body},
+    )
     assert reply.status_code == 422
     assert reply.headers["content-type"] == "application/problem+json"
     assert field in [e["field"] for e in reply.json()["errors"]]
@@ -240,7 +244,12 @@ async def test_an_administrator_key_cannot_act_as_an_agency(
     client, _ = interventions
     reply = await client.post(
         "/grants",
-        json={"household_id": str(uuid.uuid4()), "kind": "capital", "amount_idr": 100},
+        json={
+            "household_id": str(uuid.uuid4()),
+            "kind": "capital",
+            "amount_idr": 100,
+            "purpose": "Modal usaha",
+        },
         headers=api_keys.bearer(api_keys.admin),
     )
     assert reply.status_code == 403

@@ -12,7 +12,7 @@ from faststream.kafka import KafkaBroker
 
 from gayari_interventions.adapters.postgres import MIGRATIONS, unit_of_work
 from gayari_interventions.entrypoints.consumers import register_consumers
-from gayari_interventions.entrypoints.http import router
+from gayari_interventions.entrypoints.http import install_error_handlers, router
 from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_interventions.settings import InterventionsSettings
 from gayari_shared.events.contracts import HOUSEHOLDS
@@ -57,4 +57,6 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
             await relay_task
             await pool.close()
 
-    return make_app("GAYARI interventions", lifespan, [router])
+    app = make_app("GAYARI interventions", lifespan, [router])
+    install_error_handlers(app)
+    return app

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from gayari_shared.events.contracts import CATALOGUE, EventData
+from gayari_shared.events.contracts import CATALOGUE, EventBase
 from gayari_shared.events.envelope import Envelope, InvalidEventError
 from gayari_shared.events.upcasting import to_latest
 
 
-def envelope_for(data: EventData, *, source: str, correlation_id: str) -> Envelope:
+def envelope_for(data: EventBase, *, source: str, correlation_id: str) -> Envelope:
     return Envelope(
         source=source,
         type=data.TYPE,
@@ -19,7 +19,7 @@ def envelope_for(data: EventData, *, source: str, correlation_id: str) -> Envelo
     )
 
 
-def parse_data(envelope: Envelope) -> EventData:
+def parse_data(envelope: Envelope) -> EventBase:
     """The typed data of a known event type, upcast to its newest version; InvalidEventError
     names what is wrong."""
     model = CATALOGUE.get(envelope.type)
@@ -31,5 +31,5 @@ def parse_data(envelope: Envelope) -> EventData:
         fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
         raise InvalidEventError(f"invalid {envelope.type} data: {fields}") from exc
     if data.subject != envelope.subject:
-        raise InvalidEventError("ce_subject differs from the data's household_id")
+        raise InvalidEventError("ce_subject differs from the data's subject")
     return to_latest(data)

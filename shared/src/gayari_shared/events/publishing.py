@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gayari_shared.events.base import EventData
+from gayari_shared.events.base import EventBase
 from gayari_shared.events.upcasting import superseded
 
 
-def current(models: Iterable[type[EventData]]) -> tuple[type[EventData], ...]:
+def current(models: Iterable[type[EventBase]]) -> tuple[type[EventBase], ...]:
     return tuple(model for model in models if not superseded(model))

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gayari_shared.events.base import EventData
+from gayari_shared.events.base import EventBase
 from gayari_shared.events.contracts import CATALOGUE
 
 Schema = dict[str, Any]
@@ -26,7 +26,7 @@ _LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems")
 _UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems")
 
 
-def schema_of(model: type[EventData]) -> Schema:
+def schema_of(model: type[EventBase]) -> Schema:
     schema = model.model_json_schema(mode="serialization")
     schema["$id"] = f"urn:gayari:event:{model.TYPE}"
     schema["x-cloudevents-type"] = model.TYPE

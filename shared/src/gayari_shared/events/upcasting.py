@@ -11,19 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from gayari_shared.events.base import EventData
+from gayari_shared.events.base import EventBase
 
-Old = TypeVar("Old", bound=EventData)
-New = TypeVar("New", bound=EventData)
+Old = TypeVar("Old", bound=EventBase)
+New = TypeVar("New", bound=EventBase)
 
 
 @dataclass(frozen=True, slots=True)
 class _Step:
-    target: type[EventData]
-    convert: Callable[[Any], EventData]
+    target: type[EventBase]
+    convert: Callable[[Any], EventBase]
 
 
-_STEPS: dict[type[EventData], _Step] = {}
+_STEPS: dict[type[EventBase], _Step] = {}
 
 
 def upcaster(
@@ -40,12 +40,12 @@ def upcaster(
     return register
 
 
-def to_latest(data: EventData) -> EventData:
+def to_latest(data: EventBase) -> EventBase:
     while (step := _STEPS.get(type(data))) is not None:
         data = step.convert(data)
     return data
 
 
-def superseded(model: type[EventData]) -> bool:
+def superseded(model: type[EventBase]) -> bool:
     """True for a version that producers no longer publish."""
     return model in _STEPS

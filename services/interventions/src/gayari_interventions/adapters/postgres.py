@@ -1,18 +1,33 @@
-"""The interventions service's own database: known households (from registry events),
-grants, training completions and the outbox."""
+"""The interventions service's own database: known households (from registry events), the
+agencies' records and the outbox.
+
+Records are never updated or deleted: a correction is a row in `voids`, and every query for a
+"live" record leaves voided ones out.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Final
+from datetime import date
+from typing import Any, Final
 
 import asyncpg
 
-from gayari_interventions.domain.model import Grant, TrainingCompletion
-from gayari_shared.events.contracts import HouseholdRegisteredV1
+from gayari_interventions.domain.budget import BudgetAllocation
+from gayari_interventions.domain.grants import Grant
+from gayari_interventions.domain.households import KnownHousehold
+from gayari_interventions.domain.monitoring import BusinessSurvey, MentoringVisit
+from gayari_interventions.domain.training import (
+    Attendance,
+    Participant,
+    TrainingCompletion,
+    TrainingSession,
+)
+from gayari_interventions.domain.voids import Void, VoidTarget
 from gayari_shared.events.envelope import Envelope
+from gayari_shared.events.interventions import InterventionType
 from gayari_shared.outbox import OUTBOX_MIGRATION, add_to_outbox
 from gayari_shared.postgres import Connection
 
@@ -46,7 +61,131 @@ MIGRATIONS: Final = (
     );
     CREATE INDEX training_completions_household ON training_completions (household_id);
     """,
+    # Enrolment, exit and members from the registry; grants v2; sessions and what hangs on
+    # them; mentoring, surveys, budgets; voids. Columns added to old tables are NULL for the
+    # rows recorded before.
+    """
+    ALTER TABLE known_households
+        ALTER COLUMN village_code DROP NOT NULL,
+        ALTER COLUMN welfare_decile DROP NOT NULL,
+        ALTER COLUMN registered_at DROP NOT NULL,
+        ALTER COLUMN event_id DROP NOT NULL,
+        ADD COLUMN enrolled_at   timestamptz,
+        ADD COLUMN exited_at     timestamptz,
+        ADD COLUMN exit_reason   text,
+        ADD COLUMN member_ids    uuid[],
+        ADD COLUMN members_as_of timestamptz;
+    COMMENT ON COLUMN known_households.event_id IS 'the last registry event that changed the row';
+    ALTER TABLE grants
+        ADD COLUMN purpose     text,
+        ADD COLUMN fiscal_year smallint,
+        ADD COLUMN budget_line text;
+    CREATE INDEX grants_agency_year ON grants (agency, fiscal_year);
+    CREATE TABLE grant_items (
+        grant_id       uuid NOT NULL REFERENCES grants,
+        line           smallint NOT NULL,
+        description    text NOT NULL,
+        quantity       int NOT NULL CHECK (quantity > 0),
+        unit           text NOT NULL,
+        unit_value_idr bigint NOT NULL CHECK (unit_value_idr > 0),
+        PRIMARY KEY (grant_id, line)
+    );
+    CREATE TABLE training_sessions (
+        id          uuid PRIMARY KEY,
+        agency      text NOT NULL,
+        topic       text NOT NULL,
+        starts_on   date NOT NULL,
+        ends_on     date NOT NULL CHECK (ends_on >= starts_on),
+        hours       int NOT NULL CHECK (hours > 0),
+        place       text NOT NULL,
+        recorded_at timestamptz NOT NULL
+    );
+    CREATE TABLE training_participants (
+        id           uuid PRIMARY KEY,
+        session_id   uuid NOT NULL REFERENCES training_sessions,
+        household_id uuid NOT NULL REFERENCES known_households,
+        member_id    uuid NOT NULL,
+        agency       text NOT NULL,
+        added_at     timestamptz NOT NULL
+    );
+    CREATE INDEX training_participants_session ON training_participants (session_id, member_id);
+    CREATE INDEX training_participants_household ON training_participants (household_id);
+    CREATE TABLE training_attendance (
+        id             uuid PRIMARY KEY,
+        participant_id uuid NOT NULL REFERENCES training_participants,
+        household_id   uuid NOT NULL REFERENCES known_households,
+        agency         text NOT NULL,
+        attended_on    date NOT NULL,
+        recorded_at    timestamptz NOT NULL
+    );
+    CREATE INDEX training_attendance_participant ON training_attendance (participant_id);
+    ALTER TABLE training_completions
+        ADD COLUMN session_id     uuid REFERENCES training_sessions,
+        ADD COLUMN participant_id uuid REFERENCES training_participants,
+        ADD COLUMN member_id      uuid;
+    CREATE INDEX training_completions_participant ON training_completions (participant_id);
+    CREATE TABLE mentoring_visits (
+        id              uuid PRIMARY KEY,
+        household_id    uuid NOT NULL REFERENCES known_households,
+        agency          text NOT NULL,
+        visited_on      date NOT NULL,
+        business_status text NOT NULL,
+        notes           text,
+        recorded_at     timestamptz NOT NULL
+    );
+    CREATE INDEX mentoring_visits_household ON mentoring_visits (household_id);
+    CREATE TABLE business_surveys (
+        id                 uuid PRIMARY KEY,
+        household_id       uuid NOT NULL REFERENCES known_households,
+        agency             text NOT NULL,
+        surveyed_on        date NOT NULL,
+        monthly_income_idr bigint NOT NULL CHECK (monthly_income_idr >= 0),
+        workers            int NOT NULL CHECK (workers >= 0),
+        recorded_at        timestamptz NOT NULL
+    );
+    CREATE INDEX business_surveys_household ON business_surveys (household_id);
+    CREATE TABLE budget_allocations (
+        id           uuid PRIMARY KEY,
+        agency       text NOT NULL,
+        fiscal_year  smallint NOT NULL,
+        amount_idr   bigint NOT NULL CHECK (amount_idr > 0),
+        budget_line  text,
+        allocated_at timestamptz NOT NULL
+    );
+    CREATE INDEX budget_allocations_agency_year ON budget_allocations (agency, fiscal_year);
+    CREATE TABLE voids (
+        id                uuid PRIMARY KEY,
+        intervention_type text NOT NULL,
+        intervention_id   uuid NOT NULL,
+        household_id      uuid,
+        agency            text NOT NULL,
+        reason            text NOT NULL,
+        explanation       text,
+        voided_at         timestamptz NOT NULL,
+        UNIQUE (intervention_type, intervention_id)
+    );
+    """,
 )
+
+# Where each kind of record lives; the household column is NULL for agency-level records.
+_RECORD_TABLES: Final[dict[InterventionType, tuple[str, str]]] = {
+    "grant": ("grants", "household_id"),
+    "training-session": ("training_sessions", "NULL::uuid"),
+    "training-participant": ("training_participants", "household_id"),
+    "training-attendance": ("training_attendance", "household_id"),
+    "training-completion": ("training_completions", "household_id"),
+    "mentoring-visit": ("mentoring_visits", "household_id"),
+    "business-survey": ("business_surveys", "household_id"),
+    "budget-allocation": ("budget_allocations", "NULL::uuid"),
+}
+
+
+def _live(kind: InterventionType, alias: str) -> str:
+    """SQL condition: the record `alias` (of `kind`) has not been voided."""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = '{kind}' "
+        f"AND v.intervention_id = {alias}.id)"
+    )
 
 
 class InterventionsUnitOfWork:
@@ -56,45 +195,179 @@ class InterventionsUnitOfWork:
         self._conn = conn
         self._topic_prefix = topic_prefix
 
-    async def household_known(self, household_id: uuid.UUID) -> bool:
-        # FOR KEY SHARE: the household row cannot vanish while this transaction refers to it.
-        found = await self._conn.fetchval(
-            "SELECT 1 FROM known_households WHERE household_id = $1 FOR KEY SHARE", household_id
-        )
-        return found is not None
+    # -- households, as the registry's events tell them ------------------------------------
 
-    async def remember_household(self, event: HouseholdRegisteredV1, event_id: uuid.UUID) -> bool:
-        """Idempotent: a redelivered registration changes nothing. True when it was new."""
-        inserted = await self._conn.fetchval(
-            """INSERT INTO known_households
-                   (household_id, village_code, welfare_decile, registered_at, event_id)
-               VALUES ($1, $2, $3, $4, $5)
-               ON CONFLICT (household_id) DO NOTHING RETURNING 1""",
-            event.household_id,
-            event.village_code,
-            event.welfare_decile,
-            event.registered_at,
-            event_id,
+    async def known_household(
+        self, household_id: uuid.UUID, *, for_update: bool = False
+    ) -> KnownHousehold | None:
+        # FOR SHARE while recording: an exit arriving meanwhile waits for this transaction, so
+        # an intervention is never recorded after the household was seen to exit.
+        lock = "FOR UPDATE" if for_update else "FOR SHARE"
+        row = await self._conn.fetchrow(
+            f"""SELECT household_id, village_code, welfare_decile, registered_at, enrolled_at,
+                       exited_at, exit_reason, member_ids, members_as_of
+                FROM known_households WHERE household_id = $1 {lock}""",
+            household_id,
         )
-        return inserted is not None
+        if row is None:
+            return None
+        return KnownHousehold.model_validate(
+            {
+                **dict(row),
+                "member_ids": None if row["member_ids"] is None else frozenset(row["member_ids"]),
+            }
+        )
+
+    async def save_household(self, known: KnownHousehold, event_id: uuid.UUID) -> None:
+        await self._conn.execute(
+            """INSERT INTO known_households
+                   (household_id, village_code, welfare_decile, registered_at, event_id,
+                    enrolled_at, exited_at, exit_reason, member_ids, members_as_of)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+               ON CONFLICT (household_id) DO UPDATE SET
+                   village_code = EXCLUDED.village_code,
+                   welfare_decile = EXCLUDED.welfare_decile,
+                   registered_at = EXCLUDED.registered_at,
+                   event_id = EXCLUDED.event_id,
+                   enrolled_at = EXCLUDED.enrolled_at,
+                   exited_at = EXCLUDED.exited_at,
+                   exit_reason = EXCLUDED.exit_reason,
+                   member_ids = EXCLUDED.member_ids,
+                   members_as_of = EXCLUDED.members_as_of""",
+            known.household_id,
+            known.village_code,
+            known.welfare_decile,
+            known.registered_at,
+            event_id,
+            known.enrolled_at,
+            known.exited_at,
+            known.exit_reason,
+            None if known.member_ids is None else sorted(known.member_ids),
+            known.members_as_of,
+        )
+
+    # -- grants ------------------------------------------------------------------------------
 
     async def add_grant(self, grant: Grant) -> None:
         await self._conn.execute(
-            """INSERT INTO grants (id, household_id, agency, kind, amount_idr, issued_at)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
+            """INSERT INTO grants (id, household_id, agency, kind, amount_idr, issued_at,
+                                   purpose, fiscal_year, budget_line)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
             grant.id,
             grant.household_id,
             grant.agency,
             grant.kind,
             grant.amount_idr,
             grant.issued_at,
+            grant.purpose,
+            grant.fiscal_year,
+            grant.budget_line,
+        )
+        await self._conn.executemany(
+            """INSERT INTO grant_items
+                   (grant_id, line, description, quantity, unit, unit_value_idr)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            [
+                (grant.id, line, i.description, i.quantity, i.unit, i.unit_value_idr)
+                for line, i in enumerate(grant.items, start=1)
+            ],
+        )
+
+    # -- training ----------------------------------------------------------------------------
+
+    async def add_session(self, session: TrainingSession) -> None:
+        await self._conn.execute(
+            """INSERT INTO training_sessions
+                   (id, agency, topic, starts_on, ends_on, hours, place, recorded_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            session.id,
+            session.agency,
+            session.topic,
+            session.starts_on,
+            session.ends_on,
+            session.hours,
+            session.place,
+            session.recorded_at,
+        )
+
+    async def live_session(self, session_id: uuid.UUID) -> TrainingSession | None:
+        # FOR UPDATE: participants of one session are added one at a time, so the check for
+        # a member already taking part cannot race.
+        row = await self._conn.fetchrow(
+            f"""SELECT id, agency, topic, starts_on, ends_on, hours, place, recorded_at
+                FROM training_sessions s WHERE id = $1 AND {_live("training-session", "s")}
+                FOR UPDATE""",
+            session_id,
+        )
+        return None if row is None else TrainingSession.model_validate(dict(row))
+
+    async def live_participant(
+        self, session_id: uuid.UUID, household_id: uuid.UUID, member_id: uuid.UUID
+    ) -> Participant | None:
+        # FOR UPDATE: one participant's attendance and completion are recorded one at a time.
+        row = await self._conn.fetchrow(
+            f"""SELECT id, session_id, household_id, member_id, agency, added_at
+                FROM training_participants p
+                WHERE session_id = $1 AND household_id = $2 AND member_id = $3
+                  AND {_live("training-participant", "p")}
+                FOR UPDATE""",
+            session_id,
+            household_id,
+            member_id,
+        )
+        return None if row is None else Participant.model_validate(dict(row))
+
+    async def add_participant(self, participant: Participant) -> None:
+        await self._conn.execute(
+            """INSERT INTO training_participants
+                   (id, session_id, household_id, member_id, agency, added_at)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            participant.id,
+            participant.session_id,
+            participant.household_id,
+            participant.member_id,
+            participant.agency,
+            participant.added_at,
+        )
+
+    async def attended(self, participant: Participant | None, day: date) -> bool:
+        if participant is None:
+            return False
+        return await self._exists(
+            f"""SELECT 1 FROM training_attendance a WHERE participant_id = $1
+                AND attended_on = $2 AND {_live("training-attendance", "a")}""",
+            participant.id,
+            day,
+        )
+
+    async def add_attendance(self, attendance: Attendance) -> None:
+        await self._conn.execute(
+            """INSERT INTO training_attendance
+                   (id, participant_id, household_id, agency, attended_on, recorded_at)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            attendance.id,
+            attendance.participant_id,
+            attendance.household_id,
+            attendance.agency,
+            attendance.attended_on,
+            attendance.recorded_at,
+        )
+
+    async def completed(self, participant: Participant | None) -> bool:
+        if participant is None:
+            return False
+        return await self._exists(
+            f"""SELECT 1 FROM training_completions c WHERE participant_id = $1
+                AND {_live("training-completion", "c")}""",
+            participant.id,
         )
 
     async def add_training_completion(self, completion: TrainingCompletion) -> None:
         await self._conn.execute(
             """INSERT INTO training_completions
-                   (id, household_id, agency, topic, hours, completed_on, recorded_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+                   (id, household_id, agency, topic, hours, completed_on, recorded_at,
+                    session_id, participant_id, member_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
             completion.id,
             completion.household_id,
             completion.agency,
@@ -102,10 +375,90 @@ class InterventionsUnitOfWork:
             completion.hours,
             completion.completed_on,
             completion.recorded_at,
+            completion.session_id,
+            completion.participant_id,
+            completion.member_id,
         )
+
+    # -- following the business ----------------------------------------------------------------
+
+    async def add_mentoring_visit(self, visit: MentoringVisit) -> None:
+        await self._conn.execute(
+            """INSERT INTO mentoring_visits
+                   (id, household_id, agency, visited_on, business_status, notes, recorded_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            visit.id,
+            visit.household_id,
+            visit.agency,
+            visit.visited_on,
+            visit.business_status,
+            visit.notes,
+            visit.recorded_at,
+        )
+
+    async def add_business_survey(self, survey: BusinessSurvey) -> None:
+        await self._conn.execute(
+            """INSERT INTO business_surveys (id, household_id, agency, surveyed_on,
+                                             monthly_income_idr, workers, recorded_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            survey.id,
+            survey.household_id,
+            survey.agency,
+            survey.surveyed_on,
+            survey.monthly_income_idr,
+            survey.workers,
+            survey.recorded_at,
+        )
+
+    # -- budgets -------------------------------------------------------------------------------
+
+    async def add_budget_allocation(self, allocation: BudgetAllocation) -> None:
+        await self._conn.execute(
+            """INSERT INTO budget_allocations
+                   (id, agency, fiscal_year, amount_idr, budget_line, allocated_at)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            allocation.id,
+            allocation.agency,
+            allocation.fiscal_year,
+            allocation.amount_idr,
+            allocation.budget_line,
+            allocation.allocated_at,
+        )
+
+    # -- voids ---------------------------------------------------------------------------------
+
+    async def void_target(self, kind: InterventionType, record_id: uuid.UUID) -> VoidTarget | None:
+        table, household = _RECORD_TABLES[kind]
+        # FOR UPDATE: two voids of one record queue up, and the second sees the first.
+        row = await self._conn.fetchrow(
+            f"""SELECT r.agency, {household} AS household_id, NOT {_live(kind, "r")} AS voided
+                FROM {table} r WHERE r.id = $1 FOR UPDATE OF r""",
+            record_id,
+        )
+        return None if row is None else VoidTarget.model_validate(dict(row))
+
+    async def add_void(self, void: Void) -> None:
+        await self._conn.execute(
+            """INSERT INTO voids (id, intervention_type, intervention_id, household_id, agency,
+                                  reason, explanation, voided_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            void.id,
+            void.intervention_type,
+            void.intervention_id,
+            void.household_id,
+            void.agency,
+            void.reason,
+            void.explanation,
+            void.voided_at,
+        )
+
+    # -- events --------------------------------------------------------------------------------
 
     async def publish(self, envelope: Envelope, stream: str) -> None:
         await add_to_outbox(self._conn, envelope, f"{self._topic_prefix}.{stream}")
+
+    async def _exists(self, query: str, *args: Any) -> bool:
+        return await self._conn.fetchval(query, *args) is not None
 
 
 @asynccontextmanager

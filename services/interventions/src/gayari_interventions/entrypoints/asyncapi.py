@@ -25,8 +25,9 @@ def document(settings: CommonSettings) -> dict[str, Any]:
             Channel(
                 settings.topic(INTERVENTIONS),
                 current(INTERVENTION_EVENTS),
-                "Interventions, keyed by household id (transactional outbox); "
-                "CloudEvents source = the agency.",
+                "Interventions, keyed by household id; training sessions and budget "
+                "allocations, keyed by agency:<code>; voids keyed like the record they void "
+                "(transactional outbox). CloudEvents source = the agency.",
             )
         ],
         consumes=[

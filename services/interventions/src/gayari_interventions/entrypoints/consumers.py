@@ -1,8 +1,9 @@
-"""Kafka consumers: the registry's household events feed the table of known households.
+"""Kafka consumers: the registry's household events feed the table of known households
+(registration, members, enrolment, exit).
 
 At-least-once: FastStream commits the offset only after the handler returned
 (NACK_ON_ERROR seeks back on an exception, e.g. the database is away); the handler is
-idempotent, so a redelivery changes nothing.
+idempotent and order-independent, so a redelivery changes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,12 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from gayari_interventions.service_layer.handlers import InterventionsDeps, learn_household
-from gayari_shared.events.contracts import HouseholdRegisteredV1
+from gayari_shared.events.contracts import (
+    HouseholdDetailsChangedV1,
+    HouseholdEnrolledV1,
+    HouseholdExitedV1,
+    HouseholdRegisteredV1,
+)
 from gayari_shared.events.envelope import Envelope, InvalidEventError
 from gayari_shared.events.factory import parse_data
 from gayari_shared.http.correlation import bind_correlation_id
@@ -47,8 +53,19 @@ def register_consumers(broker: KafkaBroker, deps: InterventionsDeps, households_
         bind_correlation_id(envelope.correlationid)
         structlog.contextvars.bind_contextvars(event_id=str(envelope.id))
         try:
-            if isinstance(data, HouseholdRegisteredV1):
-                new = await learn_household(deps, data, envelope.id)
-                log.info("household known", household_id=str(data.household_id), new=new)
+            match data:
+                case (
+                    HouseholdRegisteredV1()
+                    | HouseholdDetailsChangedV1()
+                    | HouseholdEnrolledV1()
+                    | HouseholdExitedV1()
+                ):
+                    changed = await learn_household(deps, data, envelope.id)
+                    log.info(
+                        "household event applied",
+                        event_type=envelope.type,
+                        household_id=str(data.household_id),
+                        changed=changed,
+                    )
         finally:
             structlog.contextvars.unbind_contextvars("event_id", "correlation_id")

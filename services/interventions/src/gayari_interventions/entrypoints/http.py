@@ -1,28 +1,45 @@
-"""HTTP API of the interventions service."""
+"""HTTP API of the interventions service: each route hands the caller's agency and the body to
+a handler; the domain's errors become problem details (see install_error_handlers)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Request, status
+from fastapi.responses import JSONResponse
 
-from gayari_interventions.domain.model import (
-    Grant,
-    GrantRequest,
+from gayari_interventions.domain.budget import BudgetAllocation, BudgetAllocationRequest
+from gayari_interventions.domain.grants import Grant, GrantRequest
+from gayari_interventions.domain.monitoring import (
+    BusinessSurvey,
+    BusinessSurveyRequest,
+    MentoringVisit,
+    MentoringVisitRequest,
+)
+from gayari_interventions.domain.rules import ConflictError, ForbiddenError, NotFoundError
+from gayari_interventions.domain.training import (
+    Attendance,
+    AttendanceRequest,
+    CompletionRequest,
+    Participant,
+    ParticipationRequest,
     TrainingCompletion,
-    TrainingCompletionRequest,
+    TrainingSession,
+    TrainingSessionRequest,
 )
-from gayari_interventions.service_layer.handlers import (
-    InterventionsDeps,
-    record_grant,
-    record_training_completion,
-)
+from gayari_interventions.domain.voids import Void, VoidRequest
+from gayari_interventions.service_layer import handlers
+from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_shared.auth import Principal, Role, require
 from gayari_shared.http.correlation import current_correlation_id
-from gayari_shared.http.problems import FieldError, Problem, ProblemError
+from gayari_shared.http.problems import FieldError, Problem, ProblemError, problem_response
 from gayari_shared.rules import RuleViolationError
 
 PROBLEM = {"model": Problem, "content": {"application/problem+json": {}}}
+CREATED: dict[str, Any] = {
+    "status_code": status.HTTP_201_CREATED,
+    "responses": {403: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+}
 router = APIRouter(tags=["interventions"])
 
 
@@ -47,33 +64,116 @@ async def acting_agency(
 
 
 ActingAgency = Annotated[str, Depends(acting_agency)]
+Deps = Annotated[InterventionsDeps, Depends(_deps)]
 
 
-def _rejected(exc: RuleViolationError) -> ProblemError:
-    return ProblemError(
-        422,
-        "The intervention breaks a rule",
-        str(exc),
-        kind="urn:gayari:problem:rule-violation",
-        errors=[FieldError(field=exc.field, message=exc.message)],
+async def _correlation_id() -> str:
+    # Async on purpose: a sync dependency would run in a worker thread, away from the
+    # request's context variables.
+    return current_correlation_id()
+
+
+CorrelationId = Annotated[str, Depends(_correlation_id)]
+
+
+@router.post("/grants", **CREATED)
+async def post_grant(
+    body: GrantRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
+) -> Grant:
+    """A capital-stimulus grant (amount) or an equipment / in-kind grant (items)."""
+    return await handlers.record_grant(deps, agency, body, correlation_id)
+
+
+@router.post("/training-sessions", **CREATED)
+async def post_training_session(
+    body: TrainingSessionRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
+) -> TrainingSession:
+    return await handlers.record_training_session(deps, agency, body, correlation_id)
+
+
+@router.post("/training-participants", **CREATED)
+async def post_training_participant(
+    body: ParticipationRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
+) -> Participant:
+    """A member of an enrolled household joins one of the caller's sessions."""
+    return await handlers.add_training_participant(deps, agency, body, correlation_id)
+
+
+@router.post("/training-attendance", **CREATED)
+async def post_training_attendance(
+    body: AttendanceRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
+) -> Attendance:
+    return await handlers.record_training_attendance(deps, agency, body, correlation_id)
+
+
+@router.post("/training-completions", **CREATED)
+async def post_training_completion(
+    body: CompletionRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
+) -> TrainingCompletion:
+    return await handlers.record_training_completion(deps, agency, body, correlation_id)
+
+
+@router.post("/mentoring-visits", **CREATED)
+async def post_mentoring_visit(
+    body: MentoringVisitRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
+) -> MentoringVisit:
+    return await handlers.record_mentoring_visit(deps, agency, body, correlation_id)
+
+
+@router.post("/business-surveys", **CREATED)
+async def post_business_survey(
+    body: BusinessSurveyRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
+) -> BusinessSurvey:
+    return await handlers.record_business_survey(deps, agency, body, correlation_id)
+
+
+@router.post("/budget-allocations", **CREATED)
+async def post_budget_allocation(
+    body: BudgetAllocationRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
+) -> BudgetAllocation:
+    """The caller's GAYARI budget for a fiscal year; allocations of one year add up."""
+    return await handlers.record_budget_allocation(deps, agency, body, correlation_id)
+
+
+@router.post(
+    "/voids", status_code=status.HTTP_201_CREATED, responses={404: PROBLEM, **CREATED["responses"]}
+)
+async def post_void(
+    body: VoidRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
+) -> Void:
+    """Void one of the caller's own records, with a reason; nothing is deleted."""
+    return await handlers.void_intervention(deps, agency, body, correlation_id)
+
+
+def _problem(status_code: int, title: str, kind: str, exc: Exception) -> JSONResponse:
+    return problem_response(
+        Problem(type=f"urn:gayari:problem:{kind}", title=title, status=status_code, detail=str(exc))
     )
 
 
-@router.post("/grants", status_code=status.HTTP_201_CREATED, responses={422: PROBLEM})
-async def post_grant(grant: GrantRequest, request: Request, agency: ActingAgency) -> Grant:
-    try:
-        return await record_grant(_deps(request), agency, grant, current_correlation_id())
-    except RuleViolationError as exc:
-        raise _rejected(exc) from exc
+def install_error_handlers(app: FastAPI) -> None:
+    """The domain's errors as problem details; the handlers raise them whoever calls."""
 
-
-@router.post("/training-completions", status_code=status.HTTP_201_CREATED, responses={422: PROBLEM})
-async def post_training_completion(
-    completion: TrainingCompletionRequest, request: Request, agency: ActingAgency
-) -> TrainingCompletion:
-    try:
-        return await record_training_completion(
-            _deps(request), agency, completion, current_correlation_id()
+    @app.exception_handler(RuleViolationError)
+    async def _rule(_: Request, exc: RuleViolationError) -> JSONResponse:
+        return problem_response(
+            Problem(
+                type="urn:gayari:problem:rule-violation",
+                title="The intervention breaks a rule",
+                status=422,
+                detail=str(exc),
+                errors=[FieldError(field=exc.field, message=exc.message)],
+            )
         )
-    except RuleViolationError as exc:
-        raise _rejected(exc) from exc
+
+    @app.exception_handler(ForbiddenError)
+    async def _forbidden(_: Request, exc: ForbiddenError) -> JSONResponse:
+        return _problem(403, "Forbidden", "forbidden", exc)
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:
+        return _problem(404, "Not found", "not-found", exc)
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
+        return _problem(409, "Already recorded", "conflict", exc)

@@ -1,4 +1,10 @@
-"""Use cases of the interventions service."""
+"""Use cases of the interventions service.
+
+Each handler takes the acting agency (the authenticated caller's, never the request's) and a
+request model, runs in one transaction and publishes one event through the outbox. They raise
+the domain's errors and know nothing of HTTP, so an HTTP route and a Kafka intake consumer can
+share them.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +15,48 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gayari_interventions.adapters.postgres import InterventionsUnitOfWork
-from gayari_interventions.domain.model import (
-    Grant,
-    GrantRequest,
+from gayari_interventions.domain.budget import (
+    BudgetAllocation,
+    BudgetAllocationRequest,
+    allocate_budget,
+    budget_allocated,
+)
+from gayari_interventions.domain.grants import Grant, GrantRequest, grant_issued, issue_grant
+from gayari_interventions.domain.households import (
+    HouseholdEvent,
+    KnownHousehold,
+    apply_household_event,
+)
+from gayari_interventions.domain.monitoring import (
+    BusinessSurvey,
+    BusinessSurveyRequest,
+    MentoringVisit,
+    MentoringVisitRequest,
+    business_surveyed,
+    mentoring_visited,
+    record_survey,
+    record_visit,
+)
+from gayari_interventions.domain.training import (
+    Attendance,
+    AttendanceRequest,
+    CompletionRequest,
+    Participant,
+    ParticipationRequest,
     TrainingCompletion,
-    TrainingCompletionRequest,
+    TrainingSession,
+    TrainingSessionRequest,
+    add_participant,
+    attended,
     complete_training,
-    grant_issued,
-    issue_grant,
+    participant_added,
+    record_attendance,
+    record_session,
+    session_recorded,
     training_completed,
 )
-from gayari_shared.events.contracts import HouseholdRegisteredV1
+from gayari_interventions.domain.voids import Void, VoidRequest, intervention_voided, void_record
+from gayari_shared.events.base import EventBase
 from gayari_shared.events.factory import envelope_for
 
 UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[InterventionsUnitOfWork]]
@@ -36,6 +73,17 @@ def agency_source(agency: str) -> str:
     return f"/gayari/agencies/{agency}"
 
 
+async def _publish(
+    uow: InterventionsUnitOfWork, event: EventBase, agency: str, correlation_id: str
+) -> None:
+    envelope = envelope_for(event, source=agency_source(agency), correlation_id=correlation_id)
+    await uow.publish(envelope, event.STREAM)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 async def record_grant(
     deps: InterventionsDeps, agency: str, request: GrantRequest, correlation_id: str
 ) -> Grant:
@@ -44,42 +92,166 @@ async def record_grant(
             request,
             agency=agency,
             agencies=deps.agencies,
-            household_known=await uow.household_known(request.household_id),
+            household=await uow.known_household(request.household_id),
             grant_id=uuid.uuid4(),
-            now=datetime.now(UTC),
+            now=_now(),
         )
         await uow.add_grant(grant)
-        event = grant_issued(grant)
-        envelope = envelope_for(
-            event, source=agency_source(grant.agency), correlation_id=correlation_id
-        )
-        await uow.publish(envelope, event.STREAM)
+        await _publish(uow, grant_issued(grant), agency, correlation_id)
     return grant
 
 
+async def record_training_session(
+    deps: InterventionsDeps, agency: str, request: TrainingSessionRequest, correlation_id: str
+) -> TrainingSession:
+    async with deps.unit_of_work() as uow:
+        session = record_session(
+            request, agency=agency, agencies=deps.agencies, session_id=uuid.uuid4(), now=_now()
+        )
+        await uow.add_session(session)
+        await _publish(uow, session_recorded(session), agency, correlation_id)
+    return session
+
+
+async def add_training_participant(
+    deps: InterventionsDeps, agency: str, request: ParticipationRequest, correlation_id: str
+) -> Participant:
+    async with deps.unit_of_work() as uow:
+        participant = add_participant(
+            request,
+            agency=agency,
+            agencies=deps.agencies,
+            session=await uow.live_session(request.session_id),
+            household=await uow.known_household(request.household_id),
+            already=await uow.live_participant(
+                request.session_id, request.household_id, request.member_id
+            ),
+            participant_id=uuid.uuid4(),
+            now=_now(),
+        )
+        await uow.add_participant(participant)
+        await _publish(uow, participant_added(participant), agency, correlation_id)
+    return participant
+
+
+async def record_training_attendance(
+    deps: InterventionsDeps, agency: str, request: AttendanceRequest, correlation_id: str
+) -> Attendance:
+    async with deps.unit_of_work() as uow:
+        participant = await uow.live_participant(
+            request.session_id, request.household_id, request.member_id
+        )
+        attendance = record_attendance(
+            request,
+            agency=agency,
+            agencies=deps.agencies,
+            session=await uow.live_session(request.session_id),
+            household=await uow.known_household(request.household_id),
+            participant=participant,
+            attended_already=await uow.attended(participant, request.attended_on),
+            attendance_id=uuid.uuid4(),
+            now=_now(),
+        )
+        await uow.add_attendance(attendance)
+        await _publish(uow, attended(attendance), agency, correlation_id)
+    return attendance
+
+
 async def record_training_completion(
-    deps: InterventionsDeps, agency: str, request: TrainingCompletionRequest, correlation_id: str
+    deps: InterventionsDeps, agency: str, request: CompletionRequest, correlation_id: str
 ) -> TrainingCompletion:
     async with deps.unit_of_work() as uow:
+        participant = await uow.live_participant(
+            request.session_id, request.household_id, request.member_id
+        )
         completion = complete_training(
             request,
             agency=agency,
             agencies=deps.agencies,
-            household_known=await uow.household_known(request.household_id),
+            session=await uow.live_session(request.session_id),
+            household=await uow.known_household(request.household_id),
+            participant=participant,
+            completed_already=await uow.completed(participant),
             completion_id=uuid.uuid4(),
-            now=datetime.now(UTC),
+            now=_now(),
         )
         await uow.add_training_completion(completion)
-        event = training_completed(completion)
-        envelope = envelope_for(
-            event, source=agency_source(completion.agency), correlation_id=correlation_id
-        )
-        await uow.publish(envelope, event.STREAM)
+        await _publish(uow, training_completed(completion), agency, correlation_id)
     return completion
 
 
-async def learn_household(
-    deps: InterventionsDeps, event: HouseholdRegisteredV1, event_id: uuid.UUID
-) -> bool:
+async def record_mentoring_visit(
+    deps: InterventionsDeps, agency: str, request: MentoringVisitRequest, correlation_id: str
+) -> MentoringVisit:
     async with deps.unit_of_work() as uow:
-        return await uow.remember_household(event, event_id)
+        visit = record_visit(
+            request,
+            agency=agency,
+            agencies=deps.agencies,
+            household=await uow.known_household(request.household_id),
+            visit_id=uuid.uuid4(),
+            now=_now(),
+        )
+        await uow.add_mentoring_visit(visit)
+        await _publish(uow, mentoring_visited(visit), agency, correlation_id)
+    return visit
+
+
+async def record_business_survey(
+    deps: InterventionsDeps, agency: str, request: BusinessSurveyRequest, correlation_id: str
+) -> BusinessSurvey:
+    async with deps.unit_of_work() as uow:
+        survey = record_survey(
+            request,
+            agency=agency,
+            agencies=deps.agencies,
+            household=await uow.known_household(request.household_id),
+            survey_id=uuid.uuid4(),
+            now=_now(),
+        )
+        await uow.add_business_survey(survey)
+        await _publish(uow, business_surveyed(survey), agency, correlation_id)
+    return survey
+
+
+async def record_budget_allocation(
+    deps: InterventionsDeps, agency: str, request: BudgetAllocationRequest, correlation_id: str
+) -> BudgetAllocation:
+    async with deps.unit_of_work() as uow:
+        allocation = allocate_budget(
+            request, agency=agency, agencies=deps.agencies, allocation_id=uuid.uuid4(), now=_now()
+        )
+        await uow.add_budget_allocation(allocation)
+        await _publish(uow, budget_allocated(allocation), agency, correlation_id)
+    return allocation
+
+
+async def void_intervention(
+    deps: InterventionsDeps, agency: str, request: VoidRequest, correlation_id: str
+) -> Void:
+    async with deps.unit_of_work() as uow:
+        void = void_record(
+            request,
+            agency=agency,
+            target=await uow.void_target(request.intervention_type, request.intervention_id),
+            void_id=uuid.uuid4(),
+            now=_now(),
+        )
+        await uow.add_void(void)
+        await _publish(uow, intervention_voided(void), agency, correlation_id)
+    return void
+
+
+async def learn_household(
+    deps: InterventionsDeps, event: HouseholdEvent, event_id: uuid.UUID
+) -> bool:
+    """Idempotent and order-independent (see domain.households). True when it changed
+    anything."""
+    async with deps.unit_of_work() as uow:
+        known = await uow.known_household(event.household_id, for_update=True)
+        before = known or KnownHousehold(household_id=event.household_id)
+        after = apply_household_event(before, event)
+        if after == known:
+            return False
+        await uow.save_household(after, event_id)
+    return True

@@ -21,6 +21,7 @@ from gayari_reporting.domain.projection import (
     GrantTotals,
     HouseholdFact,
     TrainingFact,
+    VoidFact,
 )
 from gayari_shared.postgres import Connection
 
@@ -68,6 +69,17 @@ MIGRATIONS: Final = (
         reason    text NOT NULL,
         seen_at   timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (topic, partition, "offset")
+    );
+    """,
+    # Voided records stay in their tables; the figures leave them out by joining this one.
+    """
+    CREATE TABLE voids (
+        intervention_type text NOT NULL,
+        intervention_id   uuid NOT NULL,
+        agency            text NOT NULL,
+        voided_at         timestamptz NOT NULL,
+        event_id          uuid NOT NULL,
+        PRIMARY KEY (intervention_type, intervention_id)
     );
     """,
 )
@@ -211,6 +223,17 @@ class ReadModelStore:
                     f.completed_on,
                     f.event_id,
                 )
+            case VoidFact() as f:
+                await conn.execute(
+                    """INSERT INTO voids (intervention_type, intervention_id, agency, voided_at,
+                                          event_id)
+                       VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+                    f.intervention_type,
+                    f.intervention_id,
+                    f.agency,
+                    f.voided_at,
+                    f.event_id,
+                )
             case Rejected(reason=reason):
                 await conn.execute(
                     """INSERT INTO rejected_events (topic, partition, "offset", reason)
@@ -230,10 +253,17 @@ class ReadModelStore:
             households = await conn.fetchval("SELECT count(*) FROM households")
             grant_rows = await conn.fetch(
                 """SELECT agency, count(*) AS n, coalesce(sum(amount_idr), 0) AS idr
-                   FROM grants GROUP BY agency"""
+                   FROM grants g
+                   WHERE NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = 'grant'
+                                     AND v.intervention_id = g.grant_id)
+                   GROUP BY agency"""
             )
             training_rows = await conn.fetch(
-                "SELECT agency, count(*) AS n FROM training_completions GROUP BY agency"
+                """SELECT agency, count(*) AS n FROM training_completions t
+                   WHERE NOT EXISTS (SELECT 1 FROM voids v
+                                     WHERE v.intervention_type = 'training-completion'
+                                     AND v.intervention_id = t.completion_id)
+                   GROUP BY agency"""
             )
             as_of = await conn.fetchval("SELECT max(updated_at) FROM projection_offsets")
         return (

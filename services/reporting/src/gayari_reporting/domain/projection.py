@@ -1,7 +1,9 @@
 """What each event means for the read model, and the progress report. Pure: no I/O.
 
-The read model stores facts keyed by their own ids (household, grant, completion), so applying
-an event twice, or events in any order, leaves the same rows; the report aggregates them.
+The read model stores facts keyed by their own ids (household, grant, completion, void), so
+applying an event twice, or events in any order, leaves the same rows; the report aggregates
+them. A void is a fact of its own, joined at query time: it may be projected before or after
+the record it voids and the figures come out the same.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from pydantic import BaseModel
 
 from gayari_shared.agencies import Agency
 from gayari_shared.events.contracts import (
-    EventData,
-    GrantIssuedV1,
+    EventBase,
+    GrantIssuedV2,
     HouseholdRegisteredV1,
-    TrainingCompletedV1,
+    InterventionVoidedV1,
+    TrainingCompletedV2,
 )
 
 
@@ -52,11 +55,22 @@ class TrainingFact:
     event_id: uuid.UUID
 
 
-Fact = HouseholdFact | GrantFact | TrainingFact
+@dataclass(frozen=True, slots=True)
+class VoidFact:
+    intervention_type: str
+    intervention_id: uuid.UUID
+    agency: str
+    voided_at: datetime
+    event_id: uuid.UUID
 
 
-def fact_of(data: EventData, event_id: uuid.UUID) -> Fact | None:
-    """The fact an event adds; None for event types this read model does not use."""
+Fact = HouseholdFact | GrantFact | TrainingFact | VoidFact
+
+
+def fact_of(data: EventBase, event_id: uuid.UUID) -> Fact | None:
+    """The fact an event adds; None for event types this read model does not use.
+
+    Older versions arrive upcast (parse_data): a grant.issued.v1 is matched as v2 here."""
     match data:
         case HouseholdRegisteredV1():
             return HouseholdFact(
@@ -66,7 +80,7 @@ def fact_of(data: EventData, event_id: uuid.UUID) -> Fact | None:
                 data.registered_at,
                 event_id,
             )
-        case GrantIssuedV1():
+        case GrantIssuedV2():
             return GrantFact(
                 data.grant_id,
                 data.household_id,
@@ -76,7 +90,7 @@ def fact_of(data: EventData, event_id: uuid.UUID) -> Fact | None:
                 data.issued_at,
                 event_id,
             )
-        case TrainingCompletedV1():
+        case TrainingCompletedV2():
             return TrainingFact(
                 data.completion_id,
                 data.household_id,
@@ -84,6 +98,14 @@ def fact_of(data: EventData, event_id: uuid.UUID) -> Fact | None:
                 data.topic,
                 data.hours,
                 data.completed_on,
+                event_id,
+            )
+        case InterventionVoidedV1():
+            return VoidFact(
+                data.intervention_type,
+                data.intervention_id,
+                data.agency,
+                data.voided_at,
                 event_id,
             )
     return None

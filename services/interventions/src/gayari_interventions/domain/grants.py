@@ -1,0 +1,138 @@
+"""Grants: capital stimulus (an amount) and equipment or in-kind (items; the amount is their
+sum). Pure: no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from gayari_interventions.domain.households import KnownHousehold, require_enrolled
+from gayari_interventions.domain.rules import BudgetLine, Text200, require_agency
+from gayari_shared.events.interventions import (
+    GrantIssuedV2,
+    GrantItem,
+    GrantKind,
+    fiscal_year_of,
+)
+from gayari_shared.rules import RuleViolationError
+
+# A single grant above one billion rupiah is a typing error, not a micro-business grant.
+MAX_GRANT_IDR = 1_000_000_000
+
+
+class GrantItemRequest(BaseModel):
+    """One line of an equipment grant, e.g. 500 ekor bibit ikan nila at Rp 300."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    description: Text200
+    quantity: int = Field(gt=0, le=1_000_000)
+    unit: str = Field(min_length=1, max_length=30, examples=["ekor", "buah", "set"])
+    unit_value_idr: int = Field(gt=0, le=MAX_GRANT_IDR)
+
+    @property
+    def value_idr(self) -> int:
+        return self.quantity * self.unit_value_idr
+
+
+class GrantRequest(BaseModel):
+    """A grant as an agency submits it; the agency is the authenticated caller, never the body.
+
+    Capital: amount_idr, no items. Equipment: items; amount_idr may be left out and, if given,
+    must be their sum (a check on the operator's arithmetic).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    household_id: uuid.UUID
+    kind: GrantKind
+    amount_idr: int | None = Field(default=None, gt=0, le=MAX_GRANT_IDR, description="Rupiah")
+    items: list[GrantItemRequest] = Field(default_factory=list, max_length=100)
+    purpose: Text200 = Field(examples=["Modal usaha warung sembako"])
+    fiscal_year: int | None = Field(
+        default=None, ge=2000, le=2100, description="Defaults to the current one (Jakarta time)"
+    )
+    budget_line: BudgetLine | None = Field(default=None, examples=["5.1.05.05.01.0001"])
+
+
+class Grant(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    household_id: uuid.UUID
+    agency: str
+    kind: GrantKind
+    amount_idr: int
+    items: list[GrantItemRequest]
+    purpose: str
+    fiscal_year: int
+    budget_line: str | None
+    issued_at: AwareDatetime
+
+
+def grant_amount(request: GrantRequest) -> int:
+    """The grant's amount in rupiah, checked against its kind."""
+    if request.kind == "capital":
+        if request.items:
+            raise RuleViolationError("items", "a capital grant has an amount, not items")
+        if request.amount_idr is None:
+            raise RuleViolationError("amount_idr", "a capital grant needs its amount")
+        return request.amount_idr
+    if not request.items:
+        raise RuleViolationError("items", "an equipment grant lists its items")
+    total = sum(item.value_idr for item in request.items)
+    if total > MAX_GRANT_IDR:
+        raise RuleViolationError("items", f"the items add up to {total}, above {MAX_GRANT_IDR}")
+    if request.amount_idr is not None and request.amount_idr != total:
+        raise RuleViolationError(
+            "amount_idr", f"{request.amount_idr} is not the sum of the items ({total})"
+        )
+    return total
+
+
+def issue_grant(
+    request: GrantRequest,
+    *,
+    agency: str,
+    agencies: Collection[str],
+    household: KnownHousehold | None,
+    grant_id: uuid.UUID,
+    now: datetime,
+) -> Grant:
+    amount = grant_amount(request)
+    require_agency(agency, agencies)
+    require_enrolled(request.household_id, household)
+    current_year = fiscal_year_of(now)
+    fiscal_year = request.fiscal_year or current_year
+    if fiscal_year > current_year:
+        raise RuleViolationError("fiscal_year", f"{fiscal_year} has not begun yet")
+    return Grant(
+        id=grant_id,
+        household_id=request.household_id,
+        agency=agency,
+        kind=request.kind,
+        amount_idr=amount,
+        items=request.items,
+        purpose=request.purpose,
+        fiscal_year=fiscal_year,
+        budget_line=request.budget_line,
+        issued_at=now,
+    )
+
+
+def grant_issued(grant: Grant) -> GrantIssuedV2:
+    return GrantIssuedV2(
+        household_id=grant.household_id,
+        grant_id=grant.id,
+        agency=grant.agency,
+        kind=grant.kind,
+        amount_idr=grant.amount_idr,
+        purpose=grant.purpose,
+        fiscal_year=grant.fiscal_year,
+        budget_line=grant.budget_line,
+        items=[GrantItem.model_validate(item.model_dump()) for item in grant.items],
+        issued_at=grant.issued_at,
+    )

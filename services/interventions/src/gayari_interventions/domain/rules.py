@@ -1,0 +1,50 @@
+"""Rules shared by every kind of record, and the errors the domain raises besides
+RuleViolationError (422). Entrypoints turn them into problem details (HTTP) or dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+from gayari_shared.events.interventions import JAKARTA
+from gayari_shared.rules import RuleViolationError
+
+# Free text an operator types: surrounding blanks are noise, an empty text is no text.
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+BudgetLine = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
+class NotFoundError(LookupError):
+    """The record a request refers to does not exist."""
+
+
+class ForbiddenError(PermissionError):
+    """The record belongs to another agency: only the agency that made it may touch it."""
+
+
+class ConflictError(ValueError):
+    """The request repeats what is already recorded."""
+
+
+def require_agency(agency: str, agencies: Collection[str]) -> None:
+    # Agencies are configuration (GAYARI_AGENCIES): a key for a retired agency stops here.
+    if agency not in agencies:
+        raise RuleViolationError("agency", f"unknown agency {agency!r}")
+
+
+def require_owner(owner: str, agency: str, what: str) -> None:
+    if owner != agency:
+        raise ForbiddenError(f"{what} belongs to {owner}: only {owner} may do that")
+
+
+def today_in_jakarta(now: datetime) -> date:
+    return now.astimezone(JAKARTA).date()
+
+
+def not_in_future(field: str, day: date, now: datetime) -> None:
+    # Lamandau's today, not UTC's: at 06:00 WIB it is still yesterday in UTC.
+    if day > today_in_jakarta(now):
+        raise RuleViolationError(field, f"{day.isoformat()} is in the future")
