@@ -29,6 +29,8 @@ class Channel:
 
 
 def _payload(messages: tuple[type[BaseModel], ...]) -> Any:
+    if not messages:
+        return bytes  # opaque: e.g. dead letters keep the original record's bytes
     return messages[0] if len(messages) == 1 else typing.Union[messages]  # noqa: UP007
 
 

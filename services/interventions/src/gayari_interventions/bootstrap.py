@@ -11,8 +11,10 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from gayari_interventions.adapters.postgres import MIGRATIONS, unit_of_work
+from gayari_interventions.entrypoints import asyncapi
 from gayari_interventions.entrypoints.consumers import register_consumers
 from gayari_interventions.entrypoints.http import install_error_handlers, router
+from gayari_interventions.entrypoints.intake import IntakeWiring, register_intake
 from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_interventions.settings import InterventionsSettings
 from gayari_shared.events.contracts import HOUSEHOLDS
@@ -42,8 +44,16 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
             "database": partial(database_reachable, pool),
             "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
         }
+        app.state.asyncapi = asyncapi.document(common)
+        dead_letters = idempotent_producer(common.kafka_bootstrap_servers, f"{SERVICE}-dlq")
+        await dead_letters.start()
         broker = KafkaBroker(common.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
         register_consumers(broker, deps, common.topic(HOUSEHOLDS))
+        register_intake(
+            broker,
+            IntakeWiring(deps, common.topic_prefix, common.deadletter_topic, dead_letters),
+            [common.intake_topic(agency.code) for agency in common.agencies],
+        )
         await broker.start()
         relay = OutboxRelay(
             pool, partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
@@ -53,6 +63,7 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
             yield
         finally:
             await broker.stop()
+            await dead_letters.stop()
             relay.stop()
             await relay_task
             await pool.close()

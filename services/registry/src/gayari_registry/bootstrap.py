@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from gayari_registry.adapters.postgres import MIGRATIONS, unit_of_work
 from gayari_registry.domain.model import Reference
+from gayari_registry.entrypoints import asyncapi
 from gayari_registry.entrypoints.http import router
 from gayari_registry.service_layer.handlers import RegistryDeps
 from gayari_registry.settings import RegistrySettings
@@ -29,6 +30,7 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.keys = load_keys(common)
+        app.state.asyncapi = asyncapi.document(common)
         pool = await create_pool(settings.database_url)
         await migrate(pool, SERVICE, MIGRATIONS)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))

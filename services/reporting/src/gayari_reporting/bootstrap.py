@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.store import MIGRATIONS, ReadModelStore
+from gayari_reporting.entrypoints import asyncapi
 from gayari_reporting.entrypoints.http import router
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.events.contracts import DOMAIN_STREAMS
@@ -27,6 +28,7 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.keys = load_keys(common)
+        app.state.asyncapi = asyncapi.document(common, settings.consumer_group)
         pool = await create_pool(settings.database_url)
         await migrate(pool, SERVICE, MIGRATIONS)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
@@ -30,6 +31,18 @@ from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.interventions import InterventionType
 from gayari_shared.outbox import OUTBOX_MIGRATION, add_to_outbox
 from gayari_shared.postgres import Connection
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeRejectionRecord:
+    agency: str
+    topic: str
+    partition: int
+    offset: int
+    event_id: str | None
+    code: str
+    reason: str
+
 
 MIGRATIONS: Final = (
     OUTBOX_MIGRATION,
@@ -163,6 +176,27 @@ MIGRATIONS: Final = (
         explanation       text,
         voided_at         timestamptz NOT NULL,
         UNIQUE (intervention_type, intervention_id)
+    );
+    """,
+    """
+    -- Agency systems' intake: which event ids were taken (idempotency) and what was refused.
+    CREATE TABLE intake_receipts (
+        event_id    uuid PRIMARY KEY,
+        agency      text NOT NULL,
+        event_type  text NOT NULL,
+        received_at timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE TABLE intake_rejections (
+        id            bigserial PRIMARY KEY,
+        agency        text NOT NULL,
+        topic         text NOT NULL,
+        "partition"   int NOT NULL,
+        "offset"      bigint NOT NULL,
+        event_id      text,
+        reason_code   text NOT NULL,
+        reason        text NOT NULL,
+        rejected_at   timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (topic, "partition", "offset")
     );
     """,
 )
@@ -456,6 +490,41 @@ class InterventionsUnitOfWork:
 
     async def publish(self, envelope: Envelope, stream: str) -> None:
         await add_to_outbox(self._conn, envelope, f"{self._topic_prefix}.{stream}")
+
+    # -- intake from agency systems ---------------------------------------------------------
+
+    async def claim_intake(self, event_id: uuid.UUID, agency: str, event_type: str) -> bool:
+        """False when this event id was taken before: the record is a redelivery."""
+        claimed = await self._conn.fetchval(
+            """INSERT INTO intake_receipts (event_id, agency, event_type) VALUES ($1, $2, $3)
+               ON CONFLICT (event_id) DO NOTHING RETURNING 1""",
+            event_id,
+            agency,
+            event_type,
+        )
+        return claimed is not None
+
+    async def record_rejection(self, rejection: IntakeRejectionRecord) -> None:
+        # One row per source record: a redelivered rejection is not counted twice.
+        await self._conn.execute(
+            """INSERT INTO intake_rejections
+                   (agency, topic, "partition", "offset", event_id, reason_code, reason)
+               VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
+            rejection.agency,
+            rejection.topic,
+            rejection.partition,
+            rejection.offset,
+            rejection.event_id,
+            rejection.code,
+            rejection.reason,
+        )
+
+    async def rejection_counts(self) -> list[tuple[str, str, int]]:
+        rows = await self._conn.fetch(
+            """SELECT agency, reason_code, count(*) AS n FROM intake_rejections
+               GROUP BY agency, reason_code ORDER BY agency, reason_code"""
+        )
+        return [(r["agency"], r["reason_code"], int(r["n"])) for r in rows]
 
     async def _exists(self, query: str, *args: Any) -> bool:
         return await self._conn.fetchval(query, *args) is not None

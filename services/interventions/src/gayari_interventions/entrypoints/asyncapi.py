@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gayari_interventions.domain.intake import INTAKE_TYPES
+from gayari_interventions.entrypoints.intake import INTAKE_GROUP_ID
 from gayari_shared.asyncapi import Channel, asyncapi_document
 from gayari_shared.events.base import HOUSEHOLDS, INTERVENTIONS
 from gayari_shared.events.households import HOUSEHOLD_EVENTS
@@ -23,12 +25,19 @@ def document(settings: CommonSettings) -> dict[str, Any]:
         bootstrap_servers=settings.kafka_bootstrap_servers,
         publishes=[
             Channel(
+                settings.deadletter_topic,
+                (),
+                "Intake records that were refused: the original key, value and headers, plus "
+                "dlq-reason, dlq-source-topic, dlq-source-partition, dlq-source-offset, "
+                "dlq-consumer and dlq-time headers.",
+            ),
+            Channel(
                 settings.topic(INTERVENTIONS),
                 current(INTERVENTION_EVENTS),
                 "Interventions, keyed by household id; training sessions and budget "
                 "allocations, keyed by agency:<code>; voids keyed like the record they void "
                 "(transactional outbox). CloudEvents source = the agency.",
-            )
+            ),
         ],
         consumes=[
             Channel(
@@ -36,7 +45,18 @@ def document(settings: CommonSettings) -> dict[str, Any]:
                 HOUSEHOLD_EVENTS,
                 "Household life cycle: who is enrolled, who has exited.",
                 GROUP_ID,
-            )
+            ),
+            *(
+                Channel(
+                    settings.intake_topic(agency.code),
+                    tuple(INTAKE_TYPES.values()),
+                    f"Intake of {agency.name}: records its own system publishes (CloudEvents "
+                    f"binary mode, ce_source /gayari/agencies/{agency.code}, key = household "
+                    "id); see docs/intake.md.",
+                    INTAKE_GROUP_ID,
+                )
+                for agency in settings.agencies
+            ),
         ],
     )
 

@@ -23,6 +23,7 @@ from gayari_shared.events.contracts import (
 from gayari_shared.events.envelope import Envelope, InvalidEventError
 from gayari_shared.events.factory import parse_data
 from gayari_shared.http.correlation import bind_correlation_id
+from gayari_shared.kafka.clients import raw_body
 
 log = structlog.get_logger(__name__)
 GROUP_ID = "gayari-interventions"
@@ -34,6 +35,7 @@ def register_consumers(broker: KafkaBroker, deps: InterventionsDeps, households_
         group_id=GROUP_ID,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=raw_body,
     )
     async def on_household_event(message: KafkaMessage) -> None:
         record = message.raw_message

@@ -1,0 +1,80 @@
+"""The intake contract: what an agency's own system may publish on its intake topic, and the
+checks every message passes before it becomes a canonical event. Pure: no I/O.
+
+A message is a CloudEvent in Kafka binary mode, keyed by household id, published on
+`<prefix>.intake.<agency>`; its `ce_source` is `/gayari/agencies/<agency>` and its data names the
+same agency. The data is the same body the HTTP API takes, plus `agency`. See docs/intake.md.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Final
+
+from pydantic import StringConstraints, ValidationError
+
+from gayari_interventions.domain.grants import GrantRequest
+from gayari_interventions.domain.monitoring import BusinessSurveyRequest, MentoringVisitRequest
+from gayari_shared.events.base import AGENCY_CODE_PATTERN
+from gayari_shared.events.envelope import Envelope
+
+AgencyCode = Annotated[str, StringConstraints(pattern=AGENCY_CODE_PATTERN)]
+
+
+class IntakeRejectedError(ValueError):
+    """A message that cannot be taken; `code` is stable (metrics, dead-letter headers)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+class IntakeGrantV1(GrantRequest):
+    TYPE: ClassVar[str] = "gayari.intake.grant.v1"
+    agency: AgencyCode
+
+
+class IntakeMentoringVisitV1(MentoringVisitRequest):
+    TYPE: ClassVar[str] = "gayari.intake.mentoring-visit.v1"
+    agency: AgencyCode
+
+
+class IntakeBusinessSurveyV1(BusinessSurveyRequest):
+    TYPE: ClassVar[str] = "gayari.intake.business-survey.v1"
+    agency: AgencyCode
+
+
+IntakeMessage = IntakeGrantV1 | IntakeMentoringVisitV1 | IntakeBusinessSurveyV1
+INTAKE_TYPES: Final[dict[str, type[IntakeMessage]]] = {
+    model.TYPE: model for model in (IntakeGrantV1, IntakeMentoringVisitV1, IntakeBusinessSurveyV1)
+}
+
+
+def agency_of_topic(topic: str, prefix: str) -> str | None:
+    stem = f"{prefix}.intake."
+    return topic.removeprefix(stem) if topic.startswith(stem) else None
+
+
+def validate_intake(envelope: Envelope, topic_agency: str) -> IntakeMessage:
+    """The typed message, or IntakeRejectedError saying what is wrong with it."""
+    model = INTAKE_TYPES.get(envelope.type)
+    if model is None:
+        accepted = ", ".join(sorted(INTAKE_TYPES))
+        raise IntakeRejectedError("unknown-type", f"{envelope.type} (accepted: {accepted})")
+    expected_source = f"/gayari/agencies/{topic_agency}"
+    if envelope.source != expected_source:
+        raise IntakeRejectedError(
+            "agency-mismatch", f"ce_source {envelope.source} on the intake topic of {topic_agency}"
+        )
+    try:
+        message = model.model_validate(envelope.data)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, e["loc"])) or "data" for e in exc.errors())
+        raise IntakeRejectedError("invalid-data", f"invalid or missing: {fields}") from exc
+    if message.agency != topic_agency:
+        raise IntakeRejectedError(
+            "agency-mismatch", f"agency {message.agency} on the intake topic of {topic_agency}"
+        )
+    if str(message.household_id) != envelope.subject:
+        raise IntakeRejectedError("subject-mismatch", "ce_subject differs from household_id")
+    return message

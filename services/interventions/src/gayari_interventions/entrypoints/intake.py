@@ -1,0 +1,150 @@
+"""The agencies' intake topics: each agency's own system publishes its records there.
+
+Every message is validated (CloudEvent, schema, agency = the topic's agency, household
+enrolled, event id not seen before) and becomes the canonical event on the interventions
+topic through the outbox. Anything invalid goes to the dead-letter topic with the reason in
+its headers, is counted (table intake_rejections, metric gayari_dead_letters_total) and never
+stops the consumer. Offsets are committed only after the record is settled either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from gayari_interventions.adapters.postgres import IntakeRejectionRecord
+from gayari_interventions.domain.intake import (
+    IntakeRejectedError,
+    agency_of_topic,
+    validate_intake,
+)
+from gayari_interventions.domain.rules import ConflictError, ForbiddenError, NotFoundError
+from gayari_interventions.service_layer.handlers import InterventionsDeps
+from gayari_interventions.service_layer.intake import (
+    DuplicateIntakeError,
+    accept_intake,
+    count_rejection,
+)
+from gayari_shared.events.envelope import Envelope, InvalidEventError
+from gayari_shared.http.correlation import bind_correlation_id
+from gayari_shared.kafka.clients import raw_body
+from gayari_shared.kafka.deadletter import Rejection, send_to_dead_letters
+from gayari_shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED
+from gayari_shared.rules import RuleViolationError
+
+log = structlog.get_logger(__name__)
+INTAKE_GROUP_ID = "gayari-interventions-intake"
+CONSUMER = "interventions-intake"
+# A failure that is not the message's fault (database away): wait, then let the record be
+# read again, rather than spinning on it.
+TRANSIENT_BACKOFF_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeWiring:
+    deps: InterventionsDeps
+    topic_prefix: str
+    deadletter_topic: str
+    producer: AIOKafkaProducer
+
+
+def register_intake(broker: KafkaBroker, wiring: IntakeWiring, topics: Sequence[str]) -> None:
+    @broker.subscriber(
+        *topics,
+        group_id=INTAKE_GROUP_ID,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=raw_body,
+        title="intake:consume",
+    )
+    async def on_intake(message: KafkaMessage) -> None:
+        record = message.raw_message
+        assert not isinstance(record, tuple)  # one record at a time
+        try:
+            await _take(wiring, record)
+        except Exception:
+            log.exception("intake record not settled; it will be read again")
+            await asyncio.sleep(TRANSIENT_BACKOFF_S)
+            raise
+        finally:
+            structlog.contextvars.unbind_contextvars("event_id", "correlation_id")
+
+
+async def _take(wiring: IntakeWiring, record: ConsumerRecord[bytes, bytes]) -> None:
+    agency = agency_of_topic(record.topic, wiring.topic_prefix) or "unknown"
+    event_id: str | None = None
+    try:
+        envelope = Envelope.from_kafka(record.key, record.value, list(record.headers))
+        event_id = str(envelope.id)
+        bind_correlation_id(envelope.correlationid)
+        structlog.contextvars.bind_contextvars(event_id=event_id)
+        intake = validate_intake(envelope, agency)
+        created = await accept_intake(
+            wiring.deps, intake, event_id=envelope.id, correlation_id=envelope.correlationid
+        )
+    except DuplicateIntakeError:
+        EVENTS_CONSUMED.labels(CONSUMER, record.topic, "duplicate").inc()
+        log.info("intake event already taken", agency=agency)
+        return
+    except InvalidEventError as exc:
+        await _reject(
+            wiring, record, agency, event_id, code="invalid-cloudevent", detail=exc.reason
+        )
+        return
+    except IntakeRejectedError as exc:
+        await _reject(wiring, record, agency, event_id, code=exc.code, detail=exc.detail)
+        return
+    except RuleViolationError as exc:
+        await _reject(wiring, record, agency, event_id, code="rule-violation", detail=str(exc))
+        return
+    except (ForbiddenError, NotFoundError, ConflictError) as exc:
+        code = {ForbiddenError: "forbidden", NotFoundError: "not-found"}.get(type(exc), "conflict")
+        await _reject(wiring, record, agency, event_id, code=code, detail=str(exc))
+        return
+    EVENTS_CONSUMED.labels(CONSUMER, record.topic, "applied").inc()
+    log.info("intake event accepted", agency=agency, record_id=str(created))
+
+
+async def _reject(
+    wiring: IntakeWiring,
+    record: ConsumerRecord[bytes, bytes],
+    agency: str,
+    event_id: str | None,
+    *,
+    code: str,
+    detail: str,
+) -> None:
+    reason = f"{code}: {detail}"
+    rejection = Rejection(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=list(record.headers),
+        reason=reason,
+    )
+    # The dead letter first: once it is safe in Kafka the source record may be committed.
+    await send_to_dead_letters(wiring.producer, wiring.deadletter_topic, rejection, CONSUMER)
+    await count_rejection(
+        wiring.deps,
+        IntakeRejectionRecord(
+            agency=agency,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            event_id=event_id,
+            code=code,
+            reason=reason,
+        ),
+    )
+    DEAD_LETTERS.labels(CONSUMER, code).inc()
+    EVENTS_CONSUMED.labels(CONSUMER, record.topic, "rejected").inc()
+    log.warning("intake event dead-lettered", agency=agency, reason=reason)

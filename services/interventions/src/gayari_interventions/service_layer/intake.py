@@ -1,0 +1,81 @@
+"""Taking an agency system's message: the same use cases as the HTTP API, plus idempotency by
+event id, claimed in the same transaction as the record it creates."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from gayari_interventions.adapters.postgres import IntakeRejectionRecord, InterventionsUnitOfWork
+from gayari_interventions.domain.grants import GrantRequest
+from gayari_interventions.domain.intake import (
+    IntakeBusinessSurveyV1,
+    IntakeGrantV1,
+    IntakeMentoringVisitV1,
+    IntakeMessage,
+)
+from gayari_interventions.domain.monitoring import BusinessSurveyRequest, MentoringVisitRequest
+from gayari_interventions.service_layer.handlers import (
+    InterventionsDeps,
+    UnitOfWorkFactory,
+    record_business_survey,
+    record_grant,
+    record_mentoring_visit,
+)
+
+
+class DuplicateIntakeError(Exception):
+    """This event id was taken before; nothing more to do."""
+
+
+def _claiming(
+    unit_of_work: UnitOfWorkFactory, event_id: uuid.UUID, agency: str, event_type: str
+) -> UnitOfWorkFactory:
+    @asynccontextmanager
+    async def claimed() -> AsyncIterator[InterventionsUnitOfWork]:
+        async with unit_of_work() as uow:
+            # Raised inside the transaction: it rolls back, and nothing is recorded twice.
+            if not await uow.claim_intake(event_id, agency, event_type):
+                raise DuplicateIntakeError(str(event_id))
+            yield uow
+
+    return claimed
+
+
+async def accept_intake(
+    deps: InterventionsDeps,
+    message: IntakeMessage,
+    *,
+    event_id: uuid.UUID,
+    correlation_id: str,
+) -> uuid.UUID:
+    """Record the message as the agency's own intervention; returns the new record's id.
+
+    Raises DuplicateIntakeError for an event id seen before, and the domain's errors
+    (RuleViolationError, ForbiddenError, ...) for a message that breaks a rule."""
+    once = dataclasses.replace(
+        deps, unit_of_work=_claiming(deps.unit_of_work, event_id, message.agency, message.TYPE)
+    )
+    fields = message.model_dump(exclude={"agency"})
+    match message:
+        case IntakeGrantV1():
+            grant = GrantRequest.model_validate(fields)
+            return (await record_grant(once, message.agency, grant, correlation_id)).id
+        case IntakeMentoringVisitV1():
+            visit = MentoringVisitRequest.model_validate(fields)
+            return (await record_mentoring_visit(once, message.agency, visit, correlation_id)).id
+        case IntakeBusinessSurveyV1():
+            survey = BusinessSurveyRequest.model_validate(fields)
+            return (await record_business_survey(once, message.agency, survey, correlation_id)).id
+
+
+async def count_rejection(deps: InterventionsDeps, rejection: IntakeRejectionRecord) -> None:
+    async with deps.unit_of_work() as uow:
+        await uow.record_rejection(rejection)
+
+
+async def rejection_counts(deps: InterventionsDeps) -> list[tuple[str, str, int]]:
+    async with deps.unit_of_work() as uow:
+        return await uow.rejection_counts()

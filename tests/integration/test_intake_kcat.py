@@ -1,0 +1,251 @@
+"""An agency's own system publishes into its intake topic with kcat, a Kafka client nobody here
+wrote: one valid record becomes a canonical event; invalid ones go to the dead-letter topic
+with their reason, are counted, and the consumer keeps going."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, date, datetime
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+
+from gayari_interventions.bootstrap import create_app
+from gayari_interventions.settings import InterventionsSettings
+from gayari_shared.events.envelope import Envelope
+from gayari_shared.events.factory import envelope_for
+from gayari_shared.events.households import HouseholdEnrolledV1, HouseholdRegisteredV1
+from gayari_shared.settings import CommonSettings
+from tests.conftest import DatabaseFactory
+from tests.kafka_tools import read_topic
+
+pytestmark = pytest.mark.stack
+NOW = datetime.now(UTC)
+
+
+def kcat(bootstrap: str, topic: str, key: str, value: str, headers: dict[str, str]) -> None:
+    binary = shutil.which("kcat")
+    if binary is None:
+        pytest.fail("kcat is not installed: run `make test-tools` (apt-get install kcat)")
+    command = [binary, "-P", "-b", bootstrap, "-t", topic, "-k", key, "-c", "1"]
+    for name, text in headers.items():
+        command += ["-H", f"{name}={text}"]
+    subprocess.run(command, input=value.encode() + b"\n", check=True, timeout=30)
+
+
+def _headers(headers: Sequence[tuple[str, bytes]]) -> dict[str, bytes]:
+    return {name: bytes(value) for name, value in headers}
+
+
+def ce_headers(event_id: str, event_type: str, source: str, subject: str) -> dict[str, str]:
+    return {
+        "ce_id": event_id,
+        "ce_source": source,
+        "ce_type": event_type,
+        "ce_specversion": "1.0",
+        "ce_time": datetime.now(UTC).isoformat(),
+        "ce_subject": subject,
+        "ce_correlationid": f"kcat-{event_id}",
+        "content-type": "application/json",
+    }
+
+
+async def publish_households(settings: CommonSettings, events: list[Envelope]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        for envelope in events:
+            record = envelope.to_kafka(settings.topic("households"))
+            await producer.send_and_wait(
+                record.topic, record.value, key=record.key, headers=record.headers
+            )
+    finally:
+        await producer.stop()
+
+
+@pytest.fixture
+async def interventions(
+    databases: DatabaseFactory, isolated_settings: CommonSettings
+) -> AsyncIterator[str]:
+    url = await databases.create("interventions")
+    app: FastAPI = create_app(isolated_settings, InterventionsSettings(database_url=url))
+    async with app.router.lifespan_context(app):
+        yield url
+
+
+async def test_agency_system_publishes_through_kcat(
+    interventions: str, isolated_settings: CommonSettings
+) -> None:
+    settings = isolated_settings
+    enrolled, not_enrolled = uuid.uuid4(), uuid.uuid4()
+    registry_events = [
+        envelope_for(
+            HouseholdRegisteredV1(
+                household_id=hid,
+                village_code="62.09.02.2001",
+                welfare_decile=1,
+                member_count=2,
+                kk_hash="f" * 64,
+                registered_at=NOW,
+            ),
+            source="/gayari/registry",
+            correlation_id="c",
+        )
+        for hid in (enrolled, not_enrolled)
+    ]
+    registry_events.append(
+        envelope_for(
+            HouseholdEnrolledV1(
+                household_id=enrolled, cohort_year=2026, enrolling_agency="dinsos", enrolled_at=NOW
+            ),
+            source="/gayari/registry",
+            correlation_id="c",
+        )
+    )
+    await publish_households(settings, registry_events)
+    conn = await asyncpg.connect(interventions)
+    try:
+        async with asyncio.timeout(30):
+            while not await conn.fetchval(
+                "SELECT count(*) = 2 FROM known_households WHERE registered_at IS NOT NULL"
+            ) or not await conn.fetchval(
+                "SELECT enrolled_at IS NOT NULL FROM known_households WHERE household_id = $1",
+                enrolled,
+            ):
+                await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+
+    bootstrap = settings.kafka_bootstrap_servers
+    topic = settings.intake_topic("distakan")
+    source = "/gayari/agencies/distakan"
+    grant = {
+        "household_id": str(enrolled),
+        "agency": "distakan",
+        "kind": "capital",
+        "amount_idr": 2_500_000,
+        "purpose": "Modal budidaya ikan nila",
+        "fiscal_year": 2026,
+        "budget_line": "5.1.05.05.01.0001",
+    }
+    valid_id = str(uuid.uuid4())
+    sent: list[tuple[str, str, dict[str, str], str | None]] = [
+        # (key, value, headers, expected dead-letter reason code or None)
+        (
+            str(enrolled),
+            json.dumps(grant),
+            ce_headers(valid_id, "gayari.intake.grant.v1", source, str(enrolled)),
+            None,
+        ),
+        (
+            str(enrolled),
+            json.dumps(grant),  # the same event again: taken once
+            ce_headers(valid_id, "gayari.intake.grant.v1", source, str(enrolled)),
+            None,
+        ),
+        (
+            str(enrolled),
+            "{not json",
+            ce_headers(str(uuid.uuid4()), "gayari.intake.grant.v1", source, str(enrolled)),
+            "invalid-cloudevent",
+        ),
+        (
+            str(enrolled),
+            json.dumps(grant),
+            {"content-type": "application/json"},
+            "invalid-cloudevent",
+        ),
+        (
+            str(enrolled),
+            json.dumps(grant),
+            ce_headers(
+                str(uuid.uuid4()),
+                "gayari.intake.grant.v1",
+                "/gayari/agencies/dispar",
+                str(enrolled),
+            ),
+            "agency-mismatch",
+        ),
+        (
+            str(enrolled),
+            json.dumps({**grant, "agency": "dispar"}),
+            ce_headers(str(uuid.uuid4()), "gayari.intake.grant.v1", source, str(enrolled)),
+            "agency-mismatch",
+        ),
+        (
+            str(not_enrolled),
+            json.dumps({**grant, "household_id": str(not_enrolled)}),
+            ce_headers(str(uuid.uuid4()), "gayari.intake.grant.v1", source, str(not_enrolled)),
+            "rule-violation",
+        ),
+        (
+            str(enrolled),
+            json.dumps(grant),
+            ce_headers(str(uuid.uuid4()), "gayari.intake.loan.v1", source, str(enrolled)),
+            "unknown-type",
+        ),
+        (
+            str(enrolled),
+            json.dumps({**grant, "amount_idr": -5}),
+            ce_headers(str(uuid.uuid4()), "gayari.intake.grant.v1", source, str(enrolled)),
+            "invalid-data",
+        ),
+        # After all that, a valid record still goes through.
+        (
+            str(enrolled),
+            json.dumps(
+                {
+                    "household_id": str(enrolled),
+                    "agency": "distakan",
+                    "visited_on": date.today().isoformat(),
+                    "business_status": "running",
+                }
+            ),
+            ce_headers(
+                str(uuid.uuid4()), "gayari.intake.mentoring-visit.v1", source, str(enrolled)
+            ),
+            None,
+        ),
+    ]
+    for key, value, headers, _ in sent:
+        kcat(bootstrap, topic, key, value, headers)
+
+    expected_codes = sorted(code for *_, code in sent if code)
+    dead = await read_topic(bootstrap, settings.deadletter_topic, expect=len(expected_codes))
+    codes = sorted(_headers(r.headers)["dlq-reason"].decode().split(":")[0] for r in dead)
+    assert codes == expected_codes
+    for record in dead:
+        dlq_headers = _headers(record.headers)
+        assert dlq_headers["dlq-source-topic"].decode() == topic
+        assert dlq_headers["dlq-consumer"] == b"interventions-intake"
+
+    canonical = await read_topic(bootstrap, settings.topic("interventions"), expect=2)
+    types = sorted(_headers(r.headers)["ce_type"].decode() for r in canonical)
+    assert types == ["gayari.grant.issued.v2", "gayari.mentoring.visited.v1"]
+    assert {_headers(r.headers)["ce_source"] for r in canonical} == {source.encode()}
+
+    conn = await asyncpg.connect(interventions)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM grants") == 1
+        assert await conn.fetchval("SELECT count(*) FROM intake_receipts") == 2
+        counted = await conn.fetch(
+            "SELECT reason_code, count(*) AS n FROM intake_rejections GROUP BY reason_code"
+        )
+    finally:
+        await conn.close()
+    assert sum(int(r["n"]) for r in counted) == len(expected_codes)
+    assert {r["reason_code"] for r in counted} == set(expected_codes)
+
+
+def test_kcat_is_the_real_thing() -> None:
+    binary = shutil.which("kcat")
+    assert binary is not None, "kcat is not installed: run `make test-tools`"
+    out = subprocess.run([binary, "-V"], capture_output=True, check=True, text=True).stdout
+    assert "librdkafka" in out
