@@ -15,6 +15,7 @@ import pytest
 from gayari_shared.auth.keys import KeyFile, Role, issue_key
 from gayari_shared.kafka.clients import kafka_reachable
 from gayari_shared.settings import CommonSettings
+from tests.kafka_tools import delete_topics_with_prefix
 
 PG_PORT = int(os.environ.get("GAYARI_PG_PORT", "15432"))
 ADMIN_URL = os.environ.get(
@@ -106,9 +107,11 @@ def api_keys(tmp_path: Path) -> KeySet:
 
 
 @pytest.fixture
-def isolated_settings(stack: CommonSettings, api_keys: KeySet) -> CommonSettings:
+async def isolated_settings(
+    stack: CommonSettings, api_keys: KeySet
+) -> AsyncIterator[CommonSettings]:
     """Common settings with a topic prefix of this test's own (its topics start empty) and the
-    test's API keys."""
-    return stack.model_copy(
-        update={"topic_prefix": f"test-{uuid.uuid4().hex[:10]}", "api_keys_file": api_keys.path}
-    )
+    test's API keys. The test's topics are deleted afterwards."""
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    yield stack.model_copy(update={"topic_prefix": prefix, "api_keys_file": api_keys.path})
+    await delete_topics_with_prefix(stack.kafka_bootstrap_servers, prefix + ".")
