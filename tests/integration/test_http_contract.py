@@ -16,7 +16,7 @@ from gayari_interventions.bootstrap import create_app as interventions_app
 from gayari_interventions.settings import InterventionsSettings
 from gayari_registry.bootstrap import create_app as registry_app
 from gayari_registry.settings import RegistrySettings
-from gayari_shared.auth.keys import KeyFile
+from gayari_shared.auth.keys import KeyFile, Role, issue_key
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory, KeySet
 
@@ -254,3 +254,28 @@ async def test_an_administrator_key_cannot_act_as_an_agency(
     )
     assert reply.status_code == 403
     assert "no agency" in reply.json()["detail"]
+
+
+async def test_a_key_of_an_agency_not_configured_is_forbidden(
+    interventions: tuple[httpx.AsyncClient, str], api_keys: KeySet
+) -> None:
+    client, url = interventions
+    key, record = issue_key("retired agency", {Role.INTERVENTIONS_WRITE}, agency="dishub")
+    KeyFile(api_keys.path).add(record)
+    reply = await client.post(
+        "/grants",
+        json={
+            "household_id": str(uuid.uuid4()),
+            "kind": "capital",
+            "amount_idr": 100,
+            "purpose": "Modal usaha",
+        },
+        headers=api_keys.bearer(key),
+    )
+    assert reply.status_code == 403, reply.text
+    assert "dishub" in reply.json()["detail"]
+    conn = await asyncpg.connect(url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+    finally:
+        await conn.close()

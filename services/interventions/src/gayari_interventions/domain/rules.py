@@ -30,9 +30,10 @@ class ConflictError(ValueError):
 
 
 def require_agency(agency: str, agencies: Collection[str]) -> None:
-    # Agencies are configuration (GAYARI_AGENCIES): a key for a retired agency stops here.
+    # Agencies are configuration (GAYARI_AGENCIES): a key for a retired or unknown agency is
+    # authenticated but may not act (403), whatever the request says.
     if agency not in agencies:
-        raise RuleViolationError("agency", f"unknown agency {agency!r}")
+        raise ForbiddenError(f"agency {agency!r} is not a configured GAYARI agency")
 
 
 def require_owner(owner: str, agency: str, what: str) -> None:
