@@ -329,7 +329,7 @@ def test_budget_allocation_is_for_the_caller_agency() -> None:
         now=NOW,
     )
     assert allocation.agency == "distakan"
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(ForbiddenError, match="dishub"):
         allocate_budget(
             BudgetAllocationRequest(fiscal_year=2026, amount_idr=1),
             agency="dishub",

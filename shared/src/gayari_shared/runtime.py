@@ -1,11 +1,48 @@
-"""Running a service process: uvicorn with our logging and a bounded graceful stop."""
+"""Running a service process: settings, logging, tracing, then uvicorn with a bounded graceful
+stop."""
 
 from __future__ import annotations
 
 import signal
+import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic_settings import BaseSettings
+
+from gayari_shared.logging import configure_logging
+from gayari_shared.settings import CommonSettings, ConfigurationError, load_settings
+from gayari_shared.tracing import configure_tracing
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def run_service(
+    service: str,
+    settings_class: type[S],
+    create_app: Callable[[CommonSettings, S], FastAPI],
+    port: Callable[[S], int],
+) -> None:
+    problems: list[str] = []
+    common = _load(CommonSettings, problems)
+    settings = _load(settings_class, problems)
+    if common is None or settings is None:
+        # Before logging is set up, and for a person reading a failed start: plain text.
+        print(f"gayari-{service}: invalid configuration:", *problems, sep="\n  ", file=sys.stderr)
+        sys.exit(2)
+    configure_logging(service, common.log_level, common.log_json)
+    configure_tracing(service)
+    serve(create_app(common, settings), common.http_host, port(settings))
+
+
+def _load(settings_class: type[S], problems: list[str]) -> S | None:
+    try:
+        return load_settings(settings_class)
+    except ConfigurationError as exc:
+        problems.extend(exc.problems)
+        return None
 
 
 def serve(app: FastAPI, host: str, port: int) -> None:

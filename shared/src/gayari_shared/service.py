@@ -14,6 +14,7 @@ from gayari_shared.http.correlation import CorrelationIdMiddleware
 from gayari_shared.http.problems import install_problem_handlers
 from gayari_shared.metrics import HttpMetricsMiddleware, metrics_response
 from gayari_shared.settings import CommonSettings
+from gayari_shared.tracing import TracingMiddleware
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -59,6 +60,7 @@ def make_app(title: str, lifespan: Lifespan, routers: Sequence[APIRouter]) -> Fa
     install_problem_handlers(app)
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(TracingMiddleware)
     app.include_router(_health_router())
     app.add_route("/metrics", metrics_response, include_in_schema=False)
 

@@ -7,12 +7,14 @@ in any other environment every value comes from the environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gayari_shared.agencies import DEFAULT_AGENCIES, Agency
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 class CommonSettings(BaseSettings):
@@ -49,3 +51,25 @@ def database_url(service: str, port: int = 15432) -> str:
     """The local stack's URL for a service's own database."""
     role = f"gayari_{service}"
     return f"postgresql://{role}:{role}@127.0.0.1:{port}/{role}"
+
+
+class ConfigurationError(Exception):
+    """Invalid settings, told by the environment variables that hold them."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration: " + "; ".join(problems))
+        self.problems = problems
+
+
+def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+    """Read a settings class from the environment; a bad value names its variable."""
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        prefix = str(settings_class.model_config.get("env_prefix", ""))
+        problems = [
+            f"{prefix}{str(error['loc'][0]).upper()}: {error['msg']}"
+            + (f" (got {error['input']!r})" if isinstance(error.get("input"), str | int) else "")
+            for error in exc.errors()
+        ]
+        raise ConfigurationError(problems) from None

@@ -53,14 +53,28 @@ class Envelope(BaseModel):
     type: str = Field(pattern=r"^gayari\.[a-z0-9_.-]+\.v[0-9]+$")
     specversion: Literal["1.0"] = "1.0"
     time: AwareDatetime = Field(default_factory=lambda: datetime.now(UTC))
-    subject: str = Field(min_length=1, description="The household id; also the Kafka key")
+    subject: str = Field(
+        min_length=1,
+        description="The household id (agency:<code> for an agency's own records); "
+        "also the Kafka key",
+    )
     datacontenttype: Literal["application/json"] = CONTENT_TYPE
     correlationid: str = Field(min_length=1, max_length=128)
+    # CloudEvents Distributed Tracing extension: the W3C trace context of the cause.
+    traceparent: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+    )
+    tracestate: str | None = Field(default=None, max_length=512)
     data: dict[str, Any]
 
     def to_kafka(self, topic: str) -> KafkaRecord:
         attributes = self.model_dump(mode="json", include=set(_ATTRIBUTES))
         headers = [(CE_PREFIX + name, str(attributes[name]).encode()) for name in _ATTRIBUTES]
+        headers += [
+            (CE_PREFIX + name, value.encode())
+            for name, value in (("traceparent", self.traceparent), ("tracestate", self.tracestate))
+            if value
+        ]
         headers.append(("content-type", self.datacontenttype.encode()))
         value = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False).encode()
         return KafkaRecord(topic=topic, key=self.subject.encode(), value=value, headers=headers)

@@ -7,14 +7,19 @@ from pydantic import ValidationError
 from gayari_shared.events.contracts import CATALOGUE, EventBase
 from gayari_shared.events.envelope import Envelope, InvalidEventError
 from gayari_shared.events.upcasting import to_latest
+from gayari_shared.tracing import current_trace_context
 
 
 def envelope_for(data: EventBase, *, source: str, correlation_id: str) -> Envelope:
+    """The event's envelope; it carries the trace context of the span in hand, if any."""
+    traceparent, tracestate = current_trace_context()
     return Envelope(
         source=source,
         type=data.TYPE,
         subject=data.subject,
         correlationid=correlation_id,
+        traceparent=traceparent,
+        tracestate=tracestate,
         data=data.model_dump(mode="json"),
     )
 

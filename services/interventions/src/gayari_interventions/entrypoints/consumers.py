@@ -24,6 +24,8 @@ from gayari_shared.events.envelope import Envelope, InvalidEventError
 from gayari_shared.events.factory import parse_data
 from gayari_shared.http.correlation import bind_correlation_id
 from gayari_shared.kafka.clients import raw_body
+from gayari_shared.metrics import EVENTS_CONSUMED
+from gayari_shared.tracing import consuming
 
 log = structlog.get_logger(__name__)
 GROUP_ID = "gayari-interventions"
@@ -62,7 +64,9 @@ def register_consumers(broker: KafkaBroker, deps: InterventionsDeps, households_
                     | HouseholdEnrolledV1()
                     | HouseholdExitedV1()
                 ):
-                    changed = await learn_household(deps, data, envelope.id)
+                    with consuming(envelope.type, envelope.traceparent, envelope.tracestate):
+                        changed = await learn_household(deps, data, envelope.id)
+                    EVENTS_CONSUMED.labels(GROUP_ID, record.topic, "applied").inc()
                     log.info(
                         "household event applied",
                         event_type=envelope.type,

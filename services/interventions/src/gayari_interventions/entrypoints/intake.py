@@ -38,6 +38,7 @@ from gayari_shared.kafka.clients import raw_body
 from gayari_shared.kafka.deadletter import Rejection, send_to_dead_letters
 from gayari_shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from gayari_shared.rules import RuleViolationError
+from gayari_shared.tracing import consuming
 
 log = structlog.get_logger(__name__)
 INTAKE_GROUP_ID = "gayari-interventions-intake"
@@ -86,9 +87,10 @@ async def _take(wiring: IntakeWiring, record: ConsumerRecord[bytes, bytes]) -> N
         bind_correlation_id(envelope.correlationid)
         structlog.contextvars.bind_contextvars(event_id=event_id)
         intake = validate_intake(envelope, agency)
-        created = await accept_intake(
-            wiring.deps, intake, event_id=envelope.id, correlation_id=envelope.correlationid
-        )
+        with consuming(envelope.type, envelope.traceparent, envelope.tracestate, agency=agency):
+            created = await accept_intake(
+                wiring.deps, intake, event_id=envelope.id, correlation_id=envelope.correlationid
+            )
     except DuplicateIntakeError:
         EVENTS_CONSUMED.labels(CONSUMER, record.topic, "duplicate").inc()
         log.info("intake event already taken", agency=agency)

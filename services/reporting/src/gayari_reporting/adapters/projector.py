@@ -25,6 +25,8 @@ from gayari_reporting.adapters.store import (
 from gayari_reporting.domain.projection import fact_of
 from gayari_shared.events.envelope import Envelope, InvalidEventError
 from gayari_shared.events.factory import parse_data
+from gayari_shared.metrics import CONSUMER_LAG, EVENTS_CONSUMED
+from gayari_shared.tracing import consuming
 
 log = structlog.get_logger(__name__)
 
@@ -42,8 +44,15 @@ def decode(record: ConsumerRecord[bytes, bytes]) -> ConsumedRecord:
             offset=record.offset,
         )
         return ConsumedRecord(record.offset, Rejected(exc.reason))
-    meta = EventMeta(str(envelope.id), envelope.type, envelope.correlationid, envelope.subject)
-    return ConsumedRecord(record.offset, fact_of(data, envelope.id), meta)
+    # A consumer span per event, child of the request that caused it: no-op without an exporter.
+    with consuming(
+        envelope.type,
+        envelope.traceparent,
+        envelope.tracestate,
+        **{"cloudevents.event_id": str(envelope.id)},
+    ):
+        meta = EventMeta(str(envelope.id), envelope.type, envelope.correlationid, envelope.subject)
+        return ConsumedRecord(record.offset, fact_of(data, envelope.id), meta)
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -73,6 +82,7 @@ class Projector:
         self._max_records = max_records
         self._stopping = asyncio.Event()
         self.projected_total = 0
+        self._lag: dict[TopicPartition, int] = {}
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
@@ -84,6 +94,7 @@ class Projector:
         )
 
     async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
+        self._lag = {}  # the assignment starts anew; lag is measured again on fetch
         stored = await self._store.stored_offsets(
             self.group_id, [(tp.topic, tp.partition) for tp in partitions]
         )
@@ -148,6 +159,7 @@ class Projector:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
         self.projected_total += len(result.applied)
+        self._count(fetched, len(result.applied), result.skipped_as_seen)
         for record in result.applied:
             if record.meta is not None:
                 log.info(
@@ -164,6 +176,22 @@ class Projector:
             await self._consumer.commit(
                 {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
             )
+
+    def _count(
+        self,
+        fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        applied: int,
+        skipped: int,
+    ) -> None:
+        consumer = f"{self.group_id}-projector"
+        for tp, records in fetched.items():
+            EVENTS_CONSUMED.labels(consumer, tp.topic, "consumed").inc(len(records))
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                self._lag[tp] = max(0, highwater - (records[-1].offset + 1))
+        EVENTS_CONSUMED.labels(consumer, "*", "applied").inc(applied)
+        EVENTS_CONSUMED.labels(consumer, "*", "duplicate").inc(skipped)
+        CONSUMER_LAG.labels(consumer).set(sum(self._lag.values()))
 
     async def _start_with_retry(self) -> None:
         backoff = 0.5

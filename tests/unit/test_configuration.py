@@ -1,0 +1,38 @@
+"""Invalid configuration stops a service at start, naming each variable that is wrong."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize("service", ["registry", "interventions", "reporting"])
+def test_invalid_settings_fail_at_start_naming_the_variables(service: str) -> None:
+    env = {
+        **os.environ,
+        "GAYARI_KAFKA_TOPIC_PARTITIONS": "0",
+        "GAYARI_LOG_LEVEL": "LOUD",
+        f"GAYARI_{service.upper()}_HTTP_PORT": "eighty",
+    }
+    started = subprocess.run(
+        [str(BIN / f"gayari-{service}")],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode == 2
+    for variable in (
+        "GAYARI_KAFKA_TOPIC_PARTITIONS",
+        "GAYARI_LOG_LEVEL",
+        f"GAYARI_{service.upper()}_HTTP_PORT",
+    ):
+        assert variable in started.stderr
+    assert "Traceback" not in started.stderr
