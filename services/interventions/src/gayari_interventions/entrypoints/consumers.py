@@ -8,6 +8,8 @@ idempotent and order-independent, so a redelivery changes nothing.
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -29,6 +31,7 @@ from gayari_shared.tracing import consuming
 
 log = structlog.get_logger(__name__)
 GROUP_ID = "gayari-interventions"
+TRANSIENT_BACKOFF_S = 1.0
 
 
 def register_consumers(broker: KafkaBroker, deps: InterventionsDeps, households_topic: str) -> None:
@@ -46,7 +49,9 @@ def register_consumers(broker: KafkaBroker, deps: InterventionsDeps, households_
             envelope = Envelope.from_kafka(record.key, record.value, list(record.headers))
             data = parse_data(envelope)
         except InvalidEventError as exc:
-            # Not ours to repair here: skip it, loudly (dead-lettering comes with the intake).
+            # The registry's own topic: a record we cannot read is a producer bug to fix there,
+            # not data an agency can correct; skip it loudly rather than block the partition.
+            EVENTS_CONSUMED.labels(GROUP_ID, record.topic, "rejected").inc()
             log.error(
                 "invalid household event skipped",
                 reason=exc.reason,
@@ -73,5 +78,11 @@ def register_consumers(broker: KafkaBroker, deps: InterventionsDeps, households_
                         household_id=str(data.household_id),
                         changed=changed,
                     )
+        except Exception:
+            # The database is away or the like: wait, then let FastStream seek back so the
+            # record is read again, instead of spinning on it.
+            log.exception("household event not applied; it will be read again")
+            await asyncio.sleep(TRANSIENT_BACKOFF_S)
+            raise
         finally:
             structlog.contextvars.unbind_contextvars("event_id", "correlation_id")
