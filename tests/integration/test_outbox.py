@@ -15,7 +15,12 @@ from gayari_shared.events.contracts import GrantIssuedV1
 from gayari_shared.events.factory import envelope_for
 from gayari_shared.kafka.clients import idempotent_producer
 from gayari_shared.kafka.topics import TopicSpec, ensure_topics
-from gayari_shared.outbox import OUTBOX_MIGRATION, OutboxRelay, add_to_outbox
+from gayari_shared.outbox import (
+    OUTBOX_LANES_MIGRATION,
+    OUTBOX_MIGRATION,
+    OutboxRelay,
+    add_to_outbox,
+)
 from gayari_shared.postgres import create_pool, migrate
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory
@@ -42,7 +47,7 @@ async def test_relay_publishes_committed_rows_only(
     topic = isolated_settings.topic("interventions")
     await ensure_topics(bootstrap, [TopicSpec(topic, 3, 1)])
     pool = await create_pool(await databases.create())
-    await migrate(pool, "outbox-test", [OUTBOX_MIGRATION])
+    await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
     producer = idempotent_producer(bootstrap, "outbox-test")
     await producer.start()
     relay = OutboxRelay(pool, lambda: producer)
@@ -88,7 +93,7 @@ async def test_relay_loop_drains_and_marks_rows(
     topic = isolated_settings.topic("interventions")
     await ensure_topics(bootstrap, [TopicSpec(topic, 6, 1)])
     pool = await create_pool(await databases.create())
-    await migrate(pool, "outbox-test", [OUTBOX_MIGRATION])
+    await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
     relay = OutboxRelay(
         pool, partial(idempotent_producer, bootstrap, "outbox-test"), poll_interval_s=0.2
     )
@@ -114,3 +119,57 @@ async def test_relay_loop_drains_and_marks_rows(
         sorted(e.to_kafka(topic).headers) for e in envelopes
     )
     assert len(records) == 120
+
+
+async def test_two_relays_keep_each_households_order(
+    databases: DatabaseFactory, isolated_settings: CommonSettings
+) -> None:
+    bootstrap = isolated_settings.kafka_bootstrap_servers
+    topic = isolated_settings.topic("interventions")
+    await ensure_topics(bootstrap, [TopicSpec(topic, 6, 1)])
+    pool = await create_pool(await databases.create(), max_size=12)
+    await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
+    households = [uuid.uuid4() for _ in range(30)]
+    written: dict[str, list[str]] = {str(h): [] for h in households}
+    relays = [
+        OutboxRelay(
+            pool,
+            partial(idempotent_producer, bootstrap, f"relay-{i}"),
+            batch_size=25,
+            poll_interval_s=0.05,
+        )
+        for i in range(2)
+    ]
+    tasks = [asyncio.create_task(relay.run()) for relay in relays]
+    try:
+        for round_ in range(20):  # rows keep arriving while both relays run
+            async with pool.acquire() as conn, conn.transaction():
+                for household in households:
+                    event = GrantIssuedV1(
+                        household_id=household,
+                        grant_id=uuid.uuid4(),
+                        agency="dinsos",
+                        kind="capital",
+                        amount_idr=1000 + round_,
+                        issued_at=datetime.now(UTC),
+                    )
+                    envelope = envelope_for(event, source="/s", correlation_id="c")
+                    await add_to_outbox(conn, envelope, topic)
+                    written[str(household)].append(str(envelope.id))
+        async with asyncio.timeout(60):
+            while await relays[0].pending():
+                await asyncio.sleep(0.1)
+    finally:
+        for relay in relays:
+            relay.stop()
+        await asyncio.gather(*tasks)
+        await pool.close()
+    assert all(relay.published_total > 0 for relay in relays), "one relay did all the work"
+    assert sum(relay.published_total for relay in relays) == 600
+
+    records = await read_topic(bootstrap, topic, expect=600)
+    assert len(records) == 600
+    received: dict[str, list[str]] = {str(h): [] for h in households}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        received[record.key.decode()].append(dict(record.headers)["ce_id"].decode())
+    assert received == written  # per household: every event once, in the order written

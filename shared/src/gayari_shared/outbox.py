@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
+import zlib
 from collections.abc import Callable
 from typing import Final
 
@@ -39,8 +40,22 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL;
 """
 
+# Rows are spread over lanes by Kafka key; a relay holds a lane's advisory lock while it
+# publishes from it, so with several relays running one household's events (one key, one lane)
+# still leave in commit order, and different lanes go out in parallel.
+OUTBOX_LANES: Final = 16
+_LANE_LOCK_CLASS: Final = 0x6A7961  # the first key of pg_try_advisory_xact_lock(int, int)
+OUTBOX_LANES_MIGRATION: Final = """
+ALTER TABLE outbox ADD COLUMN lane smallint NOT NULL DEFAULT 0;
+CREATE INDEX outbox_pending_lane ON outbox (lane, seq) WHERE published_at IS NULL;
+"""
+
 NOTIFY_CHANNEL: Final = "gayari_outbox"
 HOUSEKEEPING_INTERVAL_S: Final = 5.0
+
+
+def lane_of(key: bytes) -> int:
+    return zlib.crc32(key) % OUTBOX_LANES
 
 
 async def add_to_outbox(conn: Connection, envelope: Envelope, topic: str) -> None:
@@ -48,14 +63,15 @@ async def add_to_outbox(conn: Connection, envelope: Envelope, topic: str) -> Non
     record = envelope.to_kafka(topic)
     headers = {name: value.decode() for name, value in record.headers}
     await conn.execute(
-        """INSERT INTO outbox (event_id, event_type, topic, key, value, headers)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb)""",
+        """INSERT INTO outbox (event_id, event_type, topic, key, value, headers, lane)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)""",
         envelope.id,
         envelope.type,
         topic,
         record.key,
         record.value,
         json.dumps(headers),
+        lane_of(record.key),
     )
     # Delivered by PostgreSQL at commit only, so the relay wakes for committed rows.
     await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
@@ -129,15 +145,27 @@ class OutboxRelay:
         return producer
 
     async def publish_pending(self) -> int:
-        """Publish one batch; returns how many rows it published."""
+        """Publish a batch from every lane no other relay holds; returns how many rows."""
         producer = self._producer
         if producer is None:
             raise RuntimeError("the relay's producer is not started")
+        async with self._pool.acquire() as conn:
+            lanes = await conn.fetch("SELECT DISTINCT lane FROM outbox WHERE published_at IS NULL")
+        published = 0
+        for row in lanes:
+            published += await self._publish_lane(producer, row["lane"])
+        return published
+
+    async def _publish_lane(self, producer: AIOKafkaProducer, lane: int) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1, $2)", _LANE_LOCK_CLASS, lane
+            ):
+                return 0  # another relay is publishing this lane
             rows = await conn.fetch(
                 """SELECT seq, event_id, topic, key, value, headers FROM outbox
-                   WHERE published_at IS NULL ORDER BY seq LIMIT $1
-                   FOR UPDATE SKIP LOCKED""",
+                   WHERE published_at IS NULL AND lane = $1 ORDER BY seq LIMIT $2""",
+                lane,
                 self._batch_size,
             )
             if not rows:

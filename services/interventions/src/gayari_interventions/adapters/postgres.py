@@ -29,7 +29,7 @@ from gayari_interventions.domain.training import (
 from gayari_interventions.domain.voids import Void, VoidTarget
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.interventions import InterventionType
-from gayari_shared.outbox import OUTBOX_MIGRATION, add_to_outbox
+from gayari_shared.outbox import OUTBOX_LANES_MIGRATION, OUTBOX_MIGRATION, add_to_outbox
 from gayari_shared.postgres import Connection
 
 
@@ -199,6 +199,7 @@ MIGRATIONS: Final = (
         UNIQUE (topic, "partition", "offset")
     );
     """,
+    OUTBOX_LANES_MIGRATION,
 )
 
 # Where each kind of record lives; the household column is NULL for agency-level records.

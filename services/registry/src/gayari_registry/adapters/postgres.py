@@ -21,7 +21,7 @@ from gayari_registry.domain.model import (
     name_key,
 )
 from gayari_shared.events.envelope import Envelope
-from gayari_shared.outbox import OUTBOX_MIGRATION, add_to_outbox
+from gayari_shared.outbox import OUTBOX_LANES_MIGRATION, OUTBOX_MIGRATION, add_to_outbox
 from gayari_shared.postgres import Connection
 
 MIGRATIONS: Final = (
@@ -92,6 +92,7 @@ MIGRATIONS: Final = (
     -- The rule "enrolled once at a time" holds even if two requests race.
     CREATE UNIQUE INDEX enrolments_open ON enrolments (household_id) WHERE exited_at IS NULL;
     """,
+    OUTBOX_LANES_MIGRATION,
 )
 
 _FLAGS = TypeAdapter(list[Flag])
