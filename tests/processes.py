@@ -1,0 +1,121 @@
+"""The services as real processes for the e2e and fault suites: started, killed, restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from gayari_shared.settings import CommonSettings
+from tests.conftest import DatabaseFactory
+
+BIN = Path(sys.executable).parent
+SERVICES = ("registry", "interventions", "reporting")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Service:
+    name: str
+    port: int
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = field(default=None)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(BIN / f"gayari-{self.name}")],
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def kill(self) -> None:
+        """kill -9: no shutdown code runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    async def wait_ready(self, timeout_s: float = 90) -> None:
+        async with httpx.AsyncClient(timeout=5) as client, asyncio.timeout(timeout_s):
+            while True:
+                assert self.process is not None and self.process.poll() is None, (
+                    self.log.read_text()[-3000:]
+                )
+                try:
+                    if (await client.get(f"{self.url}/health/ready")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+
+    def stop_gracefully(self) -> tuple[int, float]:
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=15)
+        return code, time.monotonic() - started
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        lines = []
+        for line in self.log.read_text().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return lines
+
+
+async def running_services(
+    databases: DatabaseFactory,
+    settings: CommonSettings,
+    directory: Path,
+    names: tuple[str, ...] = SERVICES,
+) -> AsyncIterator[dict[str, Service]]:
+    """Each service on a free port with a database of its own; all killed at the end."""
+    env = {
+        **os.environ,
+        "GAYARI_TOPIC_PREFIX": settings.topic_prefix,
+        "GAYARI_API_KEYS_FILE": str(settings.api_keys_file),
+        "GAYARI_REPORTING_CONSUMER_GROUP": f"e2e-{uuid.uuid4().hex[:8]}",
+    }
+    running: dict[str, Service] = {}
+    for name in names:
+        port = free_port()
+        env[f"GAYARI_{name.upper()}_DATABASE_URL"] = await databases.create(name)
+        env[f"GAYARI_{name.upper()}_HTTP_PORT"] = str(port)
+    for name in names:
+        service = Service(
+            name, int(env[f"GAYARI_{name.upper()}_HTTP_PORT"]), dict(env), directory / f"{name}.log"
+        )
+        service.start()
+        running[name] = service
+    try:
+        for service in running.values():
+            await service.wait_ready()
+        yield running
+    finally:
+        for service in running.values():
+            service.kill()
