@@ -1,0 +1,176 @@
+"""A steady programme load over HTTP whose ground truth is computed from what was sent."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from dataclasses import dataclass, field
+
+import asyncpg
+import httpx
+
+from tests.conftest import KeySet
+from tests.processes import Service
+
+AGENCIES = ("dinsos", "dispar", "distakan", "dkukmpp")
+VILLAGES = ("62.09.01.2001", "62.09.02.2004", "62.09.03.2001", "62.09.05.2003")
+
+
+@dataclass
+class GroundTruth:
+    """What the load knows it did: confirmed writes, and writes whose outcome it never heard."""
+
+    requests: int = 0
+    households: set[str] = field(default_factory=set)
+    grants: dict[str, int] = field(default_factory=dict)  # confirmed grant id -> amount
+    grants_unknown: int = 0  # the service may or may not have taken them
+
+
+def household_body(rng: random.Random, index: int) -> dict[str, object]:
+    district = "6209" + f"{rng.randint(1, 5):02d}"
+    day, month, year = rng.randint(1, 28), rng.randint(1, 12), rng.randint(60, 99)
+    nik = f"{district}{day:02d}{month:02d}{year:02d}{index % 10000:04d}"
+    return {
+        "kk": f"{district}{uuid.uuid4().int % 10**10:010d}",
+        "head_name": f"Kepala Keluarga {index}",
+        "village_code": rng.choice(VILLAGES),
+        "welfare_decile": rng.randint(1, 4),
+        "members": [
+            {
+                "name": f"Kepala Keluarga {index}",
+                "nik": nik,
+                "sex": "M",
+                "birth_date": f"19{year:02d}-{month:02d}-{day:02d}",
+                "relationship": "head",
+            }
+        ],
+    }
+
+
+class Load:
+    def __init__(self, services: dict[str, Service], keys: KeySet, seed: int) -> None:
+        self.services, self.keys = services, keys
+        self.rng = random.Random(seed)
+        self.truth = GroundTruth()
+
+    async def _post(
+        self,
+        client: httpx.AsyncClient,
+        service: str,
+        path: str,
+        agency: str,
+        body: dict[str, object],
+    ) -> httpx.Response | None:
+        """None when the answer never came (the service died mid-request). A refused
+        connection is no request at all: the service is down, so wait and ask again."""
+        async with asyncio.timeout(120):
+            while True:
+                self.truth.requests += 1
+                try:
+                    return await client.post(
+                        self.services[service].url + path,
+                        json=body,
+                        headers=self.keys.bearer(self.keys.agencies[agency]),
+                    )
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.2)
+                except httpx.TransportError:
+                    return None
+            return None
+
+    async def _until_answered(
+        self,
+        client: httpx.AsyncClient,
+        service: str,
+        path: str,
+        agency: str,
+        body: dict[str, object],
+    ) -> httpx.Response:
+        """For idempotent writes only (a KK, an enrolment): ask again until there is an answer."""
+        async with asyncio.timeout(120):
+            while True:
+                reply = await self._post(client, service, path, agency, body)
+                if reply is not None and reply.status_code < 500:
+                    return reply
+                await asyncio.sleep(0.3)
+
+    async def one_household(self, client: httpx.AsyncClient, index: int) -> None:
+        rng = random.Random(self.rng.random())
+        reply = await self._until_answered(
+            client, "registry", "/households", "dinsos", household_body(rng, index)
+        )
+        assert reply.status_code in (200, 201), reply.text
+        household = reply.json()["id"]
+        self.truth.households.add(household)
+        enrolled = await self._until_answered(
+            client,
+            "registry",
+            f"/households/{household}/enrolment",
+            "dinsos",
+            {"cohort_year": 2026},
+        )
+        assert enrolled.status_code in (201, 409), enrolled.text
+        for agency in rng.sample(AGENCIES, k=rng.randint(1, 3)):
+            amount = rng.randrange(500_000, 5_000_000, 1000)
+            body = {
+                "household_id": household,
+                "kind": "capital",
+                "amount_idr": amount,
+                "purpose": "Modal usaha",
+            }
+            async with asyncio.timeout(120):
+                while True:  # the enrolment reaches interventions through Kafka
+                    grant = await self._post(client, "interventions", "/grants", agency, body)
+                    if grant is None:
+                        self.truth.grants_unknown += 1  # a grant has no idempotency key
+                        break
+                    if grant.status_code == 201:
+                        self.truth.grants[grant.json()["id"]] = amount
+                        break
+                    if grant.status_code >= 500 or "household_id" in grant.text:
+                        await asyncio.sleep(0.3)
+                        continue
+                    raise AssertionError(grant.text)
+
+    async def run(self, households: int, workers: int = 6) -> None:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for index in range(households):
+            queue.put_nowait(index)
+
+        async def worker() -> None:
+            async with httpx.AsyncClient(timeout=10) as client:
+                while not queue.empty():
+                    await self.one_household(client, queue.get_nowait())
+
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+
+async def grants_in(database_url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT id::text AS id, amount_idr FROM grants")
+    finally:
+        await conn.close()
+    return {r["id"]: int(r["amount_idr"]) for r in rows}
+
+
+async def households_in(database_url: str) -> set[str]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT id::text AS id FROM households")
+    finally:
+        await conn.close()
+    return {r["id"] for r in rows}
+
+
+async def reporting_totals(reporting: Service, keys: KeySet) -> tuple[int, int, int]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        reply = await client.get(f"{reporting.url}/progress", headers=keys.bearer(keys.reporting))
+    reply.raise_for_status()
+    progress = reply.json()
+    return (
+        progress["households_registered"],
+        progress["grants"]["count"],
+        progress["grants"]["total_idr"],
+    )
