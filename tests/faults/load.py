@@ -54,7 +54,7 @@ class Load:
         self.rng = random.Random(seed)
         self.truth = GroundTruth()
 
-    async def _post(
+    async def post(
         self,
         client: httpx.AsyncClient,
         service: str,
@@ -90,7 +90,7 @@ class Load:
         """For idempotent writes only (a KK, an enrolment): ask again until there is an answer."""
         async with asyncio.timeout(120):
             while True:
-                reply = await self._post(client, service, path, agency, body)
+                reply = await self.post(client, service, path, agency, body)
                 if reply is not None and reply.status_code < 500:
                     return reply
                 await asyncio.sleep(0.3)
@@ -121,7 +121,7 @@ class Load:
             }
             async with asyncio.timeout(120):
                 while True:  # the enrolment reaches interventions through Kafka
-                    grant = await self._post(client, "interventions", "/grants", agency, body)
+                    grant = await self.post(client, "interventions", "/grants", agency, body)
                     if grant is None:
                         self.truth.grants_unknown += 1  # a grant has no idempotency key
                         break
