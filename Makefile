@@ -89,6 +89,12 @@ docs: install
 unit: install
 	$(PY) -m pytest tests/unit
 
+# The Kafka security profile (SASL/SCRAM users + ACLs): starts its own broker on free ports and
+# stops it again; needs no running stack. Also part of `make test`.
+.PHONY: security-test
+security-test: install
+	$(PY) -m pytest -m security tests/security
+
 # The deployment artefacts (compose file, Dockerfiles, Kubernetes overlays) checked by real
 # validators; deploy/tools/install.sh installs them into $(CACHE)/tools/deploy once.
 export GAYARI_DEPLOY_TOOLS_DIR ?= $(CACHE)/tools/deploy
