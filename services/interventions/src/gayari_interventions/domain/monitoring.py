@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from gayari_interventions.domain.households import KnownHousehold, require_enrolled
-from gayari_interventions.domain.rules import not_in_future, require_agency
+from gayari_interventions.domain.rules import IsoDate, not_in_future, require_agency
 from gayari_shared.events.interventions import (
     BusinessStatus,
     BusinessSurveyedV1,
@@ -27,7 +27,7 @@ class MentoringVisitRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     household_id: uuid.UUID
-    visited_on: date
+    visited_on: IsoDate
     business_status: BusinessStatus
     notes: Notes | None = Field(
         default=None, description="The mentor's notes; kept here, never published"
@@ -50,7 +50,7 @@ class BusinessSurveyRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     household_id: uuid.UUID
-    surveyed_on: date
+    surveyed_on: IsoDate
     monthly_income_idr: int = Field(ge=0, le=MAX_MONTHLY_INCOME_IDR)
     workers: int = Field(ge=0, le=1000, description="People working in it, the owner included")
 

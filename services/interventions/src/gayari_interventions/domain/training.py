@@ -19,6 +19,7 @@ from gayari_interventions.domain.households import (
 )
 from gayari_interventions.domain.rules import (
     ConflictError,
+    IsoDate,
     Text200,
     not_in_future,
     require_agency,
@@ -37,8 +38,8 @@ class TrainingSessionRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     topic: Text200 = Field(examples=["Budidaya ikan nila"])
-    starts_on: date
-    ends_on: date
+    starts_on: IsoDate
+    ends_on: IsoDate
     hours: int = Field(gt=0, le=1000, description="Hours of instruction over the session")
     place: Text200 = Field(examples=["Balai Desa Bukit Raya"])
 
@@ -67,11 +68,11 @@ class ParticipationRequest(BaseModel):
 
 
 class AttendanceRequest(ParticipationRequest):
-    attended_on: date
+    attended_on: IsoDate
 
 
 class CompletionRequest(ParticipationRequest):
-    completed_on: date
+    completed_on: IsoDate
 
 
 class Participant(BaseModel):

@@ -35,10 +35,22 @@ from gayari_shared.http.correlation import current_correlation_id
 from gayari_shared.http.problems import FieldError, Problem, ProblemError, problem_response
 from gayari_shared.rules import RuleViolationError
 
-PROBLEM = {"model": Problem, "content": {"application/problem+json": {}}}
+# The Problem schema for the problem+json body too, so that clients (and the fuzz tests'
+# schema conformance) know its shape; `model` puts Problem into the components.
+PROBLEM: dict[str, Any] = {
+    "model": Problem,
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
 CREATED: dict[str, Any] = {
     "status_code": status.HTTP_201_CREATED,
-    "responses": {403: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+    "responses": {
+        # FastAPI answers a JSON body it cannot even decode (not UTF-8) with a 400 problem.
+        400: {**PROBLEM, "description": "The body cannot be read as JSON (e.g. it is not UTF-8)"},
+        401: {**PROBLEM, "description": "No API key, or an unknown or revoked one"},
+        403: PROBLEM,
+        409: PROBLEM,
+        422: PROBLEM,
+    },
 }
 router = APIRouter(tags=["interventions"])
 

@@ -126,10 +126,19 @@ class ImportReport(BaseModel):
     )
 
 
-PROBLEM: dict[str, Any] = {"model": Problem, "content": {"application/problem+json": {}}}
+# The Problem schema for the problem+json body too, so that clients (and the fuzz tests'
+# schema conformance) know its shape; `model` puts Problem into the components.
+PROBLEM: dict[str, Any] = {
+    "model": Problem,
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
 AUTH: dict[int | str, dict[str, Any]] = {
     401: {**PROBLEM, "description": "No API key, or an unknown or revoked one"},
     403: {**PROBLEM, "description": "The key lacks the role"},
+}
+# FastAPI answers a JSON body it cannot even decode (not UTF-8) with a 400 problem.
+UNREADABLE: dict[int | str, dict[str, Any]] = {
+    400: {**PROBLEM, "description": "The body cannot be read as JSON (e.g. it is not UTF-8)"}
 }
 router = APIRouter(tags=["households"])
 WRITER = Depends(require(Role.REGISTRY_WRITE))
@@ -177,6 +186,7 @@ def _as_problems() -> Iterator[None]:
         200: {"model": HouseholdView, "description": "KK already registered"},
         409: {**PROBLEM, "description": "A member's NIK belongs to another household"},
         422: PROBLEM,
+        **UNREADABLE,
         **AUTH,
     },
 )
@@ -215,7 +225,11 @@ async def list_near_duplicates(
     )
 
 
-@router.get("/households/{household_id}", dependencies=[READER], responses={404: PROBLEM, **AUTH})
+@router.get(
+    "/households/{household_id}",
+    dependencies=[READER],
+    responses={404: PROBLEM, 422: PROBLEM, **AUTH},
+)
 async def read_household(household_id: uuid.UUID, request: Request) -> HouseholdView:
     household = await get_household(_deps(request), household_id)
     if household is None:
@@ -225,7 +239,7 @@ async def read_household(household_id: uuid.UUID, request: Request) -> Household
 
 @router.patch(
     "/households/{household_id}",
-    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **AUTH},
+    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **UNREADABLE, **AUTH},
 )
 async def patch_household(
     household_id: uuid.UUID,
@@ -247,7 +261,7 @@ async def patch_household(
 @router.post(
     "/households/{household_id}/enrolment",
     status_code=status.HTTP_201_CREATED,
-    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **AUTH},
+    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **UNREADABLE, **AUTH},
 )
 async def post_enrolment(
     household_id: uuid.UUID,
@@ -278,7 +292,7 @@ async def post_enrolment(
 @router.post(
     "/households/{household_id}/exit",
     dependencies=[WRITER],
-    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **AUTH},
+    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **UNREADABLE, **AUTH},
 )
 async def post_exit(household_id: uuid.UUID, body: ExitRequest, request: Request) -> HouseholdView:
     """The enrolled household leaves GAYARI."""
