@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+_UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+)
 
 
 class FieldError(BaseModel):
@@ -97,6 +104,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, _UNAVAILABLE):
+            # The database restarting is not the request's fault: tell the client to retry.
+            log.warning("dependency unavailable", error=f"{type(exc).__name__}: {exc}")
+            return problem_response(
+                Problem(
+                    title="Service unavailable",
+                    status=503,
+                    detail="A dependency is unavailable; retry shortly.",
+                ),
+                headers={"Retry-After": "2"},
+            )
         log.exception("unhandled error", error_type=type(exc).__name__)
         return problem_response(
             Problem(title="Internal error", status=500, detail="The error has been logged.")
