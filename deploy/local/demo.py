@@ -500,6 +500,44 @@ def print_report(progress: dict[str, Any]) -> None:
         )
 
 
+async def print_read_models(keys: Keys) -> None:
+    """A few of reporting's read models beside /progress: where the money went, how far the
+    agencies work together, what to look at."""
+    async with httpx.AsyncClient(timeout=30, headers=keys.reader) as client:
+        agencies = (await client.get(f"{REPORTING}/agencies")).json()["agencies"]
+        districts = (await client.get(f"{REPORTING}/areas/62.09")).json()["children"]
+        convergence = (await client.get(f"{REPORTING}/convergence")).json()
+        alerts = (await client.get(f"{REPORTING}/double-funding")).json()["alerts"]
+        unserved = (await client.get(f"{REPORTING}/unserved")).json()
+    print()
+    print(f"  {'agency':<10} {'reached':>8} {'budget':>20} {'realised':>9}")
+    for row in agencies:
+        share = row["realisation_percent"]
+        print(
+            f"  {row['agency']:<10} {row['households_reached']:>8} "
+            f"{rupiah(row['budget_allocated_idr']):>20} "
+            f"{'-' if share is None else f'{share:.1f} %':>9}"
+        )
+    print()
+    print(f"  {'district':<20} {'households':>10} {'reached':>8} {'IDR':>18}")
+    for row in districts:
+        if row["households_registered"]:
+            print(
+                f"  {row['name']:<20} {row['households_registered']:>10} "
+                f"{row['households_reached']:>8} {rupiah(row['idr_disbursed']):>18}"
+            )
+    reached = ", ".join(f"{r['agencies']}: {r['households']}" for r in convergence["reached_by"])
+    print()
+    print(f"  households by agencies reaching them  {reached}")
+    print(f"  collaboration (enrolled, 2+ agencies) {convergence['collaboration_percent']} %")
+    print(f"  double-funding alerts                 {len(alerts)}")
+    print(
+        f"  unserved for {unserved['days']} days              "
+        f"{unserved['households']} households in {len(unserved['villages'])} villages"
+    )
+    print(f"  more: {REPORTING}/docs (summary, areas, timeseries, outcomes, exports ...)")
+
+
 async def run(households: int, seed: int | None, keys: Keys) -> int:
     rng = random.Random(seed)
     villages = load_areas().villages_in("62.09")
@@ -558,6 +596,7 @@ async def run(households: int, seed: int | None, keys: Keys) -> int:
             await asyncio.sleep(0.5)
         print(f"  caught up {time.monotonic() - started:.1f} s after the first request")
     print_report(progress)
+    await print_read_models(keys)
     return 0 if tally.rejected == 0 else 1
 
 

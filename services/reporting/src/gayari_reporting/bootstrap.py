@@ -9,10 +9,12 @@ from functools import partial
 
 from fastapi import FastAPI
 
+from gayari_reporting.adapters.areas import area_index
 from gayari_reporting.adapters.projector import Projector
+from gayari_reporting.adapters.queries import ReportQueries
 from gayari_reporting.adapters.store import MIGRATIONS, ReadModelStore
 from gayari_reporting.entrypoints import asyncapi
-from gayari_reporting.entrypoints.http import router
+from gayari_reporting.entrypoints.http import case_router, public_router, router
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.events.contracts import DOMAIN_STREAMS
 from gayari_shared.kafka.clients import kafka_reachable
@@ -41,6 +43,9 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
             max_records=settings.max_batch_records,
         )
         app.state.store = store
+        app.state.queries = ReportQueries(pool)
+        app.state.areas = area_index()
+        app.state.reporting_settings = settings
         app.state.projector = projector
         app.state.agencies = common.agencies
         app.state.checks = {
@@ -55,4 +60,4 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
             await task
             await pool.close()
 
-    return make_app("GAYARI reporting", lifespan, [router])
+    return make_app("GAYARI reporting", lifespan, [router, case_router, public_router])

@@ -15,3 +15,5 @@ class ReportingSettings(BaseSettings):
     http_port: int = 8103
     consumer_group: str = "gayari-reporting"
     max_batch_records: int = Field(default=2000, ge=1)
+    # An enrolled household with no intervention for this many days is listed as unserved.
+    unserved_days: int = Field(default=90, ge=1, le=3650)

@@ -138,6 +138,18 @@ class Projector:
             behind += max(0, highwater - await self._consumer.position(tp))
         return behind
 
+    async def partition_positions(self) -> list[tuple[str, int, int | None, int | None]]:
+        """(topic, partition, position, highwater) of every partition assigned here; the
+        highwater is None until the first fetch from that partition."""
+        positions = []
+        for tp in sorted(self._consumer.assignment()):
+            try:
+                position: int | None = await self._consumer.position(tp)
+            except Exception:  # mid-rebalance the position is not known yet
+                position = None
+            positions.append((tp.topic, tp.partition, position, self._consumer.highwater(tp)))
+        return positions
+
     async def _project(
         self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:

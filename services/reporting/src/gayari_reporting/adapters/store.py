@@ -15,11 +15,18 @@ from typing import Final
 
 import asyncpg
 
+from gayari_reporting.adapters.schema import READ_MODELS_MIGRATION, STATE_UPSERT
 from gayari_reporting.domain.projection import (
+    BudgetFact,
+    EnrolmentFact,
+    ExitFact,
     Fact,
     GrantFact,
     GrantTotals,
+    HouseholdChangeFact,
     HouseholdFact,
+    MentoringFact,
+    SurveyFact,
     TrainingFact,
     VoidFact,
 )
@@ -82,7 +89,18 @@ MIGRATIONS: Final = (
         PRIMARY KEY (intervention_type, intervention_id)
     );
     """,
+    READ_MODELS_MIGRATION,
 )
+
+
+# Two different events claiming one record id (a producer bug, or a record re-sent under a new
+# event id) must not leave whichever came first: the one with the least event id wins, in any
+# order. The same event again compares equal and changes nothing.
+def _least_event_wins(*, key: str, columns: str) -> str:
+    excluded = ", ".join(f"excluded.{c.strip()}" for c in columns.split(","))
+    return f"""
+        ON CONFLICT ({key}) DO UPDATE SET ({columns}) = ROW({excluded})
+        WHERE excluded.event_id < t.event_id"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,20 +206,59 @@ class ReadModelStore:
         match record.outcome:
             case HouseholdFact() as f:
                 await conn.execute(
-                    """INSERT INTO households
+                    """INSERT INTO households AS t
                            (household_id, village_code, welfare_decile, registered_at, event_id)
-                       VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+                       VALUES ($1, $2, $3, $4, $5)"""
+                    + _least_event_wins(
+                        key="household_id",
+                        columns="village_code, welfare_decile, registered_at, event_id",
+                    ),
                     f.household_id,
                     f.village_code,
                     f.welfare_decile,
                     f.registered_at,
                     f.event_id,
                 )
+                await _upsert_state(
+                    conn,
+                    f.household_id,
+                    registered=(f.registered_at, f.event_id, f.welfare_decile),
+                    village=(f.village_code, f.registered_at, f.event_id),
+                    decile=(f.welfare_decile, f.registered_at, f.event_id),
+                )
+            case HouseholdChangeFact() as f:
+                await _upsert_state(
+                    conn,
+                    f.household_id,
+                    village=None
+                    if f.village_code is None
+                    else (f.village_code, f.changed_at, f.event_id),
+                    decile=None
+                    if f.welfare_decile is None
+                    else (f.welfare_decile, f.changed_at, f.event_id),
+                )
+            case EnrolmentFact() as f:
+                await _upsert_state(
+                    conn,
+                    f.household_id,
+                    enrolled=(f.enrolled_at, f.event_id, f.cohort_year, f.enrolling_agency),
+                )
+            case ExitFact() as f:
+                await _upsert_state(
+                    conn, f.household_id, exited=(f.exited_at, f.event_id, f.reason)
+                )
             case GrantFact() as f:
+                # A grant projected before this column existed has none: its replay fills it.
                 await conn.execute(
-                    """INSERT INTO grants (grant_id, household_id, agency, kind, amount_idr,
-                                           issued_at, event_id)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
+                    """INSERT INTO grants AS t (grant_id, household_id, agency, kind, amount_idr,
+                                                issued_at, event_id, fiscal_year)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"""
+                    + _least_event_wins(
+                        key="grant_id",
+                        columns="household_id, agency, kind, amount_idr, issued_at, event_id, "
+                        "fiscal_year",
+                    )
+                    + " OR t.fiscal_year IS NULL",
                     f.grant_id,
                     f.household_id,
                     f.agency,
@@ -209,12 +266,69 @@ class ReadModelStore:
                     f.amount_idr,
                     f.issued_at,
                     f.event_id,
+                    f.fiscal_year,
+                )
+            case MentoringFact() as f:
+                await conn.execute(
+                    """INSERT INTO mentoring_visits AS t (visit_id, household_id, agency,
+                                                          visited_on, business_status, event_id)
+                       VALUES ($1, $2, $3, $4, $5, $6)"""
+                    + _least_event_wins(
+                        key="visit_id",
+                        columns="household_id, agency, visited_on, business_status, event_id",
+                    ),
+                    f.visit_id,
+                    f.household_id,
+                    f.agency,
+                    f.visited_on,
+                    f.business_status,
+                    f.event_id,
+                )
+            case SurveyFact() as f:
+                await conn.execute(
+                    """INSERT INTO business_surveys AS t (survey_id, household_id, agency,
+                                                          surveyed_on, monthly_income_idr,
+                                                          workers, recorded_at, event_id)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"""
+                    + _least_event_wins(
+                        key="survey_id",
+                        columns="household_id, agency, surveyed_on, monthly_income_idr, "
+                        "workers, recorded_at, event_id",
+                    ),
+                    f.survey_id,
+                    f.household_id,
+                    f.agency,
+                    f.surveyed_on,
+                    f.monthly_income_idr,
+                    f.workers,
+                    f.recorded_at,
+                    f.event_id,
+                )
+            case BudgetFact() as f:
+                await conn.execute(
+                    """INSERT INTO budget_allocations AS t (allocation_id, agency, fiscal_year,
+                                                            amount_idr, allocated_at, event_id)
+                       VALUES ($1, $2, $3, $4, $5, $6)"""
+                    + _least_event_wins(
+                        key="allocation_id",
+                        columns="agency, fiscal_year, amount_idr, allocated_at, event_id",
+                    ),
+                    f.allocation_id,
+                    f.agency,
+                    f.fiscal_year,
+                    f.amount_idr,
+                    f.allocated_at,
+                    f.event_id,
                 )
             case TrainingFact() as f:
                 await conn.execute(
-                    """INSERT INTO training_completions (completion_id, household_id, agency,
+                    """INSERT INTO training_completions AS t (completion_id, household_id, agency,
                                                          topic, hours, completed_on, event_id)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING""",
+                       VALUES ($1, $2, $3, $4, $5, $6, $7)"""
+                    + _least_event_wins(
+                        key="completion_id",
+                        columns="household_id, agency, topic, hours, completed_on, event_id",
+                    ),
                     f.completion_id,
                     f.household_id,
                     f.agency,
@@ -225,9 +339,13 @@ class ReadModelStore:
                 )
             case VoidFact() as f:
                 await conn.execute(
-                    """INSERT INTO voids (intervention_type, intervention_id, agency, voided_at,
-                                          event_id)
-                       VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+                    """INSERT INTO voids AS t (intervention_type, intervention_id, agency,
+                                               voided_at, event_id)
+                       VALUES ($1, $2, $3, $4, $5)"""
+                    + _least_event_wins(
+                        key="intervention_type, intervention_id",
+                        columns="agency, voided_at, event_id",
+                    ),
                     f.intervention_type,
                     f.intervention_id,
                     f.agency,
@@ -273,6 +391,54 @@ class ReadModelStore:
             as_of or datetime.now(UTC),
         )
 
+    async def stored_positions(self, group: str) -> dict[PartitionKey, int]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT topic, partition, next_offset FROM projection_offsets
+                   WHERE consumer_group = $1""",
+                group,
+            )
+        return {(r["topic"], r["partition"]): int(r["next_offset"]) for r in rows}
+
     async def rejected_count(self) -> int:
         async with self._pool.acquire() as conn:
             return int(await conn.fetchval("SELECT count(*) FROM rejected_events"))
+
+
+async def _upsert_state(
+    conn: Connection,
+    household_id: object,
+    *,
+    registered: tuple[datetime, object, int] | None = None,
+    village: tuple[str, datetime, object] | None = None,
+    decile: tuple[int, datetime, object] | None = None,
+    enrolled: tuple[datetime, object, int, str] | None = None,
+    exited: tuple[datetime, object, str] | None = None,
+) -> None:
+    """One household's state: each group of fields is taken from one event, the one that
+    STATE_UPSERT's rules pick; None leaves a group to what the other events say."""
+    reg_at, reg_event, initial = registered or (None, None, None)
+    village_code, village_at, village_event = village or (None, None, None)
+    welfare, decile_at, decile_event = decile or (None, None, None)
+    enrolled_at, enrol_event, cohort, enrolling = enrolled or (None, None, None, None)
+    exited_at, exit_event, reason = exited or (None, None, None)
+    await conn.execute(
+        STATE_UPSERT,
+        household_id,
+        reg_at,
+        reg_event,
+        initial,
+        village_code,
+        village_at,
+        village_event,
+        welfare,
+        decile_at,
+        decile_event,
+        enrolled_at,
+        enrol_event,
+        cohort,
+        enrolling,
+        exited_at,
+        exit_event,
+        reason,
+    )

@@ -4,6 +4,10 @@ The read model stores facts keyed by their own ids (household, grant, completion
 applying an event twice, or events in any order, leaves the same rows; the report aggregates
 them. A void is a fact of its own, joined at query time: it may be projected before or after
 the record it voids and the figures come out the same.
+
+What is not a fact but a household's changing state (its village, decile, enrolment, exit) is
+kept as "the event with the latest (time, event id) wins" per field: a total order on events,
+so whichever order they are applied in, the same one wins.
 """
 
 from __future__ import annotations
@@ -16,10 +20,16 @@ from pydantic import BaseModel
 
 from gayari_shared.agencies import Agency
 from gayari_shared.events.contracts import (
+    BudgetAllocatedV1,
+    BusinessSurveyedV1,
     EventBase,
     GrantIssuedV2,
+    HouseholdDetailsChangedV1,
+    HouseholdEnrolledV1,
+    HouseholdExitedV1,
     HouseholdRegisteredV1,
     InterventionVoidedV1,
+    MentoringVisitedV1,
     TrainingCompletedV2,
 )
 
@@ -42,6 +52,7 @@ class GrantFact:
     amount_idr: int
     issued_at: datetime
     event_id: uuid.UUID
+    fiscal_year: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +75,88 @@ class VoidFact:
     event_id: uuid.UUID
 
 
-Fact = HouseholdFact | GrantFact | TrainingFact | VoidFact
+@dataclass(frozen=True, slots=True)
+class HouseholdChangeFact:
+    """Only the fields the read model keeps; None where the change left them alone."""
+
+    household_id: uuid.UUID
+    village_code: str | None
+    welfare_decile: int | None
+    changed_at: datetime
+    event_id: uuid.UUID
 
 
-def fact_of(data: EventBase, event_id: uuid.UUID) -> Fact | None:
+@dataclass(frozen=True, slots=True)
+class EnrolmentFact:
+    household_id: uuid.UUID
+    cohort_year: int
+    enrolling_agency: str
+    enrolled_at: datetime
+    event_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class ExitFact:
+    household_id: uuid.UUID
+    reason: str
+    exited_at: datetime
+    event_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class MentoringFact:
+    visit_id: uuid.UUID
+    household_id: uuid.UUID
+    agency: str
+    visited_on: date
+    business_status: str
+    event_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyFact:
+    survey_id: uuid.UUID
+    household_id: uuid.UUID
+    agency: str
+    surveyed_on: date
+    monthly_income_idr: int
+    workers: int
+    recorded_at: datetime
+    event_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetFact:
+    allocation_id: uuid.UUID
+    agency: str
+    fiscal_year: int
+    amount_idr: int
+    allocated_at: datetime
+    event_id: uuid.UUID
+
+
+Fact = (
+    HouseholdFact
+    | HouseholdChangeFact
+    | EnrolmentFact
+    | ExitFact
+    | GrantFact
+    | TrainingFact
+    | MentoringFact
+    | SurveyFact
+    | BudgetFact
+    | VoidFact
+)
+
+
+# One case per event type reads better than a table of constructors.
+def fact_of(data: EventBase, event_id: uuid.UUID) -> Fact | None:  # noqa: PLR0911
     """The fact an event adds; None for event types this read model does not use.
 
     Older versions arrive upcast (parse_data): a grant.issued.v1 is matched as v2 here."""
+    household = _household_fact(data, event_id)
+    if household is not None:
+        return household
     match data:
         case HouseholdRegisteredV1():
             return HouseholdFact(
@@ -89,6 +175,7 @@ def fact_of(data: EventBase, event_id: uuid.UUID) -> Fact | None:
                 data.amount_idr,
                 data.issued_at,
                 event_id,
+                data.fiscal_year,
             )
         case TrainingCompletedV2():
             return TrainingFact(
@@ -108,6 +195,58 @@ def fact_of(data: EventBase, event_id: uuid.UUID) -> Fact | None:
                 data.voided_at,
                 event_id,
             )
+        case MentoringVisitedV1():
+            return MentoringFact(
+                data.visit_id,
+                data.household_id,
+                data.agency,
+                data.visited_on,
+                data.business_status,
+                event_id,
+            )
+        case BusinessSurveyedV1():
+            return SurveyFact(
+                data.survey_id,
+                data.household_id,
+                data.agency,
+                data.surveyed_on,
+                data.monthly_income_idr,
+                data.workers,
+                data.recorded_at,
+                event_id,
+            )
+        case BudgetAllocatedV1():
+            return BudgetFact(
+                data.allocation_id,
+                data.agency,
+                data.fiscal_year,
+                data.amount_idr,
+                data.allocated_at,
+                event_id,
+            )
+    return None
+
+
+def _household_fact(data: EventBase, event_id: uuid.UUID) -> Fact | None:
+    match data:
+        case HouseholdDetailsChangedV1():
+            village = data.village_code if "village_code" in data.changed else None
+            decile = data.welfare_decile if "welfare_decile" in data.changed else None
+            if village is None and decile is None:
+                return None  # members or address: nothing reporting keeps
+            return HouseholdChangeFact(
+                data.household_id, village, decile, data.changed_at, event_id
+            )
+        case HouseholdEnrolledV1():
+            return EnrolmentFact(
+                data.household_id,
+                data.cohort_year,
+                data.enrolling_agency,
+                data.enrolled_at,
+                event_id,
+            )
+        case HouseholdExitedV1():
+            return ExitFact(data.household_id, data.reason, data.exited_at, event_id)
     return None
 
 

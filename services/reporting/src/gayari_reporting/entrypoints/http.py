@@ -1,17 +1,78 @@
-"""HTTP API of reporting: the joint programme's progress."""
+"""HTTP API of reporting: the joint programme's read models.
+
+Three routers, one per audience: readers (`reporting:read`) get every figure and export; the
+case view of one household needs `reporting:case`; the public summary needs no key and shows
+no count small enough to single out a family.
+"""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any, Literal
+
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 from pydantic import BaseModel
 
+from gayari_reporting.adapters.exports import to_csv, to_xlsx
 from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.store import ReadModelStore
+from gayari_reporting.domain.filters import ALL_FILTERS, AREA_FILTERS, ParameterError
 from gayari_reporting.domain.projection import Progress, progress_report
+from gayari_reporting.domain.readmodels import (
+    Agencies,
+    AreaReport,
+    Case,
+    Convergence,
+    DataQuality,
+    DoubleFunding,
+    Outcomes,
+    PublicSummary,
+    Summary,
+    TimeSeries,
+    Unserved,
+)
+from gayari_reporting.entrypoints import views
+from gayari_reporting.entrypoints.views import (
+    AREA_PARAMS,
+    DOUBLE_FUNDING_PARAMS,
+    EXPORTS,
+    UNSERVED_PARAMS,
+    Context,
+)
 from gayari_shared.agencies import Agency
 from gayari_shared.auth import Role, require
+from gayari_shared.http.problems import PROBLEM_JSON, Problem, ProblemError
 
-router = APIRouter(tags=["reporting"], dependencies=[Depends(require(Role.REPORTING_READ))])
+# Every error is a problem document; saying so in the OpenAPI lets clients (and the fuzz tests'
+# schema checks) know its shape.
+_PROBLEM: dict[str, Any] = {
+    "model": Problem,
+    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {**_PROBLEM, "description": "No API key, or an unknown or revoked one"},
+    403: {**_PROBLEM, "description": "The key lacks the role"},
+    404: {**_PROBLEM, "description": "Nothing known of it"},
+    422: {**_PROBLEM, "description": "A parameter is unknown or its value is not valid"},
+}
+router = APIRouter(
+    tags=["reporting"],
+    dependencies=[Depends(require(Role.REPORTING_READ))],
+    responses=_ERRORS,
+)
+case_router = APIRouter(
+    tags=["reporting"],
+    dependencies=[Depends(require(Role.REPORTING_CASE))],
+    responses=_ERRORS,
+)
+public_router = APIRouter(tags=["public"], responses={422: _ERRORS[422]})
+
+FILTERS_DOC = (
+    " Filters (query): agency (code), area (any Kemendagri code), district, village, "
+    "fiscal_year (YYYY), month (YYYY-MM); an unknown parameter or value is a 422."
+)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class ProjectionStatus(BaseModel):
@@ -48,3 +109,147 @@ async def get_projection_status(request: Request) -> ProjectionStatus:
         events_behind=await projector.events_behind(),
         events_rejected=await store.rejected_count(),
     )
+
+
+@router.get("/summary", description="The programme in figures." + FILTERS_DOC)
+async def get_summary(request: Request) -> Summary:
+    ctx = Context.of(request)
+    return await views.summary(ctx, ctx.filters(request, ALL_FILTERS))
+
+
+@router.get(
+    "/agencies",
+    description="Per agency: households reached, grants, IDR, trainings, visits and budget "
+    "realisation (IDR disbursed against the allocations of the same fiscal years)." + FILTERS_DOC,
+)
+async def get_agencies(request: Request) -> Agencies:
+    ctx = Context.of(request)
+    return await views.agencies(ctx, ctx.filters(request, ALL_FILTERS))
+
+
+@router.get("/areas", description="The whole country and its provinces.")
+async def get_country(request: Request) -> AreaReport:
+    ctx = Context.of(request)
+    filters = ctx.filters(request, AREA_PARAMS)
+    return await views.area_report(ctx, views.area_or_422(ctx, "", "path", "code"), filters)
+
+
+@router.get(
+    "/areas/{code}",
+    description="An area's figures and its children's (a regency's districts, a district's "
+    "villages), rolled up along the Kemendagri hierarchy. Filters: agency, fiscal_year, month.",
+)
+async def get_area(request: Request, code: str) -> AreaReport:
+    ctx = Context.of(request)
+    area = views.area_or_422(ctx, code, "path", "code")
+    return await views.area_report(ctx, area, ctx.filters(request, AREA_PARAMS))
+
+
+@router.get("/timeseries", description="The figures month by month." + FILTERS_DOC)
+async def get_time_series(request: Request) -> TimeSeries:
+    ctx = Context.of(request)
+    return await views.time_series(ctx, ctx.filters(request, ALL_FILTERS))
+
+
+@router.get(
+    "/convergence",
+    description="Households by the number of agencies that reached them, and the share of "
+    "enrolled households reached by two or more (the collaboration indicator). With agency: "
+    "the households that agency reached." + FILTERS_DOC,
+)
+async def get_convergence(request: Request) -> Convergence:
+    ctx = Context.of(request)
+    return await views.convergence_view(ctx, ctx.filters(request, ALL_FILTERS))
+
+
+@router.get(
+    "/unserved",
+    description="Enrolled households that have not exited and whose latest intervention (or "
+    "enrolment, if none) is more than `days` days before `as_of` (default: today, Jakarta), "
+    "by village. Parameters: days, as_of (YYYY-MM-DD), agency, area, district, village.",
+)
+async def get_unserved(request: Request) -> Unserved:
+    ctx = Context.of(request)
+    return await views.unserved(ctx, ctx.filters(request, UNSERVED_PARAMS))
+
+
+@router.get(
+    "/double-funding",
+    description="Alerts: a household given grants of the same kind by two or more agencies in "
+    "one fiscal year. Parameters: agency, fiscal_year, area, district, village.",
+)
+async def get_double_funding(request: Request) -> DoubleFunding:
+    ctx = Context.of(request)
+    return await views.double_funding(ctx, ctx.filters(request, DOUBLE_FUNDING_PARAMS))
+
+
+@router.get(
+    "/outcomes",
+    description="Graduation rate, business income between each household's first and latest "
+    "survey, and welfare decile movement. Parameters: area, district, village.",
+)
+async def get_outcomes(request: Request) -> Outcomes:
+    ctx = Context.of(request)
+    return await views.outcomes(ctx, ctx.filters(request, AREA_FILTERS))
+
+
+@router.get(
+    "/data-quality",
+    description="Events rejected by reason, records waiting for a household the registry has "
+    "not announced yet, and the projection's lag per partition.",
+)
+async def get_data_quality(request: Request) -> DataQuality:
+    ctx = Context.of(request)
+    ctx.filters(request, ())
+    return await views.data_quality(ctx)
+
+
+@router.get(
+    "/exports/{view}.{fmt}",
+    description="A table view as CSV or XLSX (Rupiah and counts in Indonesian number "
+    f"formats); it takes its view's parameters. Views: {', '.join(EXPORTS)}.",
+    responses={200: {"content": {"text/csv": {}, XLSX: {}}}},
+)
+async def get_export(request: Request, view: str, fmt: Literal["csv", "xlsx"]) -> Response:
+    ctx = Context.of(request)
+    if view not in EXPORTS:
+        raise views.invalid(
+            [ParameterError("view", f"unknown view (known: {', '.join(EXPORTS)})")], "path"
+        )
+    allowed, exporter = EXPORTS[view]
+    table = await exporter(ctx, ctx.filters(request, allowed))
+    filename = f"gayari-{view}.{fmt}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if fmt == "csv":
+        return Response(to_csv(table), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(to_xlsx(table), media_type=XLSX, headers=headers)
+
+
+@case_router.get(
+    "/households/{household_id}/case",
+    description="Every agency's interventions on one household, in time order (voided records "
+    "left out). Needs the reporting:case role.",
+)
+async def get_case(request: Request, household_id: uuid.UUID) -> Case:
+    ctx = Context.of(request)
+    ctx.filters(request, ())
+    found = await views.case(ctx, household_id)
+    if found is None:
+        raise ProblemError(
+            404,
+            "Not found",
+            f"reporting knows nothing of household {household_id}",
+            kind="urn:gayari:problem:not-found",
+        )
+    return found
+
+
+@public_router.get(
+    "/public/summary",
+    description="Public figures of an area (any Kemendagri code; the whole country without "
+    "one), without an API key. Any figure resting on fewer than 5 households is null with "
+    "`suppressed: true`.",
+)
+async def get_public_summary(request: Request) -> PublicSummary:
+    ctx = Context.of(request)
+    return await views.public_summary(ctx, ctx.filters(request, {"area"}))

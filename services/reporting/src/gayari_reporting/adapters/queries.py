@@ -1,0 +1,641 @@
+"""The read models as SQL over the fact tables and views of adapters/schema.py.
+
+Each query reads one snapshot (REPEATABLE READ), so the figures of one response agree with each
+other even while the projector commits batches. Filters become bound parameters, never text.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from gayari_reporting.domain.areas import LENGTH, Area, AreaIndex
+from gayari_reporting.domain.filters import Filters, month_end
+from gayari_reporting.domain.privacy import PublicCounts
+from gayari_reporting.domain.readmodels import (
+    KINDS,
+    AgencyFigures,
+    AreaFigures,
+    CaseEntry,
+    CaseHousehold,
+    DecileMove,
+    DoubleFundingAlert,
+    HouseholdCounts,
+    IncomeChange,
+    MonthFigures,
+    ReasonCount,
+    UnservedHousehold,
+    WaitingRecords,
+)
+from gayari_shared.events.interventions import JAKARTA
+from gayari_shared.postgres import Connection
+
+_DAY = "AT TIME ZONE 'Asia/Jakarta')::date"
+
+
+class _Sql:
+    """Bound parameters of one statement, numbered as asyncpg wants them."""
+
+    def __init__(self) -> None:
+        self.params: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+    def areas(self, filters: Filters, column: str = "h.village_code") -> str:
+        clauses = []
+        for code in filters.areas:
+            if len(code) == LENGTH["village"]:
+                clauses.append(f"{column} = {self(code)}")
+            else:
+                clauses.append(f"{column} LIKE {self(code + '.%')}")
+        return " AND ".join(clauses) or "TRUE"
+
+    def period(self, filters: Filters, day: str) -> str:
+        """`day` (an SQL date) within the filters' fiscal year and month."""
+        clauses = []
+        if filters.fiscal_year is not None:
+            clauses.append(f"extract(year FROM {day}) = {self(filters.fiscal_year)}")
+        if filters.month is not None:
+            clauses.append(
+                f"{day} >= {self(filters.month)} AND {day} < {self(month_end(filters.month))}"
+            )
+        return " AND ".join(clauses) or "TRUE"
+
+    def interventions(self, filters: Filters, *, agency: bool = True) -> str:
+        """Conditions on `live_interventions i LEFT JOIN household_state h`."""
+        clauses = [self.areas(filters)]
+        if agency and filters.agency is not None:
+            clauses.append(f"i.agency = {self(filters.agency)}")
+        if filters.fiscal_year is not None:
+            clauses.append(f"i.fiscal_year = {self(filters.fiscal_year)}")
+        if filters.month is not None:
+            clauses.append(
+                f"i.happened_on >= {self(filters.month)} "
+                f"AND i.happened_on < {self(month_end(filters.month))}"
+            )
+        return " AND ".join(clauses)
+
+
+def _not_voided(kind: str, column: str) -> str:
+    return (
+        f"NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = '{kind}' "
+        f"AND v.intervention_id = {column})"
+    )
+
+
+def _day(column: str) -> str:
+    return f"({column} {_DAY}"
+
+
+_INTERVENTIONS = "live_interventions i LEFT JOIN household_state h USING (household_id)"
+
+
+class ReportQueries:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @asynccontextmanager
+    async def _snapshot(self) -> AsyncIterator[Connection]:
+        async with (
+            self._pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            yield conn
+
+    async def _household_counts(self, conn: Connection, filters: Filters) -> HouseholdCounts:
+        q = _Sql()
+        reg = q.period(filters, _day("h.registered_at"))
+        enr = q.period(filters, _day("h.enrolled_at"))
+        ex = q.period(filters, _day("h.exited_at"))
+        row = await conn.fetchrow(
+            f"""SELECT
+                  count(*) FILTER (WHERE h.registered_at IS NOT NULL AND {reg}) AS registered,
+                  count(*) FILTER (WHERE h.enrolled_at IS NOT NULL AND {enr}) AS enrolled,
+                  count(*) FILTER (WHERE h.exited_at IS NOT NULL AND {ex}) AS exited,
+                  count(*) FILTER (WHERE h.exit_reason = 'graduated' AND {ex}) AS graduated
+                FROM household_state h WHERE {q.areas(filters)}""",
+            *q.params,
+        )
+        assert row is not None
+        return HouseholdCounts(**dict(row))
+
+    async def summary(
+        self, filters: Filters
+    ) -> tuple[HouseholdCounts, dict[str, int], int, datetime | None]:
+        async with self._snapshot() as conn:
+            households = await self._household_counts(conn, filters)
+            q = _Sql()
+            rows = await conn.fetch(
+                f"""SELECT i.kind, count(*) AS n, coalesce(sum(i.amount_idr), 0) AS idr
+                    FROM {_INTERVENTIONS} WHERE {q.interventions(filters)} GROUP BY i.kind""",
+                *q.params,
+            )
+            q = _Sql()
+            reached = await conn.fetchval(
+                f"""SELECT count(DISTINCT i.household_id) FROM {_INTERVENTIONS}
+                    WHERE {q.interventions(filters)}""",
+                *q.params,
+            )
+            as_of = await conn.fetchval("SELECT max(updated_at) FROM projection_offsets")
+        kinds = dict.fromkeys(KINDS, 0) | {r["kind"]: int(r["n"]) for r in rows}
+        idr = sum(int(r["idr"]) for r in rows)
+        return households.model_copy(update={"reached": int(reached)}), kinds, idr, as_of
+
+    async def agencies(self, filters: Filters) -> tuple[dict[str, AgencyFigures], dict[str, int]]:
+        async with self._snapshot() as conn:
+            q = _Sql()
+            rows = await conn.fetch(
+                f"""SELECT i.agency,
+                      count(DISTINCT i.household_id) AS households_reached,
+                      count(*) FILTER (WHERE i.kind = 'grant-capital') AS grants_capital,
+                      count(*) FILTER (WHERE i.kind = 'grant-equipment') AS grants_equipment,
+                      coalesce(sum(i.amount_idr), 0) AS idr_disbursed,
+                      count(*) FILTER (WHERE i.kind = 'training') AS trainings_completed,
+                      count(*) FILTER (WHERE i.kind = 'mentoring') AS mentoring_visits
+                    FROM {_INTERVENTIONS} WHERE {q.interventions(filters)}
+                    GROUP BY i.agency""",
+                *q.params,
+            )
+            q = _Sql()
+            clauses = []
+            year = filters.fiscal_year or (filters.month.year if filters.month else None)
+            if year is not None:
+                clauses.append(f"fiscal_year = {q(year)}")
+            if filters.agency is not None:
+                clauses.append(f"agency = {q(filters.agency)}")
+            budgets = await conn.fetch(
+                f"""SELECT agency, sum(amount_idr) AS idr FROM live_budgets
+                    WHERE {" AND ".join(clauses) or "TRUE"} GROUP BY agency""",
+                *q.params,
+            )
+        figures = {
+            r["agency"]: AgencyFigures(
+                name=r["agency"], **{k: (int(v) if k != "agency" else v) for k, v in r.items()}
+            )
+            for r in rows
+        }
+        return figures, {r["agency"]: int(r["idr"]) for r in budgets}
+
+    async def areas(
+        self, area: Area, child_length: int, filters: Filters
+    ) -> dict[str, AreaFigures]:
+        """Figures of the area's children (of the area itself for a village), by code."""
+        scoped = Filters(
+            agency=filters.agency,
+            areas=(area.code,) if area.code else (),
+            fiscal_year=filters.fiscal_year,
+            month=filters.month,
+        )
+        by_code: dict[str, dict[str, int]] = {}
+        async with self._snapshot() as conn:
+            q = _Sql()
+            length = q(child_length)
+            reg = q.period(scoped, _day("h.registered_at"))
+            enr = q.period(scoped, _day("h.enrolled_at"))
+            ex = q.period(scoped, _day("h.exited_at"))
+            rows = await conn.fetch(
+                f"""SELECT left(h.village_code, {length}) AS code,
+                      count(*) FILTER (WHERE h.registered_at IS NOT NULL AND {reg})
+                        AS households_registered,
+                      count(*) FILTER (WHERE h.enrolled_at IS NOT NULL AND {enr})
+                        AS households_enrolled,
+                      count(*) FILTER (WHERE h.exited_at IS NOT NULL AND {ex})
+                        AS households_exited,
+                      count(*) FILTER (WHERE h.exit_reason = 'graduated' AND {ex})
+                        AS households_graduated
+                    FROM household_state h
+                    WHERE h.village_code IS NOT NULL AND {q.areas(scoped)}
+                    GROUP BY 1""",
+                *q.params,
+            )
+            for r in rows:
+                by_code.setdefault(r["code"], {}).update(
+                    {k: int(v) for k, v in r.items() if k != "code"}
+                )
+            q = _Sql()
+            length = q(child_length)
+            rows = await conn.fetch(
+                f"""SELECT left(h.village_code, {length}) AS code,
+                      count(DISTINCT i.household_id) AS households_reached,
+                      count(*) AS interventions,
+                      coalesce(sum(i.amount_idr), 0) AS idr_disbursed,
+                      count(*) FILTER (WHERE i.kind = 'training') AS trainings_completed
+                    FROM {_INTERVENTIONS}
+                    WHERE h.village_code IS NOT NULL AND {q.interventions(scoped)}
+                    GROUP BY 1""",
+                *q.params,
+            )
+            for r in rows:
+                by_code.setdefault(r["code"], {}).update(
+                    {k: int(v) for k, v in r.items() if k != "code"}
+                )
+        return {
+            code: AreaFigures(code=code, name=code, level="village", **values)
+            for code, values in by_code.items()
+        }
+
+    async def time_series(self, filters: Filters) -> list[MonthFigures]:
+        months: dict[str, dict[str, int]] = {}
+        async with self._snapshot() as conn:
+            q = _Sql()
+            area = q.areas(filters)
+            parts = []
+            for column, field, extra in (
+                ("h.registered_at", "households_registered", ""),
+                ("h.enrolled_at", "households_enrolled", ""),
+                ("h.exited_at", "households_exited", ""),
+                ("h.exited_at", "households_graduated", "AND h.exit_reason = 'graduated'"),
+            ):
+                day = _day(column)
+                parts.append(
+                    f"""SELECT to_char({day}, 'YYYY-MM') AS month, '{field}' AS field
+                        FROM household_state h
+                        WHERE {column} IS NOT NULL {extra} AND {area}
+                          AND {q.period(filters, day)}"""
+                )
+            rows = await conn.fetch(
+                f"""SELECT month, field, count(*) AS n FROM ({" UNION ALL ".join(parts)}) AS e
+                    GROUP BY month, field""",
+                *q.params,
+            )
+            for r in rows:
+                months.setdefault(r["month"], {})[r["field"]] = int(r["n"])
+            q = _Sql()
+            rows = await conn.fetch(
+                f"""SELECT to_char(i.happened_on, 'YYYY-MM') AS month,
+                      count(DISTINCT i.household_id) AS households_reached,
+                      count(*) FILTER (WHERE i.intervention_type = 'grant') AS grants,
+                      coalesce(sum(i.amount_idr), 0) AS idr_disbursed,
+                      count(*) FILTER (WHERE i.kind = 'training') AS trainings_completed,
+                      count(*) FILTER (WHERE i.kind = 'mentoring') AS mentoring_visits
+                    FROM {_INTERVENTIONS} WHERE {q.interventions(filters)} GROUP BY 1""",
+                *q.params,
+            )
+            for r in rows:
+                months.setdefault(r["month"], {}).update(
+                    {k: int(v) for k, v in r.items() if k != "month"}
+                )
+        return [MonthFigures(month=m, **months[m]) for m in sorted(months)]
+
+    async def case(
+        self, household_id: uuid.UUID
+    ) -> tuple[CaseHousehold | None, list[CaseEntry]] | None:
+        """One household's state and every live record about it; None if nothing is known."""
+        async with self._snapshot() as conn:
+            state = await conn.fetchrow(
+                "SELECT * FROM household_state WHERE household_id = $1", household_id
+            )
+            grants = await conn.fetch(
+                f"""SELECT g.*, (g.issued_at {_DAY} AS happened_on FROM grants g
+                   WHERE g.household_id = $1 AND {_not_voided("grant", "g.grant_id")}""",
+                household_id,
+            )
+            trainings = await conn.fetch(
+                f"""SELECT t.* FROM training_completions t WHERE t.household_id = $1
+                   AND {_not_voided("training-completion", "t.completion_id")}""",
+                household_id,
+            )
+            visits = await conn.fetch(
+                f"""SELECT m.* FROM mentoring_visits m WHERE m.household_id = $1
+                   AND {_not_voided("mentoring-visit", "m.visit_id")}""",
+                household_id,
+            )
+            surveys = await conn.fetch(
+                "SELECT * FROM live_surveys WHERE household_id = $1", household_id
+            )
+        entries = [
+            CaseEntry(
+                on=g["happened_on"],
+                record_type="grant",
+                record_id=g["grant_id"],
+                agency=g["agency"],
+                kind="grant-" + g["kind"],
+                amount_idr=int(g["amount_idr"]),
+                details={"fiscal_year": g["fiscal_year"] or g["happened_on"].year},
+            )
+            for g in grants
+        ]
+        entries += [
+            CaseEntry(
+                on=t["completed_on"],
+                record_type="training-completion",
+                record_id=t["completion_id"],
+                agency=t["agency"],
+                kind="training",
+                details={"topic": t["topic"], "hours": t["hours"]},
+            )
+            for t in trainings
+        ]
+        entries += [
+            CaseEntry(
+                on=m["visited_on"],
+                record_type="mentoring-visit",
+                record_id=m["visit_id"],
+                agency=m["agency"],
+                kind="mentoring",
+                details={"business_status": m["business_status"]},
+            )
+            for m in visits
+        ]
+        entries += [
+            CaseEntry(
+                on=s["surveyed_on"],
+                record_type="business-survey",
+                record_id=s["survey_id"],
+                agency=s["agency"],
+                kind="survey",
+                details={"monthly_income_idr": s["monthly_income_idr"], "workers": s["workers"]},
+            )
+            for s in surveys
+        ]
+        if state is None and not entries:
+            return None
+        entries.sort(key=lambda e: (e.on, e.record_type, str(e.record_id)))
+        household = None
+        if state is not None:
+            household = CaseHousehold(
+                registered=state["registered_at"] is not None,
+                village_code=state["village_code"],
+                village_name=None,
+                welfare_decile=state["welfare_decile"],
+                initial_welfare_decile=state["initial_decile"],
+                enrolled_on=_local_day(state["enrolled_at"]),
+                cohort_year=state["cohort_year"],
+                exited_on=_local_day(state["exited_at"]),
+                exit_reason=state["exit_reason"],
+            )
+        return household, entries
+
+    async def convergence(self, filters: Filters) -> tuple[dict[int, int], dict[int, int], int]:
+        """Households by agencies reaching them, the same for enrolled ones, and the enrolled
+        households of the scope (those the agency reached, with an agency filter)."""
+        async with self._snapshot() as conn:
+            q = _Sql()
+            having = (
+                f"HAVING bool_or(i.agency = {q(filters.agency)})"
+                if filters.agency is not None
+                else ""
+            )
+            rows = await conn.fetch(
+                f"""WITH reached AS (
+                      SELECT i.household_id, count(DISTINCT i.agency) AS agencies
+                      FROM {_INTERVENTIONS}
+                      WHERE {q.interventions(filters, agency=False)}
+                      GROUP BY i.household_id {having})
+                    SELECT r.agencies, count(*) AS households,
+                           count(*) FILTER (WHERE h.enrolled_at IS NOT NULL) AS enrolled
+                    FROM reached r LEFT JOIN household_state h USING (household_id)
+                    GROUP BY r.agencies""",
+                *q.params,
+            )
+            if filters.agency is not None:
+                enrolled = sum(int(r["enrolled"]) for r in rows)
+            else:
+                q = _Sql()
+                enrolled = int(
+                    await conn.fetchval(
+                        f"""SELECT count(*) FROM household_state h
+                            WHERE h.enrolled_at IS NOT NULL AND {q.areas(filters)}""",
+                        *q.params,
+                    )
+                )
+        reached = {int(r["agencies"]): int(r["households"]) for r in rows}
+        enrolled_reached = {int(r["agencies"]): int(r["enrolled"]) for r in rows}
+        return reached, enrolled_reached, enrolled
+
+    async def unserved(
+        self, filters: Filters, days: int, as_of: date
+    ) -> list[tuple[str | None, UnservedHousehold]]:
+        cutoff = as_of - timedelta(days=days)
+        async with self._snapshot() as conn:
+            q = _Sql()
+            agency = f"AND i.agency = {q(filters.agency)}" if filters.agency is not None else ""
+            # One grouped pass over the interventions, not a lookup per household.
+            rows = await conn.fetch(
+                f"""WITH latest AS (
+                      SELECT i.household_id, max(i.happened_on) AS day
+                      FROM live_interventions i
+                      WHERE i.happened_on <= {q(as_of)} {agency}
+                      GROUP BY i.household_id)
+                    SELECT household_id, village_code, last_contact FROM (
+                      SELECT h.household_id, h.village_code,
+                        coalesce(l.day, {_day("h.enrolled_at")}) AS last_contact
+                      FROM household_state h LEFT JOIN latest l USING (household_id)
+                      WHERE h.enrolled_at IS NOT NULL AND h.exited_at IS NULL
+                        AND {q.areas(filters)}) AS c
+                    WHERE last_contact < {q(cutoff)}
+                    ORDER BY village_code, last_contact, household_id""",
+                *q.params,
+            )
+        return [
+            (
+                r["village_code"],
+                UnservedHousehold(
+                    household_id=r["household_id"],
+                    last_contact=r["last_contact"],
+                    days_without=(as_of - r["last_contact"]).days,
+                ),
+            )
+            for r in rows
+        ]
+
+    async def double_funding(self, filters: Filters) -> list[DoubleFundingAlert]:
+        async with self._snapshot() as conn:
+            q = _Sql()
+            having = (
+                f"AND bool_or(i.agency = {q(filters.agency)})" if filters.agency is not None else ""
+            )
+            rows = await conn.fetch(
+                f"""SELECT i.household_id, h.village_code, i.fiscal_year,
+                      substr(i.kind, 7) AS kind,
+                      array_agg(DISTINCT i.agency ORDER BY i.agency) AS agencies,
+                      count(*) AS grants, sum(i.amount_idr) AS total_idr,
+                      array_agg(i.intervention_id ORDER BY i.intervention_id) AS grant_ids
+                    FROM {_INTERVENTIONS}
+                    WHERE i.intervention_type = 'grant'
+                      AND {q.interventions(filters, agency=False)}
+                    GROUP BY i.household_id, h.village_code, i.fiscal_year, i.kind
+                    HAVING count(DISTINCT i.agency) >= 2 {having}
+                    ORDER BY i.fiscal_year, h.village_code, i.household_id, kind""",
+                *q.params,
+            )
+        return [
+            DoubleFundingAlert(
+                household_id=r["household_id"],
+                village_code=r["village_code"],
+                fiscal_year=r["fiscal_year"],
+                kind=r["kind"],
+                agencies=list(r["agencies"]),
+                grants=int(r["grants"]),
+                total_idr=int(r["total_idr"]),
+                grant_ids=list(r["grant_ids"]),
+            )
+            for r in rows
+        ]
+
+    async def outcomes(
+        self, filters: Filters
+    ) -> tuple[int, dict[str, int], IncomeChange, list[DecileMove]]:
+        async with self._snapshot() as conn:
+            q = _Sql()
+            area = q.areas(filters)
+            enrolled = int(
+                await conn.fetchval(
+                    f"""SELECT count(*) FROM household_state h
+                        WHERE h.enrolled_at IS NOT NULL AND {area}""",
+                    *q.params,
+                )
+            )
+            exits = await conn.fetch(
+                f"""SELECT h.exit_reason, count(*) AS n FROM household_state h
+                    WHERE h.exit_reason IS NOT NULL AND {area} GROUP BY 1""",
+                *q.params,
+            )
+            moves = await conn.fetch(
+                f"""SELECT h.initial_decile, h.welfare_decile, count(*) AS n
+                    FROM household_state h
+                    WHERE h.enrolled_at IS NOT NULL AND h.initial_decile IS NOT NULL
+                      AND h.welfare_decile IS NOT NULL AND {area}
+                    GROUP BY 1, 2""",
+                *q.params,
+            )
+            income = await conn.fetchrow(
+                f"""WITH ranked AS (
+                      SELECT s.household_id, s.monthly_income_idr,
+                        row_number() OVER (PARTITION BY s.household_id
+                          ORDER BY s.surveyed_on, s.recorded_at, s.survey_id) AS first_n,
+                        row_number() OVER (PARTITION BY s.household_id
+                          ORDER BY s.surveyed_on DESC, s.recorded_at DESC, s.survey_id DESC)
+                          AS last_n
+                      FROM live_surveys s LEFT JOIN household_state h USING (household_id)
+                      WHERE {area}),
+                    pairs AS (
+                      SELECT household_id,
+                        max(monthly_income_idr) FILTER (WHERE first_n = 1) AS first_idr,
+                        max(monthly_income_idr) FILTER (WHERE last_n = 1) AS latest_idr
+                      FROM ranked GROUP BY household_id HAVING count(*) >= 2)
+                    SELECT count(*) AS n,
+                      round(avg(first_idr)) AS mean_first, round(avg(latest_idr)) AS mean_latest,
+                      round(avg(latest_idr - first_idr)) AS mean_change,
+                      round(percentile_cont(0.5) WITHIN GROUP
+                            (ORDER BY latest_idr - first_idr)) AS median_change,
+                      count(*) FILTER (WHERE latest_idr > first_idr) AS up,
+                      count(*) FILTER (WHERE latest_idr < first_idr) AS down,
+                      count(*) FILTER (WHERE latest_idr = first_idr) AS same
+                    FROM pairs""",
+                *q.params,
+            )
+        assert income is not None
+
+        def whole(value: Any) -> int | None:
+            return None if value is None else int(value)
+
+        return (
+            enrolled,
+            {r["exit_reason"]: int(r["n"]) for r in exits},
+            IncomeChange(
+                households_surveyed_twice=int(income["n"]),
+                mean_first_income_idr=whole(income["mean_first"]),
+                mean_latest_income_idr=whole(income["mean_latest"]),
+                mean_change_idr=whole(income["mean_change"]),
+                median_change_idr=whole(income["median_change"]),
+                households_up=int(income["up"]),
+                households_down=int(income["down"]),
+                households_unchanged=int(income["same"]),
+            ),
+            [
+                DecileMove(
+                    from_decile=r["initial_decile"],
+                    to_decile=r["welfare_decile"],
+                    households=int(r["n"]),
+                )
+                for r in moves
+            ],
+        )
+
+    async def data_quality(self) -> tuple[list[ReasonCount], WaitingRecords]:
+        async with self._snapshot() as conn:
+            reasons = await conn.fetch(
+                """SELECT reason, count(*) AS n FROM rejected_events
+                   GROUP BY reason ORDER BY n DESC, reason"""
+            )
+            waiting = await conn.fetch(
+                """WITH records AS (
+                     SELECT intervention_type, household_id FROM live_interventions
+                     UNION ALL
+                     SELECT 'business-survey', household_id FROM live_surveys)
+                   SELECT r.intervention_type, count(*) AS n,
+                          array_agg(DISTINCT r.household_id) AS households
+                   FROM records r
+                   WHERE NOT EXISTS (SELECT 1 FROM household_state h
+                                     WHERE h.household_id = r.household_id
+                                       AND h.registered_at IS NOT NULL)
+                   GROUP BY 1"""
+            )
+        households: set[uuid.UUID] = set()
+        for r in waiting:
+            households.update(r["households"])
+        return (
+            [ReasonCount(reason=r["reason"], events=int(r["n"])) for r in reasons],
+            WaitingRecords(
+                households=len(households),
+                records=sum(int(r["n"]) for r in waiting),
+                by_type={r["intervention_type"]: int(r["n"]) for r in waiting},
+            ),
+        )
+
+    async def public_counts(self, filters: Filters) -> PublicCounts:
+        async with self._snapshot() as conn:
+            households = await self._household_counts(conn, filters)
+            q = _Sql()
+            row = await conn.fetchrow(
+                f"""WITH reached AS (
+                      SELECT i.household_id, count(DISTINCT i.agency) AS agencies,
+                             bool_or(i.intervention_type = 'grant') AS granted,
+                             sum(i.amount_idr) AS idr
+                      FROM {_INTERVENTIONS} WHERE {q.interventions(filters)}
+                      GROUP BY i.household_id)
+                    SELECT count(*) AS reached,
+                      count(*) FILTER (WHERE r.agencies >= 2) AS two_plus,
+                      count(*) FILTER (WHERE r.agencies >= 2 AND h.enrolled_at IS NOT NULL)
+                        AS enrolled_two_plus,
+                      count(*) FILTER (WHERE r.granted) AS granted,
+                      coalesce(sum(r.idr), 0) AS idr
+                    FROM reached r LEFT JOIN household_state h USING (household_id)""",
+                *q.params,
+            )
+            q = _Sql()
+            enrolled = int(
+                await conn.fetchval(
+                    f"""SELECT count(*) FROM household_state h
+                        WHERE h.enrolled_at IS NOT NULL AND {q.areas(filters)}""",
+                    *q.params,
+                )
+            )
+        assert row is not None
+        return PublicCounts(
+            registered=households.registered,
+            enrolled=enrolled,
+            graduated=households.graduated,
+            reached=int(row["reached"]),
+            reached_by_two_or_more=int(row["two_plus"]),
+            enrolled_reached_by_two_or_more=int(row["enrolled_two_plus"]),
+            households_with_grants=int(row["granted"]),
+            idr_disbursed=int(row["idr"]),
+        )
+
+
+def _local_day(moment: datetime | None) -> date | None:
+    return None if moment is None else moment.astimezone(JAKARTA).date()
+
+
+def children_length(area: Area, index: AreaIndex) -> int:
+    kids = index.children(area.code)
+    return len(kids[0].code) if kids else len(area.code)

@@ -1,0 +1,152 @@
+"""The read models' tables and views (the third migration) and the household-state upsert.
+
+Design, and why any interleaving of events gives the same rows:
+- Interventions, surveys and budget allocations are facts keyed by their own ids, inserted with
+  ON CONFLICT DO NOTHING: a redelivery or a duplicate changes nothing, and order cannot matter
+  because no fact reads another when it is written.
+- A void is a fact of its own; the `live_*` views leave out what a void names, so a void that
+  arrives before its record works the same as one that arrives after.
+- A household's state (village, decile, enrolment, exit) can change, so each group of fields
+  carries the (time, event id) of the event it came from, and an event overwrites a group only
+  if its pair is later (earlier for registration and enrolment: they happen once, and the first
+  is the real one). Pairs are totally ordered, so the winner is the same in every order; an
+  event applied twice compares equal and changes nothing.
+- Every figure is a SQL query over these tables at read time: nothing is incremented, so there
+  is no counter to get wrong when an event is replayed.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+_JAKARTA_DAY = "AT TIME ZONE 'Asia/Jakarta')::date"
+
+READ_MODELS_MIGRATION: Final = f"""
+    ALTER TABLE grants ADD COLUMN fiscal_year int;
+    CREATE INDEX grants_household ON grants (household_id);
+    CREATE INDEX training_completions_household ON training_completions (household_id);
+
+    CREATE TABLE household_state (
+        household_id       uuid PRIMARY KEY,
+        registered_at      timestamptz,
+        registration_event uuid,
+        initial_decile     smallint,
+        village_code       text,
+        village_at         timestamptz,
+        village_event      uuid,
+        welfare_decile     smallint,
+        decile_at          timestamptz,
+        decile_event       uuid,
+        enrolled_at        timestamptz,
+        enrol_event        uuid,
+        cohort_year        int,
+        enrolling_agency   text,
+        exited_at          timestamptz,
+        exit_event         uuid,
+        exit_reason        text
+    );
+    CREATE INDEX household_state_village ON household_state (village_code text_pattern_ops);
+    -- Registrations projected before this table existed; the replay below adds the rest.
+    INSERT INTO household_state (household_id, registered_at, registration_event, initial_decile,
+                                 village_code, village_at, village_event,
+                                 welfare_decile, decile_at, decile_event)
+    SELECT household_id, registered_at, event_id, welfare_decile,
+           village_code, registered_at, event_id, welfare_decile, registered_at, event_id
+    FROM households;
+
+    CREATE TABLE mentoring_visits (
+        visit_id        uuid PRIMARY KEY,
+        household_id    uuid NOT NULL,
+        agency          text NOT NULL,
+        visited_on      date NOT NULL,
+        business_status text NOT NULL,
+        event_id        uuid NOT NULL
+    );
+    CREATE INDEX mentoring_visits_household ON mentoring_visits (household_id);
+    CREATE TABLE business_surveys (
+        survey_id          uuid PRIMARY KEY,
+        household_id       uuid NOT NULL,
+        agency             text NOT NULL,
+        surveyed_on        date NOT NULL,
+        monthly_income_idr bigint NOT NULL,
+        workers            int NOT NULL,
+        recorded_at        timestamptz NOT NULL,
+        event_id           uuid NOT NULL
+    );
+    CREATE INDEX business_surveys_household ON business_surveys (household_id);
+    CREATE TABLE budget_allocations (
+        allocation_id uuid PRIMARY KEY,
+        agency        text NOT NULL,
+        fiscal_year   int NOT NULL,
+        amount_idr    bigint NOT NULL,
+        allocated_at  timestamptz NOT NULL,
+        event_id      uuid NOT NULL
+    );
+
+    -- Every intervention a household received that no void names, on one line each; the
+    -- date is the regency's own (fiscal years and months are counted in Jakarta time).
+    CREATE VIEW live_interventions AS
+    SELECT 'grant'::text AS intervention_type, g.grant_id AS intervention_id, g.household_id,
+           g.agency, 'grant-' || g.kind AS kind, g.amount_idr,
+           coalesce(g.fiscal_year,
+                    extract(year FROM g.issued_at AT TIME ZONE 'Asia/Jakarta')::int) AS fiscal_year,
+           (g.issued_at {_JAKARTA_DAY} AS happened_on
+    FROM grants g
+    WHERE NOT EXISTS (SELECT 1 FROM voids v
+                      WHERE v.intervention_type = 'grant' AND v.intervention_id = g.grant_id)
+    UNION ALL
+    SELECT 'training-completion', t.completion_id, t.household_id, t.agency, 'training',
+           0::bigint, extract(year FROM t.completed_on)::int, t.completed_on
+    FROM training_completions t
+    WHERE NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = 'training-completion'
+                      AND v.intervention_id = t.completion_id)
+    UNION ALL
+    SELECT 'mentoring-visit', m.visit_id, m.household_id, m.agency, 'mentoring',
+           0::bigint, extract(year FROM m.visited_on)::int, m.visited_on
+    FROM mentoring_visits m
+    WHERE NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = 'mentoring-visit'
+                      AND v.intervention_id = m.visit_id);
+
+    CREATE VIEW live_surveys AS
+    SELECT s.* FROM business_surveys s
+    WHERE NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = 'business-survey'
+                      AND v.intervention_id = s.survey_id);
+
+    CREATE VIEW live_budgets AS
+    SELECT b.* FROM budget_allocations b
+    WHERE NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = 'budget-allocation'
+                      AND v.intervention_id = b.allocation_id);
+
+    -- Read everything again from the start of each topic: enrolments, exits, visits, surveys
+    -- and budgets were skipped until now. Safe because every write above is idempotent.
+    DELETE FROM projection_offsets;
+"""
+
+
+def _group(columns: tuple[str, ...], at: str, event: str, *, later: bool) -> str:
+    """SET clauses taking a group of fields from the new event if it wins on (time, event)."""
+    wins = (
+        f"excluded.{at} IS NOT NULL AND (s.{at} IS NULL OR "
+        f"(excluded.{at}, excluded.{event}) {'>' if later else '<'} (s.{at}, s.{event}))"
+    )
+    return ",\n".join(
+        f"{c} = CASE WHEN {wins} THEN excluded.{c} ELSE s.{c} END" for c in (*columns, at, event)
+    )
+
+
+# Postgres evaluates every SET expression against the old row, so updating the (time, event)
+# pair in the same statement as the fields it guards is safe.
+STATE_UPSERT: Final = f"""
+    INSERT INTO household_state AS s (
+        household_id, registered_at, registration_event, initial_decile,
+        village_code, village_at, village_event, welfare_decile, decile_at, decile_event,
+        enrolled_at, enrol_event, cohort_year, enrolling_agency,
+        exited_at, exit_event, exit_reason)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+    ON CONFLICT (household_id) DO UPDATE SET
+    {_group(("initial_decile",), "registered_at", "registration_event", later=False)},
+    {_group(("village_code",), "village_at", "village_event", later=True)},
+    {_group(("welfare_decile",), "decile_at", "decile_event", later=True)},
+    {_group(("cohort_year", "enrolling_agency"), "enrolled_at", "enrol_event", later=False)},
+    {_group(("exit_reason",), "exited_at", "exit_event", later=True)}
+"""
