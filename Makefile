@@ -105,10 +105,10 @@ deploy-tools: install
 deploy-check: deploy-tools
 	$(PY) -m pytest tests/deploy
 
-# What the suites need beside the venv: the deploy validators and kcat (an external Kafka
-# client for the intake tests).
+# What the suites need beside the venv: the deploy validators, kcat (an external Kafka
+# client for the intake tests) and Chromium (the dashboard test).
 test-tools: deploy-tools
-	bash deploy/local/ensure-kcat.sh
+	bash deploy/local/ensure-test-tools.sh
 
 # Starts the stack if it is not running, and stops it afterwards only if it started it.
 test: lint test-tools

@@ -13,7 +13,7 @@ from gayari_reporting.adapters.areas import area_index
 from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.queries import ReportQueries
 from gayari_reporting.adapters.store import MIGRATIONS, ReadModelStore
-from gayari_reporting.entrypoints import asyncapi
+from gayari_reporting.entrypoints import asyncapi, dashboard
 from gayari_reporting.entrypoints.http import case_router, public_router, router
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.events.contracts import DOMAIN_STREAMS
@@ -60,4 +60,6 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
             await task
             await pool.close()
 
-    return make_app("GAYARI reporting", lifespan, [router, case_router, public_router])
+    return make_app(
+        "GAYARI reporting", lifespan, [router, case_router, public_router, dashboard.router]
+    )

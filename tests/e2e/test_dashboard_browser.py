@@ -1,0 +1,148 @@
+"""The dashboard in a real headless Chromium against the running services: it renders the
+programme's figures in Bahasa Indonesia, switches to English, and leaves a screenshot in
+artifacts/dashboard.png."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import KeySet
+from tests.processes import Service
+
+pytestmark = [pytest.mark.stack, pytest.mark.e2e]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+HOUSEHOLDS = [
+    ("6209012001900001", "Agustinus Riwut", "62.09.01.2001", "6209011001900001", "M", "1990-01-10"),
+    ("6209032001850002", "Maria Ningsih", "62.09.03.2001", "6209035505850002", "F", "1985-05-15"),
+]
+
+
+def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("chromium")
+    if binary is None:
+        pytest.fail("chromium is not installed: run `make test-tools` (apt-get install chromium)")
+    return subprocess.run(
+        [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=15000",
+            "--window-size=1400,1900",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def seed(services: dict[str, Service], keys: KeySet) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        dinsos = keys.bearer(keys.agencies["dinsos"])
+        for kk, name, village, nik, sex, birth in HOUSEHOLDS:
+            reply = await http.post(
+                f"{services['registry'].url}/households",
+                headers=dinsos,
+                json={
+                    "kk": kk,
+                    "head_name": name,
+                    "village_code": village,
+                    "welfare_decile": 1,
+                    "members": [
+                        {
+                            "name": name,
+                            "nik": nik,
+                            "sex": sex,
+                            "birth_date": birth,
+                            "relationship": "head",
+                        }
+                    ],
+                },
+            )
+            assert reply.status_code == 201, reply.text
+            household = reply.json()["id"]
+            reply = await http.post(
+                f"{services['registry'].url}/households/{household}/enrolment",
+                headers=dinsos,
+                json={"cohort_year": 2026},
+            )
+            assert reply.status_code == 201, reply.text
+            for agency, amount in (("dinsos", 2_000_000), ("distakan", 3_500_000)):
+                async with asyncio.timeout(30):
+                    while True:
+                        reply = await http.post(
+                            f"{services['interventions'].url}/grants",
+                            headers=keys.bearer(keys.agencies[agency]),
+                            json={
+                                "household_id": household,
+                                "kind": "capital",
+                                "amount_idr": amount,
+                                "purpose": "Modal usaha",
+                            },
+                        )
+                        if reply.status_code != 422:
+                            break
+                        await asyncio.sleep(0.3)
+                assert reply.status_code == 201, reply.text
+        async with asyncio.timeout(30):
+            while (
+                await http.get(
+                    f"{services['reporting'].url}/progress", headers=keys.bearer(keys.reporting)
+                )
+            ).json()["grants"]["count"] < 4:
+                await asyncio.sleep(0.3)
+
+
+def text_of(html: str, element_id: str) -> str:
+    found = re.search(rf'id="{element_id}"[^>]*>([^<]*)<', html)
+    assert found, f"no #{element_id} in the page"
+    return found.group(1)
+
+
+async def test_dashboard_renders_the_programme_in_a_real_browser(
+    services: dict[str, Service], api_keys: KeySet, tmp_path: Path
+) -> None:
+    await seed(services, api_keys)
+    page = f"{services['reporting'].url}/dashboard"
+
+    indonesian = chromium("--dump-dom", f"{page}#key={api_keys.reporting}", profile=tmp_path / "a")
+    html = indonesian.stdout
+    assert 'data-state="ready"' in html, indonesian.stderr[-2000:] + html[-2000:]
+    assert 'lang="id"' in html
+    assert text_of(html, "k-registered") == "2"
+    assert text_of(html, "k-enrolled") == "2"
+    assert text_of(html, "k-idr") == "Rp 11.000.000"  # Indonesian thousands separators
+    assert "Rumah tangga terdaftar" in html and "Data per" in html
+
+    english = chromium(
+        "--dump-dom", f"{page}#key={api_keys.reporting}&lang=en", profile=tmp_path / "b"
+    )
+    assert "Households registered" in english.stdout and 'lang="en"' in english.stdout
+    assert "Data as of" in english.stdout
+
+    refused = chromium("--dump-dom", f"{page}#key=gyr_000000000000_wrong", profile=tmp_path / "c")
+    assert 'data-state="error"' in refused.stdout and "Kunci ditolak." in refused.stdout
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "dashboard.png"
+    shot.unlink(missing_ok=True)
+    taken = chromium(
+        f"--screenshot={shot}", f"{page}#key={api_keys.reporting}", profile=tmp_path / "d"
+    )
+    assert shot.exists(), taken.stderr[-2000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
