@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -16,10 +17,12 @@ from gayari_reporting.adapters.store import MIGRATIONS, ReadModelStore
 from gayari_shared.events.contracts import GrantIssuedV1, HouseholdRegisteredV1
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for
+from gayari_shared.kafka.deadletter import send_to_dead_letters
 from gayari_shared.kafka.topics import TopicSpec, ensure_topics
 from gayari_shared.postgres import Pool, create_pool, migrate
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory
+from tests.kafka_tools import read_topic
 
 pytestmark = pytest.mark.stack
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
@@ -151,7 +154,13 @@ async def test_invalid_record_is_kept_aside_and_projection_goes_on(
 ) -> None:
     bootstrap = isolated_settings.kafka_bootstrap_servers
     topics = {s: isolated_settings.topic(s) for s in ("households", "interventions")}
-    await ensure_topics(bootstrap, [TopicSpec(t, 2, 1) for t in topics.values()])
+    await ensure_topics(
+        bootstrap,
+        [
+            *(TopicSpec(t, 2, 1) for t in topics.values()),
+            TopicSpec(isolated_settings.deadletter_topic, 1, 1),
+        ],
+    )
     pool = await create_pool(await databases.create())
     await migrate(pool, "reporting", MIGRATIONS)
     store = ReadModelStore(pool)
@@ -160,13 +169,24 @@ async def test_invalid_record_is_kept_aside_and_projection_goes_on(
     await producer.send_and_wait(topics["households"], b"{not json", key=b"x")
     await producer.stop()
     await publish(bootstrap, topics, programme(3))
+    dlq = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await dlq.start()
     projector = Projector(
         bootstrap_servers=bootstrap,
         group_id="g-" + uuid.uuid4().hex[:6],
         topics=list(topics.values()),
         store=store,
+        dead_letters=partial(
+            send_to_dead_letters, dlq, isolated_settings.deadletter_topic, consumer="reporting"
+        ),
     )
-    await project_until(projector, store, 3)
+    try:
+        await project_until(projector, store, 3)
+    finally:
+        await dlq.stop()
     assert await store.rejected_count() == 1
     assert (await totals(pool))[:2] == (3, 3)
     await pool.close()
+    (dead,) = await read_topic(bootstrap, isolated_settings.deadletter_topic, expect=1)
+    reason = {name: bytes(value) for name, value in dead.headers}["dlq-reason"]
+    assert reason.startswith(b"invalid CloudEvents attributes") and dead.value == b"{not json"

@@ -17,7 +17,8 @@ from gayari_reporting.entrypoints import asyncapi, dashboard
 from gayari_reporting.entrypoints.http import case_router, public_router, router
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.events.contracts import DOMAIN_STREAMS
-from gayari_shared.kafka.clients import kafka_reachable
+from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
+from gayari_shared.kafka.deadletter import send_to_dead_letters
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
 from gayari_shared.postgres import create_pool, database_reachable, migrate
 from gayari_shared.service import load_keys, make_app
@@ -35,12 +36,17 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
         await migrate(pool, SERVICE, MIGRATIONS)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
         store = ReadModelStore(pool)
+        dead_letters = idempotent_producer(common.kafka_bootstrap_servers, f"{SERVICE}-dlq")
+        await dead_letters.start()
         projector = Projector(
             bootstrap_servers=common.kafka_bootstrap_servers,
             group_id=settings.consumer_group,
             topics=[common.topic(stream) for stream in DOMAIN_STREAMS],
             store=store,
             max_records=settings.max_batch_records,
+            dead_letters=partial(
+                send_to_dead_letters, dead_letters, common.deadletter_topic, consumer="reporting"
+            ),
         )
         app.state.store = store
         app.state.queries = ReportQueries(pool)
@@ -58,6 +64,7 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
         finally:
             projector.stop()
             await task
+            await dead_letters.stop()
             await pool.close()
 
     return make_app(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import asyncpg
 import structlog
@@ -25,7 +25,8 @@ from gayari_reporting.adapters.store import (
 from gayari_reporting.domain.projection import fact_of
 from gayari_shared.events.envelope import Envelope, InvalidEventError
 from gayari_shared.events.factory import parse_data
-from gayari_shared.metrics import CONSUMER_LAG, EVENTS_CONSUMED
+from gayari_shared.kafka.deadletter import Rejection
+from gayari_shared.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED
 from gayari_shared.tracing import consuming
 
 log = structlog.get_logger(__name__)
@@ -66,6 +67,10 @@ class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._projector.seek_to_stored(list(assigned))
 
 
+# Where a record that cannot be projected goes, with its reason, before its offset moves on.
+DeadLetterSink = Callable[[Rejection], Awaitable[None]]
+
+
 class Projector:
     def __init__(
         self,
@@ -75,8 +80,10 @@ class Projector:
         topics: Sequence[str],
         store: ReadModelStore,
         max_records: int = 2000,
+        dead_letters: DeadLetterSink | None = None,
     ) -> None:
         self.group_id = group_id
+        self._dead_letters = dead_letters
         self._topics = topics
         self._store = store
         self._max_records = max_records
@@ -157,6 +164,7 @@ class Projector:
             (tp.topic, tp.partition): [decode(r) for r in records]
             for tp, records in fetched.items()
         }
+        await self._dead_letter(fetched, batch)
         backoff = 0.5
         while True:
             try:
@@ -188,6 +196,40 @@ class Projector:
             await self._consumer.commit(
                 {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
             )
+
+    async def _dead_letter(
+        self,
+        fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        batch: dict[PartitionKey, list[ConsumedRecord]],
+    ) -> None:
+        rejected = [
+            (tp, raw, consumed)
+            for tp, records in fetched.items()
+            for raw, consumed in zip(records, batch[(tp.topic, tp.partition)], strict=True)
+            if isinstance(consumed.outcome, Rejected)
+        ]
+        if self._dead_letters is None or not rejected:
+            return
+        # A record fetched again after a rebalance was dead-lettered the first time round.
+        stored = await self._store.stored_offsets(
+            self.group_id, [(tp.topic, tp.partition) for tp, _, _ in rejected]
+        )
+        for tp, raw, consumed in rejected:
+            if raw.offset < stored.get((tp.topic, tp.partition), 0):
+                continue
+            assert isinstance(consumed.outcome, Rejected)
+            await self._dead_letters(
+                Rejection(
+                    topic=raw.topic,
+                    partition=raw.partition,
+                    offset=raw.offset,
+                    key=raw.key,
+                    value=raw.value,
+                    headers=list(raw.headers),
+                    reason=consumed.outcome.reason,
+                )
+            )
+            DEAD_LETTERS.labels(f"{self.group_id}-projector", "rejected").inc()
 
     def _count(
         self,
