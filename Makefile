@@ -47,6 +47,9 @@ stack-status: install
 # The local stack's API keys: one per agency, an administrator, a reporting reader.
 dev-keys: install
 	$(PY) -m gayari_shared.auth --file $(GAYARI_API_KEYS_FILE) dev-keys --out $(DEV_KEYS)
+	@test -s $(CACHE)/secrets/hash-secret || { mkdir -p -m 700 $(CACHE)/secrets && \
+	  $(PY) -c 'import secrets; print(secrets.token_hex(32))' > $(CACHE)/secrets/hash-secret && \
+	  chmod 600 $(CACHE)/secrets/hash-secret; }
 
 services-start: stack-start dev-keys
 	$(SERVICES) restart

@@ -61,6 +61,8 @@ def start() -> int:
         log = (CACHE / "logs" / f"{service}.log").open("ab")
         env = dict(os.environ)
         env.setdefault("GAYARI_API_KEYS_FILE", str(CACHE / "auth" / "api-keys.json"))
+        if "GAYARI_HASH_SECRET" not in env:
+            env.setdefault("GAYARI_HASH_SECRET_FILE", str(CACHE / "secrets" / "hash-secret"))
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / f"gayari-{service}")],
             stdout=log,

@@ -36,3 +36,18 @@ def test_invalid_settings_fail_at_start_naming_the_variables(service: str) -> No
     ):
         assert variable in started.stderr
     assert "Traceback" not in started.stderr
+
+
+def test_the_registry_does_not_start_without_its_hash_secret() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GAYARI_HASH_SECRET")}
+    started = subprocess.run(
+        [str(BIN / "gayari-registry")],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert started.returncode == 2
+    assert "GAYARI_HASH_SECRET" in started.stderr
+    assert "Traceback" not in started.stderr

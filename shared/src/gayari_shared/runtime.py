@@ -28,13 +28,19 @@ def run_service(
     problems: list[str] = []
     common = _load(CommonSettings, problems)
     settings = _load(settings_class, problems)
-    if common is None or settings is None:
+    app = None
+    if common is not None and settings is not None:
+        try:
+            app = create_app(common, settings)
+        except ConfigurationError as exc:
+            problems.extend(exc.problems)
+    if app is None or common is None or settings is None:
         # Before logging is set up, and for a person reading a failed start: plain text.
         print(f"gayari-{service}: invalid configuration:", *problems, sep="\n  ", file=sys.stderr)
         sys.exit(2)
     configure_logging(service, common.log_level, common.log_json)
     configure_tracing(service)
-    serve(create_app(common, settings), common.http_host, port(settings))
+    serve(app, common.http_host, port(settings))
 
 
 def _load(settings_class: type[S], problems: list[str]) -> S | None:

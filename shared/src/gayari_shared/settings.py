@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gayari_shared.agencies import DEFAULT_AGENCIES, Agency
@@ -30,9 +30,29 @@ class CommonSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     agencies: tuple[Agency, ...] = DEFAULT_AGENCIES
     # Keyed hashes of identifiers (e.g. the family card number) on events; never a plain value.
-    hash_secret: str = "local-development-only-secret"
+    # Never from the repository: the environment, or a file (a mounted secret).
+    hash_secret: SecretStr | None = None
+    hash_secret_file: Path | None = None
     # The API keys file (digests only); see `python -m gayari_shared.auth`.
     api_keys_file: Path | None = None
+
+    def keyed_hash_secret(self) -> str:
+        """The key of the hashes of identifiers on events; only the services that hash ask,
+        and they do not start without it."""
+        if (self.hash_secret is None) == (self.hash_secret_file is None):
+            raise ConfigurationError(
+                ["GAYARI_HASH_SECRET or GAYARI_HASH_SECRET_FILE: set exactly one of them"]
+            )
+        if self.hash_secret is not None:
+            return self.hash_secret.get_secret_value()
+        assert self.hash_secret_file is not None
+        try:
+            secret = self.hash_secret_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigurationError([f"GAYARI_HASH_SECRET_FILE: {exc}"]) from exc
+        if len(secret) < 16:
+            raise ConfigurationError(["GAYARI_HASH_SECRET_FILE: the secret is shorter than 16"])
+        return secret
 
     def topic(self, stream: str) -> str:
         return f"{self.topic_prefix}.{stream}"

@@ -27,6 +27,8 @@ SERVICE = "registry"
 
 
 def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
+    hash_secret = common.keyed_hash_secret()  # no secret, no start
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.keys = load_keys(common)
@@ -37,7 +39,7 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
         app.state.deps = RegistryDeps(
             unit_of_work=partial(unit_of_work, pool, common.topic_prefix),
             reference=Reference(load_areas(), settings.home_regency),
-            hash_secret=common.hash_secret,
+            hash_secret=hash_secret,
         )
         app.state.checks = {
             "database": partial(database_reachable, pool),
