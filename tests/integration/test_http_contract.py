@@ -231,11 +231,25 @@ async def test_a_revoked_key_stops_working_at_once(
     registry: httpx.AsyncClient, api_keys: KeySet
 ) -> None:
     rotated_out = api_keys.agencies["dinsos"]
-    assert (await registry.post("/households", json=household())).status_code == 201
+    first = await registry.post("/households", json=household())
+    assert first.status_code == 201
+    # Rotation: a new key for the same agency, then the old one revoked.
+    successor, record = issue_key(
+        "dinsos (rotated)", {Role.REGISTRY_WRITE, Role.REGISTRY_READ}, agency="dinsos"
+    )
+    KeyFile(api_keys.path).add(record)
     KeyFile(api_keys.path).revoke(rotated_out.split("_")[1])
     again = await registry.post("/households", json=household())
     assert again.status_code == 401
     assert "revoked" in again.json()["detail"]
+    # Nothing recorded under the old key is lost, and the agency goes on with the new one.
+    kept = await registry.get(
+        f"/households/{first.json()['id']}", headers=api_keys.bearer(successor)
+    )
+    assert kept.status_code == 200 and kept.json()["kk"] == first.json()["kk"]
+    assert (
+        await registry.post("/households", json=household(), headers=api_keys.bearer(successor))
+    ).status_code == 201
 
 
 async def test_an_administrator_key_cannot_act_as_an_agency(

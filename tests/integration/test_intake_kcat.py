@@ -61,6 +61,8 @@ async def publish_households(settings: CommonSettings, events: list[Envelope]) -
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
     await producer.start()
     try:
+        # A record the household consumer cannot read: dead-lettered, and the rest goes on.
+        await producer.send_and_wait(settings.topic("households"), b"junk", key=b"junk")
         for envelope in events:
             record = envelope.to_kafka(settings.topic("households"))
             await producer.send_and_wait(
@@ -218,7 +220,12 @@ async def test_agency_system_publishes_through_kcat(
         kcat(bootstrap, topic, key, value, headers)
 
     expected_codes = sorted(code for *_, code in sent if code)
-    dead = await read_topic(bootstrap, settings.deadletter_topic, expect=len(expected_codes))
+    every_dead = await read_topic(
+        bootstrap, settings.deadletter_topic, expect=len(expected_codes) + 1
+    )
+    by_consumer = [_headers(r.headers)["dlq-consumer"] for r in every_dead]
+    assert by_consumer.count(b"gayari-interventions") == 1  # the junk household record
+    dead = [r for r in every_dead if _headers(r.headers)["dlq-consumer"] != b"gayari-interventions"]
     codes = sorted(_headers(r.headers)["dlq-reason"].decode().split(":")[0] for r in dead)
     assert codes == expected_codes
     for record in dead:

@@ -22,7 +22,7 @@ from gayari_reporting.domain.recount import Recount, from_envelopes, recount
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.postgres import create_pool, migrate
 from gayari_shared.settings import CommonSettings
-from tests.conftest import ADMIN_URL
+from tests.conftest import ADMIN_URL, DatabaseFactory
 from tests.integration.test_reporting_read_models import programme
 
 pytestmark = pytest.mark.stack
@@ -124,8 +124,10 @@ async def check(deliveries: list[tuple[int, int]], batch_sizes: list[int]) -> No
     finally:
         await pool.close()
         admin = await asyncpg.connect(ADMIN_URL)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        try:
+            await DatabaseFactory.drop(admin, name)
+        finally:
+            await admin.close()
 
 
 @st.composite

@@ -12,13 +12,14 @@ from faststream.kafka import KafkaBroker
 
 from gayari_interventions.adapters.postgres import MIGRATIONS, unit_of_work
 from gayari_interventions.entrypoints import asyncapi
-from gayari_interventions.entrypoints.consumers import register_consumers
+from gayari_interventions.entrypoints.consumers import GROUP_ID, register_consumers
 from gayari_interventions.entrypoints.http import install_error_handlers, router
 from gayari_interventions.entrypoints.intake import IntakeWiring, register_intake
 from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_interventions.settings import InterventionsSettings
 from gayari_shared.events.contracts import HOUSEHOLDS
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
+from gayari_shared.kafka.deadletter import send_to_dead_letters
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
 from gayari_shared.outbox import OutboxRelay
 from gayari_shared.postgres import create_pool, database_reachable, migrate
@@ -48,7 +49,12 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
         dead_letters = idempotent_producer(common.kafka_bootstrap_servers, f"{SERVICE}-dlq")
         await dead_letters.start()
         broker = KafkaBroker(common.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
-        register_consumers(broker, deps, common.topic(HOUSEHOLDS))
+        register_consumers(
+            broker,
+            deps,
+            common.topic(HOUSEHOLDS),
+            partial(send_to_dead_letters, dead_letters, common.deadletter_topic, consumer=GROUP_ID),
+        )
         register_intake(
             broker,
             IntakeWiring(deps, common.topic_prefix, common.deadletter_topic, dead_letters),

@@ -9,6 +9,7 @@ idempotent and order-independent, so a redelivery changes nothing.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import structlog
 from faststream import AckPolicy
@@ -26,7 +27,8 @@ from gayari_shared.events.envelope import Envelope, InvalidEventError
 from gayari_shared.events.factory import parse_data
 from gayari_shared.http.correlation import bind_correlation_id
 from gayari_shared.kafka.clients import raw_body
-from gayari_shared.metrics import EVENTS_CONSUMED
+from gayari_shared.kafka.deadletter import Rejection
+from gayari_shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from gayari_shared.tracing import consuming
 
 log = structlog.get_logger(__name__)
@@ -34,7 +36,12 @@ GROUP_ID = "gayari-interventions"
 TRANSIENT_BACKOFF_S = 1.0
 
 
-def register_consumers(broker: KafkaBroker, deps: InterventionsDeps, households_topic: str) -> None:
+def register_consumers(
+    broker: KafkaBroker,
+    deps: InterventionsDeps,
+    households_topic: str,
+    dead_letters: Callable[[Rejection], Awaitable[None]],
+) -> None:
     @broker.subscriber(
         households_topic,
         group_id=GROUP_ID,
@@ -49,11 +56,23 @@ def register_consumers(broker: KafkaBroker, deps: InterventionsDeps, households_
             envelope = Envelope.from_kafka(record.key, record.value, list(record.headers))
             data = parse_data(envelope)
         except InvalidEventError as exc:
-            # The registry's own topic: a record we cannot read is a producer bug to fix there,
-            # not data an agency can correct; skip it loudly rather than block the partition.
+            # A record we cannot read must not block the partition: it goes to the dead-letter
+            # topic with its reason (safe there before the offset moves) and we go on.
+            await dead_letters(
+                Rejection(
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    key=record.key,
+                    value=record.value,
+                    headers=list(record.headers),
+                    reason=exc.reason,
+                )
+            )
             EVENTS_CONSUMED.labels(GROUP_ID, record.topic, "rejected").inc()
+            DEAD_LETTERS.labels(GROUP_ID, "invalid-event").inc()
             log.error(
-                "invalid household event skipped",
+                "invalid household event dead-lettered",
                 reason=exc.reason,
                 partition=record.partition,
                 offset=record.offset,
