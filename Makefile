@@ -66,7 +66,9 @@ demo: services-start
 	@echo "APIs (OpenAPI pages under /docs):"
 	@echo "  registry       http://127.0.0.1:8101/docs"
 	@echo "  interventions  http://127.0.0.1:8102/docs"
-	@echo "  reporting      http://127.0.0.1:8103/progress"
+	@echo "  reporting      http://127.0.0.1:8103/docs"
+	@echo "Dashboard (Bahasa Indonesia / English), opens with the local reporting key:"
+	@echo "  http://127.0.0.1:8103/dashboard#key=$$($(PY) -c 'import json,sys; print(json.load(open(sys.argv[1]))["reporting"])' $(DEV_KEYS))"
 	@echo "API keys of the local stack (Authorization: Bearer ...): $(DEV_KEYS)"
 	@echo "Logs: $(CACHE)/logs/   Stop everything: make stop"
 
