@@ -15,7 +15,7 @@ export GAYARI_API_KEYS_FILE ?= $(CACHE)/auth/api-keys.json
 DEV_KEYS := $(CACHE)/auth/dev-keys.json
 
 .PHONY: help install stack-start stack-stop stack-status topics services-start services-stop \
-        services-status demo stop test lint unit dev-keys docs
+        services-status demo stop test lint unit dev-keys docs bench
 
 help:
 	@echo "make demo    whole stack up, a Lamandau programme simulated, the report printed"
@@ -90,6 +90,10 @@ docs: install
 	  GAYARI_TOPIC_PREFIX=gayari GAYARI_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 \
 	  $(PY) -m gayari_$$svc.entrypoints.asyncapi > docs/asyncapi/$$svc.json || exit 1; \
 	done
+
+# A benchmark, not a test (not part of `make test`): prints a table, writes artifacts/bench.json.
+bench: stack-start
+	$(PY) -m tests.bench.bench_projection --events $${BENCH_EVENTS:-100000}
 
 unit: install
 	$(PY) -m pytest tests/unit
