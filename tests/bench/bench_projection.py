@@ -28,8 +28,9 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from gayari_reporting.adapters.generations import Generations
 from gayari_reporting.adapters.projector import Projector, decode
-from gayari_reporting.adapters.store import MIGRATIONS, ReadModelStore
+from gayari_reporting.adapters.store import ReadModelStore
 from gayari_shared.areas import load_areas
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for
@@ -38,7 +39,7 @@ from gayari_shared.events.interventions import BusinessSurveyedV1, GrantIssuedV2
 from gayari_shared.kafka.clients import raw_body
 from gayari_shared.kafka.topics import TopicSpec, ensure_topics
 from gayari_shared.logging import configure_logging
-from gayari_shared.postgres import create_pool, migrate
+from gayari_shared.postgres import create_pool
 from gayari_shared.settings import CommonSettings
 from tests.conftest import ADMIN_URL
 from tests.kafka_tools import delete_topics_with_prefix
@@ -189,7 +190,7 @@ async def main(events: int) -> dict[str, Any]:
 
     async def projector() -> None:
         pool = await create_pool(await fresh_database(), max_size=4)
-        await migrate(pool, "reporting", MIGRATIONS)
+        await Generations(pool).prepare()
         store = ReadModelStore(pool)
         projector = Projector(
             bootstrap_servers=bootstrap,
@@ -210,7 +211,7 @@ async def main(events: int) -> dict[str, Any]:
     async def naive_peer() -> None:
         """As the tutorials do: one event, one transaction, one commit."""
         pool = await create_pool(await fresh_database(), max_size=4)
-        await migrate(pool, "reporting", MIGRATIONS)
+        await Generations(pool).prepare()
         store = ReadModelStore(pool)
         broker = KafkaBroker(bootstrap, logger=None)
         done = asyncio.Event()

@@ -12,14 +12,15 @@ from functools import partial
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from gayari_reporting.adapters.generations import Generations, use_active
 from gayari_reporting.adapters.projector import Projector
-from gayari_reporting.adapters.store import MIGRATIONS, ReadModelStore
+from gayari_reporting.adapters.store import ReadModelStore
 from gayari_shared.events.contracts import GrantIssuedV1, HouseholdRegisteredV1
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for
 from gayari_shared.kafka.deadletter import send_to_dead_letters
 from gayari_shared.kafka.topics import TopicSpec, ensure_topics
-from gayari_shared.postgres import Pool, create_pool, migrate
+from gayari_shared.postgres import Pool, create_pool
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory
 from tests.kafka_tools import read_topic
@@ -90,7 +91,8 @@ async def project_until(projector: Projector, store: ReadModelStore, households:
 
 
 async def totals(pool: Pool) -> tuple[int, int, int]:
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, conn.transaction():
+        await use_active(conn)
         row = await conn.fetchrow(
             """SELECT (SELECT count(*) FROM households) AS h, (SELECT count(*) FROM grants) AS g,
                       (SELECT coalesce(sum(amount_idr), 0) FROM grants) AS idr"""
@@ -106,7 +108,7 @@ async def test_projection_resumes_from_stored_offsets(
     topics = {s: isolated_settings.topic(s) for s in ("households", "interventions")}
     await ensure_topics(bootstrap, [TopicSpec(t, 6, 1) for t in topics.values()])
     pool = await create_pool(await databases.create())
-    await migrate(pool, "reporting", MIGRATIONS)
+    await Generations(pool).prepare()
     store = ReadModelStore(pool)
     group = f"reporting-{uuid.uuid4().hex[:8]}"
 
@@ -162,7 +164,7 @@ async def test_invalid_record_is_kept_aside_and_projection_goes_on(
         ],
     )
     pool = await create_pool(await databases.create())
-    await migrate(pool, "reporting", MIGRATIONS)
+    await Generations(pool).prepare()
     store = ReadModelStore(pool)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()

@@ -14,13 +14,14 @@ from aiokafka import ConsumerRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gayari_reporting.adapters.generations import Generations
 from gayari_reporting.adapters.projector import decode
 from gayari_reporting.adapters.queries import ReportQueries
-from gayari_reporting.adapters.store import MIGRATIONS, ConsumedRecord, ReadModelStore
+from gayari_reporting.adapters.store import ConsumedRecord, ReadModelStore
 from gayari_reporting.domain.filters import Filters
 from gayari_reporting.domain.recount import Recount, from_envelopes, recount
 from gayari_shared.events.envelope import Envelope
-from gayari_shared.postgres import create_pool, migrate
+from gayari_shared.postgres import create_pool
 from gayari_shared.settings import CommonSettings
 from tests.conftest import ADMIN_URL, DatabaseFactory
 from tests.integration.test_reporting_read_models import programme
@@ -60,7 +61,7 @@ async def project(
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
     pool = await create_pool(ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
-    await migrate(pool, "reporting", MIGRATIONS)
+    await Generations(pool).prepare()
     store = ReadModelStore(pool)
     next_offset: dict[tuple[str, int], int] = defaultdict(int)
     position, sizes = 0, iter(batch_sizes * (len(deliveries) + 1))

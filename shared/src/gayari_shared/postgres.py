@@ -28,9 +28,15 @@ async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asy
     return pool
 
 
-async def migrate(pool: asyncpg.Pool, component: str, scripts: Sequence[str]) -> int:
-    """Apply the scripts not applied yet, in order, each in its own transaction."""
+async def migrate(
+    pool: asyncpg.Pool, component: str, scripts: Sequence[str], *, schema: str | None = None
+) -> int:
+    """Apply the scripts not applied yet, in order, each in its own transaction. With `schema`,
+    the scripts and the record of what was applied live in that schema (the pool resets the
+    search path when the connection goes back)."""
     async with pool.acquire() as conn:
+        if schema is not None:
+            await conn.execute(f"SET search_path TO {quote_ident(schema)}")
         await conn.execute(
             """CREATE TABLE IF NOT EXISTS schema_migrations (
                    component text NOT NULL, version int NOT NULL,
@@ -59,6 +65,10 @@ async def migrate(pool: asyncpg.Pool, component: str, scripts: Sequence[str]) ->
         if applied:
             log.info("migrations applied", component=component, count=applied)
         return applied
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 async def database_reachable(pool: asyncpg.Pool, timeout_s: float = 2.0) -> bool:

@@ -7,20 +7,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 
 from gayari_reporting.adapters.areas import area_index
+from gayari_reporting.adapters.generations import Generations, UnknownGenerationError
 from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.queries import ReportQueries
-from gayari_reporting.adapters.store import MIGRATIONS, ReadModelStore
-from gayari_reporting.entrypoints import asyncapi, dashboard
+from gayari_reporting.adapters.store import ReadModelStore
+from gayari_reporting.domain.filters import SNAPSHOT, ParameterError
+from gayari_reporting.entrypoints import asyncapi, dashboard, views
 from gayari_reporting.entrypoints.http import case_router, public_router, router
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.events.contracts import DOMAIN_STREAMS
+from gayari_shared.http.problems import problem_response
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.deadletter import send_to_dead_letters
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
-from gayari_shared.postgres import create_pool, database_reachable, migrate
+from gayari_shared.postgres import create_pool, database_reachable
 from gayari_shared.service import load_keys, make_app
 from gayari_shared.settings import CommonSettings
 
@@ -33,7 +37,8 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
         app.state.keys = load_keys(common)
         app.state.asyncapi = asyncapi.document(common, settings.consumer_group)
         pool = await create_pool(settings.database_url)
-        await migrate(pool, SERVICE, MIGRATIONS)
+        generations = Generations(pool)
+        await generations.prepare()
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
         store = ReadModelStore(pool)
         dead_letters = idempotent_producer(common.kafka_bootstrap_servers, f"{SERVICE}-dlq")
@@ -49,6 +54,7 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
             ),
         )
         app.state.store = store
+        app.state.generations = generations
         app.state.queries = ReportQueries(pool)
         app.state.areas = area_index()
         app.state.reporting_settings = settings
@@ -67,6 +73,13 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
             await dead_letters.stop()
             await pool.close()
 
-    return make_app(
+    app = make_app(
         "GAYARI reporting", lifespan, [router, case_router, public_router, dashboard.router]
     )
+    app.add_exception_handler(UnknownGenerationError, _unknown_snapshot)
+    return app
+
+
+async def _unknown_snapshot(_: Request, exc: Exception) -> Response:
+    # Only a `snapshot` parameter names a generation in a request; anything else is a bug.
+    return problem_response(views.invalid([ParameterError(SNAPSHOT, str(exc))]).problem)

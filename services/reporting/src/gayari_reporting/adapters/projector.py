@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from gayari_reporting.adapters.store import (
     ConsumedRecord,
     EventMeta,
+    GenerationSwitchedError,
     PartitionKey,
     ReadModelStore,
     Rejected,
@@ -89,6 +90,7 @@ class Projector:
         self._max_records = max_records
         self._stopping = asyncio.Event()
         self.projected_total = 0
+        self.generation: str | None = None  # the read-model generation positioned on
         self._lag: dict[TopicPartition, int] = {}
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
@@ -101,8 +103,10 @@ class Projector:
         )
 
     async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
+        """Position on the offsets the active generation holds: after an assignment, and after
+        a replay switched generations under this projector."""
         self._lag = {}  # the assignment starts anew; lag is measured again on fetch
-        stored = await self._store.stored_offsets(
+        self.generation, stored = await self._store.positioned(
             self.group_id, [(tp.topic, tp.partition) for tp in partitions]
         )
         for tp in partitions:
@@ -113,6 +117,7 @@ class Projector:
                 self._consumer.seek(tp, offset)
         log.info(
             "partitions assigned",
+            generation=self.generation,
             partitions=sorted(
                 f"{t}:{p}" for t, p in ((tp.topic, tp.partition) for tp in partitions)
             ),
@@ -168,8 +173,13 @@ class Projector:
         backoff = 0.5
         while True:
             try:
-                result = await self._store.apply(self.group_id, batch)
+                result = await self._store.apply(self.group_id, batch, schema=self.generation)
                 break
+            except GenerationSwitchedError:
+                # A replay switched generations: this batch belongs to the new one's offsets.
+                log.info("read-model generation switched; repositioning", was=self.generation)
+                await self.seek_to_stored(list(self._consumer.assignment()))
+                return
             except _TRANSIENT as exc:
                 if self._stopping.is_set():
                     raise  # leave unprojected: the stored offsets have not moved
@@ -212,7 +222,9 @@ class Projector:
             return
         # A record fetched again after a rebalance was dead-lettered the first time round.
         stored = await self._store.stored_offsets(
-            self.group_id, [(tp.topic, tp.partition) for tp, _, _ in rejected]
+            self.group_id,
+            [(tp.topic, tp.partition) for tp, _, _ in rejected],
+            schema=self.generation,
         )
         for tp, raw, consumed in rejected:
             if raw.offset < stored.get((tp.topic, tp.partition), 0):

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from gayari_reporting.adapters.generations import UnknownGenerationError, use_active
 from gayari_reporting.domain.areas import LENGTH, Area, AreaIndex
 from gayari_reporting.domain.filters import Filters, month_end
 from gayari_reporting.domain.privacy import PublicCounts
@@ -102,11 +103,22 @@ class ReportQueries:
         self._pool = pool
 
     @asynccontextmanager
-    async def _snapshot(self) -> AsyncIterator[Connection]:
+    async def _snapshot(self, generation: str | None = None) -> AsyncIterator[Connection]:
+        """One consistent read of the active generation, or of a finished "as of" one."""
         async with (
             self._pool.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
+            if generation is None:
+                if await use_active(conn) is None:
+                    raise UnknownGenerationError("no active read-model generation")
+            elif not await conn.fetchval(
+                """SELECT set_config('search_path', quote_ident(schema_name), true)
+                   FROM public.read_model_generations
+                   WHERE schema_name = $1 AND state = 'ready'""",
+                generation,
+            ):
+                raise UnknownGenerationError(f"no finished as-of report is called {generation}")
             yield conn
 
     async def _household_counts(self, conn: Connection, filters: Filters) -> HouseholdCounts:
@@ -129,7 +141,7 @@ class ReportQueries:
     async def summary(
         self, filters: Filters
     ) -> tuple[HouseholdCounts, dict[str, int], int, datetime | None]:
-        async with self._snapshot() as conn:
+        async with self._snapshot(filters.snapshot) as conn:
             households = await self._household_counts(conn, filters)
             q = _Sql()
             rows = await conn.fetch(
@@ -149,7 +161,7 @@ class ReportQueries:
         return households.model_copy(update={"reached": int(reached)}), kinds, idr, as_of
 
     async def agencies(self, filters: Filters) -> tuple[dict[str, AgencyFigures], dict[str, int]]:
-        async with self._snapshot() as conn:
+        async with self._snapshot(filters.snapshot) as conn:
             q = _Sql()
             rows = await conn.fetch(
                 f"""SELECT i.agency,
@@ -194,7 +206,7 @@ class ReportQueries:
             month=filters.month,
         )
         by_code: dict[str, dict[str, int]] = {}
-        async with self._snapshot() as conn:
+        async with self._snapshot(filters.snapshot) as conn:
             q = _Sql()
             length = q(child_length)
             reg = q.period(scoped, _day("h.registered_at"))
@@ -243,7 +255,7 @@ class ReportQueries:
 
     async def time_series(self, filters: Filters) -> list[MonthFigures]:
         months: dict[str, dict[str, int]] = {}
-        async with self._snapshot() as conn:
+        async with self._snapshot(filters.snapshot) as conn:
             q = _Sql()
             area = q.areas(filters)
             parts = []
@@ -376,7 +388,7 @@ class ReportQueries:
     async def convergence(self, filters: Filters) -> tuple[dict[int, int], dict[int, int], int]:
         """Households by agencies reaching them, the same for enrolled ones, and the enrolled
         households of the scope (those the agency reached, with an agency filter)."""
-        async with self._snapshot() as conn:
+        async with self._snapshot(filters.snapshot) as conn:
             q = _Sql()
             having = (
                 f"HAVING bool_or(i.agency = {q(filters.agency)})"
@@ -414,7 +426,7 @@ class ReportQueries:
         self, filters: Filters, days: int, as_of: date
     ) -> list[tuple[str | None, UnservedHousehold]]:
         cutoff = as_of - timedelta(days=days)
-        async with self._snapshot() as conn:
+        async with self._snapshot(filters.snapshot) as conn:
             q = _Sql()
             agency = f"AND i.agency = {q(filters.agency)}" if filters.agency is not None else ""
             # One grouped pass over the interventions, not a lookup per household.
@@ -447,7 +459,7 @@ class ReportQueries:
         ]
 
     async def double_funding(self, filters: Filters) -> list[DoubleFundingAlert]:
-        async with self._snapshot() as conn:
+        async with self._snapshot(filters.snapshot) as conn:
             q = _Sql()
             having = (
                 f"AND bool_or(i.agency = {q(filters.agency)})" if filters.agency is not None else ""
@@ -483,7 +495,7 @@ class ReportQueries:
     async def outcomes(
         self, filters: Filters
     ) -> tuple[int, dict[str, int], IncomeChange, list[DecileMove]]:
-        async with self._snapshot() as conn:
+        async with self._snapshot(filters.snapshot) as conn:
             q = _Sql()
             area = q.areas(filters)
             enrolled = int(

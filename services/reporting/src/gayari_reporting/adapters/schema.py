@@ -135,14 +135,19 @@ def _group(columns: tuple[str, ...], at: str, event: str, *, later: bool) -> str
 
 
 # Postgres evaluates every SET expression against the old row, so updating the (time, event)
-# pair in the same statement as the fields it guards is safe.
+# pair in the same statement as the fields it guards is safe. One row per household per
+# statement (domain/batch.py folds a batch first): an upsert may not touch a row twice.
 STATE_UPSERT: Final = f"""
     INSERT INTO household_state AS s (
         household_id, registered_at, registration_event, initial_decile,
         village_code, village_at, village_event, welfare_decile, decile_at, decile_event,
         enrolled_at, enrol_event, cohort_year, enrolling_agency,
         exited_at, exit_event, exit_reason)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::smallint[],
+                         $5::text[], $6::timestamptz[], $7::uuid[],
+                         $8::smallint[], $9::timestamptz[], $10::uuid[],
+                         $11::timestamptz[], $12::uuid[], $13::int[], $14::text[],
+                         $15::timestamptz[], $16::uuid[], $17::text[])
     ON CONFLICT (household_id) DO UPDATE SET
     {_group(("initial_decile",), "registered_at", "registration_event", later=False)},
     {_group(("village_code",), "village_at", "village_event", later=True)},
@@ -150,3 +155,65 @@ STATE_UPSERT: Final = f"""
     {_group(("cohort_year", "enrolling_agency"), "enrolled_at", "enrol_event", later=False)},
     {_group(("exit_reason",), "exited_at", "exit_event", later=True)}
 """
+
+
+# Every read-model table, in the order the tables came; a generation applies them all.
+MIGRATIONS: Final = (
+    """
+    CREATE TABLE projection_offsets (
+        consumer_group text NOT NULL,
+        topic          text NOT NULL,
+        partition      int NOT NULL,
+        next_offset    bigint NOT NULL,
+        updated_at     timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer_group, topic, partition)
+    );
+    CREATE TABLE households (
+        household_id   uuid PRIMARY KEY,
+        village_code   text NOT NULL,
+        welfare_decile smallint NOT NULL,
+        registered_at  timestamptz NOT NULL,
+        event_id       uuid NOT NULL
+    );
+    CREATE TABLE grants (
+        grant_id     uuid PRIMARY KEY,
+        household_id uuid NOT NULL,
+        agency       text NOT NULL,
+        kind         text NOT NULL,
+        amount_idr   bigint NOT NULL,
+        issued_at    timestamptz NOT NULL,
+        event_id     uuid NOT NULL
+    );
+    CREATE INDEX grants_agency ON grants (agency);
+    CREATE TABLE training_completions (
+        completion_id uuid PRIMARY KEY,
+        household_id  uuid NOT NULL,
+        agency        text NOT NULL,
+        topic         text NOT NULL,
+        hours         int NOT NULL,
+        completed_on  date NOT NULL,
+        event_id      uuid NOT NULL
+    );
+    CREATE INDEX training_completions_agency ON training_completions (agency);
+    CREATE TABLE rejected_events (
+        topic     text NOT NULL,
+        partition int NOT NULL,
+        "offset"  bigint NOT NULL,
+        reason    text NOT NULL,
+        seen_at   timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (topic, partition, "offset")
+    );
+    """,
+    # Voided records stay in their tables; the figures leave them out by joining this one.
+    """
+    CREATE TABLE voids (
+        intervention_type text NOT NULL,
+        intervention_id   uuid NOT NULL,
+        agency            text NOT NULL,
+        voided_at         timestamptz NOT NULL,
+        event_id          uuid NOT NULL,
+        PRIMARY KEY (intervention_type, intervention_id)
+    );
+    """,
+    READ_MODELS_MIGRATION,
+)

@@ -4,103 +4,28 @@ Each batch commits its facts and the next offset of every partition it covers in
 transaction; on (re)assignment the projector seeks to those offsets, so a crash or rebalance
 neither loses nor repeats an event. Facts are keyed by their own ids as a second guard: the
 outbox relays deliver at least once, so the same event may sit at two offsets.
+
+A batch is written set-based: folded in memory (domain/batch.py), then one statement per table
+with the rows as arrays (`unnest`), so a batch of thousands of events costs a dozen round trips,
+not thousands. Everything is written into one generation (generations.py): the active one,
+held for the length of the transaction, or the one a replay is building.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from operator import attrgetter
+from typing import Any, Final
 
 import asyncpg
 
-from gayari_reporting.adapters.schema import READ_MODELS_MIGRATION, STATE_UPSERT
-from gayari_reporting.domain.projection import (
-    BudgetFact,
-    EnrolmentFact,
-    ExitFact,
-    Fact,
-    GrantFact,
-    GrantTotals,
-    HouseholdChangeFact,
-    HouseholdFact,
-    MentoringFact,
-    SurveyFact,
-    TrainingFact,
-    VoidFact,
-)
+from gayari_reporting.adapters.generations import use_active, use_schema
+from gayari_reporting.adapters.schema import STATE_UPSERT
+from gayari_reporting.domain.batch import BatchWrites, fold
+from gayari_reporting.domain.projection import Fact, GrantTotals
 from gayari_shared.postgres import Connection
-
-MIGRATIONS: Final = (
-    """
-    CREATE TABLE projection_offsets (
-        consumer_group text NOT NULL,
-        topic          text NOT NULL,
-        partition      int NOT NULL,
-        next_offset    bigint NOT NULL,
-        updated_at     timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (consumer_group, topic, partition)
-    );
-    CREATE TABLE households (
-        household_id   uuid PRIMARY KEY,
-        village_code   text NOT NULL,
-        welfare_decile smallint NOT NULL,
-        registered_at  timestamptz NOT NULL,
-        event_id       uuid NOT NULL
-    );
-    CREATE TABLE grants (
-        grant_id     uuid PRIMARY KEY,
-        household_id uuid NOT NULL,
-        agency       text NOT NULL,
-        kind         text NOT NULL,
-        amount_idr   bigint NOT NULL,
-        issued_at    timestamptz NOT NULL,
-        event_id     uuid NOT NULL
-    );
-    CREATE INDEX grants_agency ON grants (agency);
-    CREATE TABLE training_completions (
-        completion_id uuid PRIMARY KEY,
-        household_id  uuid NOT NULL,
-        agency        text NOT NULL,
-        topic         text NOT NULL,
-        hours         int NOT NULL,
-        completed_on  date NOT NULL,
-        event_id      uuid NOT NULL
-    );
-    CREATE INDEX training_completions_agency ON training_completions (agency);
-    CREATE TABLE rejected_events (
-        topic     text NOT NULL,
-        partition int NOT NULL,
-        "offset"  bigint NOT NULL,
-        reason    text NOT NULL,
-        seen_at   timestamptz NOT NULL DEFAULT now(),
-        PRIMARY KEY (topic, partition, "offset")
-    );
-    """,
-    # Voided records stay in their tables; the figures leave them out by joining this one.
-    """
-    CREATE TABLE voids (
-        intervention_type text NOT NULL,
-        intervention_id   uuid NOT NULL,
-        agency            text NOT NULL,
-        voided_at         timestamptz NOT NULL,
-        event_id          uuid NOT NULL,
-        PRIMARY KEY (intervention_type, intervention_id)
-    );
-    """,
-    READ_MODELS_MIGRATION,
-)
-
-
-# Two different events claiming one record id (a producer bug, or a record re-sent under a new
-# event id) must not leave whichever came first: the one with the least event id wins, in any
-# order. The same event again compares equal and changes nothing.
-def _least_event_wins(*, key: str, columns: str) -> str:
-    excluded = ", ".join(f"excluded.{c.strip()}" for c in columns.split(","))
-    return f"""
-        ON CONFLICT ({key}) DO UPDATE SET ({columns}) = ROW({excluded})
-        WHERE excluded.event_id < t.event_id"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,19 +59,227 @@ class BatchResult:
     skipped_as_seen: int
 
 
+class GenerationSwitchedError(Exception):
+    """The active generation is no longer the one the projector positioned itself on."""
+
+
+@dataclass(frozen=True, slots=True)
+class _FactTable:
+    """A fact table keyed by the record's own id; columns are the fact's fields, in order."""
+
+    name: str
+    key: str
+    columns: tuple[tuple[str, str], ...]  # (column, PostgreSQL type)
+    also_replace_when: str = ""
+
+    @property
+    def upsert(self) -> str:
+        names = [c for c, _ in self.columns]
+        keys = {k.strip() for k in self.key.split(",")}
+        arrays = ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(self.columns, start=1))
+        # Two events claiming one id (a producer bug, or a record re-sent under a new event id)
+        # must not leave whichever came first: the least event id wins, in any order. The same
+        # event again compares equal and changes nothing.
+        replaced = [c for c in names if c not in keys]
+        return (
+            f"INSERT INTO {self.name} AS t ({', '.join(names)}) "
+            f"SELECT * FROM unnest({arrays}) "
+            f"ON CONFLICT ({self.key}) DO UPDATE SET ({', '.join(replaced)}) = "
+            f"ROW({', '.join('excluded.' + c for c in replaced)}) "
+            f"WHERE excluded.event_id < t.event_id{self.also_replace_when}"
+        )
+
+    @property
+    def row(self) -> Callable[[Any], tuple[Any, ...]]:
+        return attrgetter(*(c for c, _ in self.columns))
+
+
+_HOUSEHOLDS: Final = _FactTable(
+    "households",
+    "household_id",
+    (
+        ("household_id", "uuid"),
+        ("village_code", "text"),
+        ("welfare_decile", "smallint"),
+        ("registered_at", "timestamptz"),
+        ("event_id", "uuid"),
+    ),
+)
+_GRANTS: Final = _FactTable(
+    "grants",
+    "grant_id",
+    (
+        ("grant_id", "uuid"),
+        ("household_id", "uuid"),
+        ("agency", "text"),
+        ("kind", "text"),
+        ("amount_idr", "bigint"),
+        ("issued_at", "timestamptz"),
+        ("event_id", "uuid"),
+        ("fiscal_year", "int"),
+    ),
+    # A grant projected before this column existed has none: its replay fills it.
+    also_replace_when=" OR t.fiscal_year IS NULL",
+)
+_TRAININGS: Final = _FactTable(
+    "training_completions",
+    "completion_id",
+    (
+        ("completion_id", "uuid"),
+        ("household_id", "uuid"),
+        ("agency", "text"),
+        ("topic", "text"),
+        ("hours", "int"),
+        ("completed_on", "date"),
+        ("event_id", "uuid"),
+    ),
+)
+_VISITS: Final = _FactTable(
+    "mentoring_visits",
+    "visit_id",
+    (
+        ("visit_id", "uuid"),
+        ("household_id", "uuid"),
+        ("agency", "text"),
+        ("visited_on", "date"),
+        ("business_status", "text"),
+        ("event_id", "uuid"),
+    ),
+)
+_SURVEYS: Final = _FactTable(
+    "business_surveys",
+    "survey_id",
+    (
+        ("survey_id", "uuid"),
+        ("household_id", "uuid"),
+        ("agency", "text"),
+        ("surveyed_on", "date"),
+        ("monthly_income_idr", "bigint"),
+        ("workers", "int"),
+        ("recorded_at", "timestamptz"),
+        ("event_id", "uuid"),
+    ),
+)
+_BUDGETS: Final = _FactTable(
+    "budget_allocations",
+    "allocation_id",
+    (
+        ("allocation_id", "uuid"),
+        ("agency", "text"),
+        ("fiscal_year", "int"),
+        ("amount_idr", "bigint"),
+        ("allocated_at", "timestamptz"),
+        ("event_id", "uuid"),
+    ),
+)
+_VOIDS: Final = _FactTable(
+    "voids",
+    "intervention_type, intervention_id",
+    (
+        ("intervention_type", "text"),
+        ("intervention_id", "uuid"),
+        ("agency", "text"),
+        ("voided_at", "timestamptz"),
+        ("event_id", "uuid"),
+    ),
+)
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows to one list per column: what `unnest` takes."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
 class ReadModelStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def stored_offsets(
+    async def positioned(
         self, group: str, partitions: Sequence[PartitionKey]
+    ) -> tuple[str, dict[PartitionKey, int]]:
+        """The active generation and the stored offsets it holds for these partitions."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            schema = await use_active(conn)
+            if schema is None:
+                raise GenerationSwitchedError("no active read-model generation")
+            return schema, await self._offsets(conn, group, partitions)
+
+    async def stored_offsets(
+        self, group: str, partitions: Sequence[PartitionKey], *, schema: str | None = None
     ) -> dict[PartitionKey, int]:
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                """SELECT topic, partition, next_offset FROM projection_offsets
-                   WHERE consumer_group = $1""",
-                group,
-            )
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._use(conn, schema)
+            return await self._offsets(conn, group, partitions)
+
+    async def apply(
+        self,
+        group: str,
+        batch: Mapping[PartitionKey, Sequence[ConsumedRecord]],
+        *,
+        schema: str | None = None,
+        building: bool = False,
+    ) -> BatchResult:
+        """Project a batch into `schema` (None: whichever generation is active). Into the active
+        generation unless `building`; GenerationSwitchedError if that is no longer `schema`."""
+        keys = sorted(k for k, records in batch.items() if records)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if building:
+                assert schema is not None
+                await use_schema(conn, schema)
+            else:
+                active = await use_active(conn, hold=True)
+                if active is None or (schema is not None and active != schema):
+                    raise GenerationSwitchedError(f"active generation is now {active}")
+            stored = await self._lock_offsets(conn, group, keys)
+            applied: list[ConsumedRecord] = []
+            rejected: list[tuple[str, int, int, str]] = []
+            advanced: list[tuple[str, int, int]] = []
+            skipped = 0
+            for key in keys:
+                records = batch[key]
+                # Records below the stored offset were projected by an earlier owner of the
+                # partition (a rebalance raced this batch): never apply them twice.
+                fresh = [r for r in records if r.offset >= stored[key]]
+                skipped += len(records) - len(fresh)
+                if not fresh:
+                    continue
+                applied.extend(fresh)
+                rejected.extend(
+                    (*key, r.offset, r.outcome.reason)
+                    for r in fresh
+                    if isinstance(r.outcome, Rejected)
+                )
+                advanced.append((*key, fresh[-1].offset + 1))
+            writes = fold(r.outcome for r in applied if not isinstance(r.outcome, Rejected | None))
+            await _write(conn, writes, rejected)
+            if advanced:
+                topics, partitions, offsets = _columns(advanced, 3)
+                await conn.execute(
+                    """UPDATE projection_offsets o SET next_offset = u.n, updated_at = now()
+                       FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n)
+                       WHERE o.consumer_group = $1 AND o.topic = u.t AND o.partition = u.p""",
+                    group,
+                    topics,
+                    partitions,
+                    offsets,
+                )
+        return BatchResult(applied, skipped)
+
+    async def _use(self, conn: Connection, schema: str | None) -> None:
+        if schema is None:
+            if await use_active(conn) is None:
+                raise GenerationSwitchedError("no active read-model generation")
+        else:
+            await use_schema(conn, schema)
+
+    async def _offsets(
+        self, conn: Connection, group: str, partitions: Sequence[PartitionKey]
+    ) -> dict[PartitionKey, int]:
+        rows = await conn.fetch(
+            """SELECT topic, partition, next_offset FROM projection_offsets
+               WHERE consumer_group = $1""",
+            group,
+        )
         wanted = set(partitions)
         return {
             (r["topic"], r["partition"]): r["next_offset"]
@@ -154,220 +287,38 @@ class ReadModelStore:
             if (r["topic"], r["partition"]) in wanted
         }
 
-    async def apply(
-        self, group: str, batch: Mapping[PartitionKey, Sequence[ConsumedRecord]]
-    ) -> BatchResult:
-        applied: list[ConsumedRecord] = []
-        skipped = 0
-        async with self._pool.acquire() as conn, conn.transaction():
-            for (topic, partition), records in sorted(batch.items()):
-                if not records:
-                    continue
-                stored = await self._lock_offset(conn, group, topic, partition)
-                # Records below the stored offset were projected by an earlier owner of the
-                # partition (a rebalance raced this batch): never apply them twice.
-                fresh = [r for r in records if r.offset >= stored]
-                skipped += len(records) - len(fresh)
-                if not fresh:
-                    continue
-                for record in fresh:
-                    await self._apply_one(conn, topic, partition, record)
-                applied.extend(fresh)
-                await conn.execute(
-                    """UPDATE projection_offsets SET next_offset = $4, updated_at = now()
-                       WHERE consumer_group = $1 AND topic = $2 AND partition = $3""",
-                    group,
-                    topic,
-                    partition,
-                    fresh[-1].offset + 1,
-                )
-        return BatchResult(applied, skipped)
-
-    async def _lock_offset(self, conn: Connection, group: str, topic: str, partition: int) -> int:
+    async def _lock_offsets(
+        self, conn: Connection, group: str, keys: Sequence[PartitionKey]
+    ) -> dict[PartitionKey, int]:
+        if not keys:
+            return {}
+        topics, partitions = _columns(keys, 2)
         await conn.execute(
             """INSERT INTO projection_offsets (consumer_group, topic, partition, next_offset)
-               VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING""",
+               SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p)
+               ON CONFLICT DO NOTHING""",
             group,
-            topic,
-            partition,
+            topics,
+            partitions,
         )
-        stored: int = await conn.fetchval(
-            """SELECT next_offset FROM projection_offsets
-               WHERE consumer_group = $1 AND topic = $2 AND partition = $3 FOR UPDATE""",
+        # In a fixed order, so two owners of overlapping partitions (a rebalance race) queue
+        # behind each other instead of deadlocking.
+        rows = await conn.fetch(
+            """SELECT topic, partition, next_offset FROM projection_offsets
+               WHERE consumer_group = $1
+                 AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::int[]))
+               ORDER BY topic, partition FOR UPDATE""",
             group,
-            topic,
-            partition,
+            topics,
+            partitions,
         )
-        return stored
-
-    async def _apply_one(
-        self, conn: Connection, topic: str, partition: int, record: ConsumedRecord
-    ) -> None:
-        match record.outcome:
-            case HouseholdFact() as f:
-                await conn.execute(
-                    """INSERT INTO households AS t
-                           (household_id, village_code, welfare_decile, registered_at, event_id)
-                       VALUES ($1, $2, $3, $4, $5)"""
-                    + _least_event_wins(
-                        key="household_id",
-                        columns="village_code, welfare_decile, registered_at, event_id",
-                    ),
-                    f.household_id,
-                    f.village_code,
-                    f.welfare_decile,
-                    f.registered_at,
-                    f.event_id,
-                )
-                await _upsert_state(
-                    conn,
-                    f.household_id,
-                    registered=(f.registered_at, f.event_id, f.welfare_decile),
-                    village=(f.village_code, f.registered_at, f.event_id),
-                    decile=(f.welfare_decile, f.registered_at, f.event_id),
-                )
-            case HouseholdChangeFact() as f:
-                await _upsert_state(
-                    conn,
-                    f.household_id,
-                    village=None
-                    if f.village_code is None
-                    else (f.village_code, f.changed_at, f.event_id),
-                    decile=None
-                    if f.welfare_decile is None
-                    else (f.welfare_decile, f.changed_at, f.event_id),
-                )
-            case EnrolmentFact() as f:
-                await _upsert_state(
-                    conn,
-                    f.household_id,
-                    enrolled=(f.enrolled_at, f.event_id, f.cohort_year, f.enrolling_agency),
-                )
-            case ExitFact() as f:
-                await _upsert_state(
-                    conn, f.household_id, exited=(f.exited_at, f.event_id, f.reason)
-                )
-            case GrantFact() as f:
-                # A grant projected before this column existed has none: its replay fills it.
-                await conn.execute(
-                    """INSERT INTO grants AS t (grant_id, household_id, agency, kind, amount_idr,
-                                                issued_at, event_id, fiscal_year)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"""
-                    + _least_event_wins(
-                        key="grant_id",
-                        columns="household_id, agency, kind, amount_idr, issued_at, event_id, "
-                        "fiscal_year",
-                    )
-                    + " OR t.fiscal_year IS NULL",
-                    f.grant_id,
-                    f.household_id,
-                    f.agency,
-                    f.kind,
-                    f.amount_idr,
-                    f.issued_at,
-                    f.event_id,
-                    f.fiscal_year,
-                )
-            case MentoringFact() as f:
-                await conn.execute(
-                    """INSERT INTO mentoring_visits AS t (visit_id, household_id, agency,
-                                                          visited_on, business_status, event_id)
-                       VALUES ($1, $2, $3, $4, $5, $6)"""
-                    + _least_event_wins(
-                        key="visit_id",
-                        columns="household_id, agency, visited_on, business_status, event_id",
-                    ),
-                    f.visit_id,
-                    f.household_id,
-                    f.agency,
-                    f.visited_on,
-                    f.business_status,
-                    f.event_id,
-                )
-            case SurveyFact() as f:
-                await conn.execute(
-                    """INSERT INTO business_surveys AS t (survey_id, household_id, agency,
-                                                          surveyed_on, monthly_income_idr,
-                                                          workers, recorded_at, event_id)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"""
-                    + _least_event_wins(
-                        key="survey_id",
-                        columns="household_id, agency, surveyed_on, monthly_income_idr, "
-                        "workers, recorded_at, event_id",
-                    ),
-                    f.survey_id,
-                    f.household_id,
-                    f.agency,
-                    f.surveyed_on,
-                    f.monthly_income_idr,
-                    f.workers,
-                    f.recorded_at,
-                    f.event_id,
-                )
-            case BudgetFact() as f:
-                await conn.execute(
-                    """INSERT INTO budget_allocations AS t (allocation_id, agency, fiscal_year,
-                                                            amount_idr, allocated_at, event_id)
-                       VALUES ($1, $2, $3, $4, $5, $6)"""
-                    + _least_event_wins(
-                        key="allocation_id",
-                        columns="agency, fiscal_year, amount_idr, allocated_at, event_id",
-                    ),
-                    f.allocation_id,
-                    f.agency,
-                    f.fiscal_year,
-                    f.amount_idr,
-                    f.allocated_at,
-                    f.event_id,
-                )
-            case TrainingFact() as f:
-                await conn.execute(
-                    """INSERT INTO training_completions AS t (completion_id, household_id, agency,
-                                                         topic, hours, completed_on, event_id)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7)"""
-                    + _least_event_wins(
-                        key="completion_id",
-                        columns="household_id, agency, topic, hours, completed_on, event_id",
-                    ),
-                    f.completion_id,
-                    f.household_id,
-                    f.agency,
-                    f.topic,
-                    f.hours,
-                    f.completed_on,
-                    f.event_id,
-                )
-            case VoidFact() as f:
-                await conn.execute(
-                    """INSERT INTO voids AS t (intervention_type, intervention_id, agency,
-                                               voided_at, event_id)
-                       VALUES ($1, $2, $3, $4, $5)"""
-                    + _least_event_wins(
-                        key="intervention_type, intervention_id",
-                        columns="agency, voided_at, event_id",
-                    ),
-                    f.intervention_type,
-                    f.intervention_id,
-                    f.agency,
-                    f.voided_at,
-                    f.event_id,
-                )
-            case Rejected(reason=reason):
-                await conn.execute(
-                    """INSERT INTO rejected_events (topic, partition, "offset", reason)
-                       VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING""",
-                    topic,
-                    partition,
-                    record.offset,
-                    reason,
-                )
-            case None:
-                pass
+        return {(r["topic"], r["partition"]): int(r["next_offset"]) for r in rows}
 
     async def progress_figures(
         self,
     ) -> tuple[int, dict[str, GrantTotals], dict[str, int], datetime]:
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            await self._use(conn, None)
             households = await conn.fetchval("SELECT count(*) FROM households")
             grant_rows = await conn.fetch(
                 """SELECT agency, count(*) AS n, coalesce(sum(amount_idr), 0) AS idr
@@ -392,7 +343,8 @@ class ReadModelStore:
         )
 
     async def stored_positions(self, group: str) -> dict[PartitionKey, int]:
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._use(conn, None)
             rows = await conn.fetch(
                 """SELECT topic, partition, next_offset FROM projection_offsets
                    WHERE consumer_group = $1""",
@@ -401,44 +353,34 @@ class ReadModelStore:
         return {(r["topic"], r["partition"]): int(r["next_offset"]) for r in rows}
 
     async def rejected_count(self) -> int:
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._use(conn, None)
             return int(await conn.fetchval("SELECT count(*) FROM rejected_events"))
 
 
-async def _upsert_state(
-    conn: Connection,
-    household_id: object,
-    *,
-    registered: tuple[datetime, object, int] | None = None,
-    village: tuple[str, datetime, object] | None = None,
-    decile: tuple[int, datetime, object] | None = None,
-    enrolled: tuple[datetime, object, int, str] | None = None,
-    exited: tuple[datetime, object, str] | None = None,
+async def _write(
+    conn: Connection, writes: BatchWrites, rejected: Sequence[tuple[str, int, int, str]]
 ) -> None:
-    """One household's state: each group of fields is taken from one event, the one that
-    STATE_UPSERT's rules pick; None leaves a group to what the other events say."""
-    reg_at, reg_event, initial = registered or (None, None, None)
-    village_code, village_at, village_event = village or (None, None, None)
-    welfare, decile_at, decile_event = decile or (None, None, None)
-    enrolled_at, enrol_event, cohort, enrolling = enrolled or (None, None, None, None)
-    exited_at, exit_event, reason = exited or (None, None, None)
-    await conn.execute(
-        STATE_UPSERT,
-        household_id,
-        reg_at,
-        reg_event,
-        initial,
-        village_code,
-        village_at,
-        village_event,
-        welfare,
-        decile_at,
-        decile_event,
-        enrolled_at,
-        enrol_event,
-        cohort,
-        enrolling,
-        exited_at,
-        exit_event,
-        reason,
-    )
+    """One statement per table that has rows in this batch."""
+    for table, facts in (
+        (_HOUSEHOLDS, writes.households.values()),
+        (_GRANTS, writes.grants.values()),
+        (_TRAININGS, writes.trainings.values()),
+        (_VISITS, writes.visits.values()),
+        (_SURVEYS, writes.surveys.values()),
+        (_BUDGETS, writes.budgets.values()),
+        (_VOIDS, writes.voids.values()),
+    ):
+        if facts:
+            row = table.row
+            await conn.execute(table.upsert, *_columns([row(f) for f in facts], len(table.columns)))
+    if writes.states:
+        rows = [state.row(household) for household, state in writes.states.items()]
+        await conn.execute(STATE_UPSERT, *_columns(rows, 17))
+    if rejected:
+        await conn.execute(
+            """INSERT INTO rejected_events (topic, partition, "offset", reason)
+               SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[])
+               ON CONFLICT DO NOTHING""",
+            *_columns(rejected, 4),
+        )

@@ -21,7 +21,10 @@ DAY: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 AREA_FILTERS: Final = frozenset({"area", "district", "village"})
 TIME_FILTERS: Final = frozenset({"fiscal_year", "month"})
-ALL_FILTERS: Final = AREA_FILTERS | TIME_FILTERS | {"agency"}
+# A finished "as of" read-model generation to read instead of the live one (a period report).
+SNAPSHOT: Final = "snapshot"
+SNAPSHOT_NAME: Final = re.compile(r"^rm_asof_[0-9_]{1,40}$")
+ALL_FILTERS: Final = AREA_FILTERS | TIME_FILTERS | {"agency", SNAPSHOT}
 
 _AREA_LEVELS: Final[dict[str, tuple[Level, ...]]] = {
     "area": ("province", "regency", "district", "village"),
@@ -39,6 +42,7 @@ class Filters:
     month: date | None = None  # the first day of the month
     days: int | None = None
     as_of: date | None = None
+    snapshot: str | None = None
 
     def as_dict(self) -> dict[str, str | int | None]:
         return {
@@ -46,6 +50,7 @@ class Filters:
             "areas": ",".join(self.areas) or None,
             "fiscal_year": self.fiscal_year,
             "month": self.month.strftime("%Y-%m") if self.month else None,
+            **({SNAPSHOT: self.snapshot} if self.snapshot else {}),
         }
 
 
@@ -110,9 +115,13 @@ def parse_filters(
         except ValueError:
             errors.append(ParameterError("as_of", "expected a date YYYY-MM-DD"))
 
+    snapshot = values.get(SNAPSHOT)
+    if snapshot is not None and not SNAPSHOT_NAME.match(snapshot):
+        errors.append(ParameterError(SNAPSHOT, "not the name of an as-of report (rm_asof_...)"))
+
     if errors:
         raise InvalidQueryError(errors)
-    return Filters(agency, tuple(codes), fiscal_year, month, days, as_of)
+    return Filters(agency, tuple(codes), fiscal_year, month, days, as_of, snapshot)
 
 
 def _agency(

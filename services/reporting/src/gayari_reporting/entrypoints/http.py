@@ -8,6 +8,7 @@ no count small enough to single out a family.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -15,9 +16,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from gayari_reporting.adapters.exports import to_csv, to_xlsx
+from gayari_reporting.adapters.generations import Generation, Generations
 from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.store import ReadModelStore
-from gayari_reporting.domain.filters import ALL_FILTERS, AREA_FILTERS, ParameterError
+from gayari_reporting.domain.filters import ALL_FILTERS, ParameterError
 from gayari_reporting.domain.projection import Progress, progress_report
 from gayari_reporting.domain.readmodels import (
     Agencies,
@@ -70,7 +72,8 @@ public_router = APIRouter(tags=["public"], responses={422: _ERRORS[422]})
 
 FILTERS_DOC = (
     " Filters (query): agency (code), area (any Kemendagri code), district, village, "
-    "fiscal_year (YYYY), month (YYYY-MM); an unknown parameter or value is a 422."
+    "fiscal_year (YYYY), month (YYYY-MM), snapshot (a finished as-of report, see "
+    "/generations); an unknown parameter or value is a 422."
 )
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -109,6 +112,39 @@ async def get_projection_status(request: Request) -> ProjectionStatus:
         events_behind=await projector.events_behind(),
         events_rejected=await store.rejected_count(),
     )
+
+
+class GenerationInfo(BaseModel):
+    name: str
+    kind: Literal["live", "as-of"]
+    state: Literal["building", "active", "retired", "ready"]
+    as_of: datetime | None
+    events: int
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, g: Generation) -> GenerationInfo:
+        return cls(
+            name=g.schema,
+            kind=g.kind,
+            state=g.state,
+            as_of=g.as_of,
+            events=g.events,
+            created_at=g.created_at,
+            finished_at=g.finished_at,
+        )
+
+
+@router.get(
+    "/generations",
+    description="The read models' generations: the active one, any being rebuilt by a replay, "
+    "and the finished as-of reports, whose name every view takes as `snapshot`.",
+)
+async def get_generations(request: Request) -> list[GenerationInfo]:
+    Context.of(request).filters(request, ())
+    generations: Generations = request.app.state.generations
+    return [GenerationInfo.of(g) for g in await generations.all()]
 
 
 @router.get("/summary", description="The programme in figures." + FILTERS_DOC)
@@ -190,7 +226,7 @@ async def get_double_funding(request: Request) -> DoubleFunding:
 )
 async def get_outcomes(request: Request) -> Outcomes:
     ctx = Context.of(request)
-    return await views.outcomes(ctx, ctx.filters(request, AREA_FILTERS))
+    return await views.outcomes(ctx, ctx.filters(request, views.OUTCOME_PARAMS))
 
 
 @router.get(

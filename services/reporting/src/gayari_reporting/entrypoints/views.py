@@ -21,6 +21,7 @@ from gayari_reporting.domain.areas import CHILD, Area, AreaIndex, parent_code
 from gayari_reporting.domain.filters import (
     ALL_FILTERS,
     AREA_FILTERS,
+    SNAPSHOT,
     Filters,
     InvalidQueryError,
     ParameterError,
@@ -340,9 +341,10 @@ async def _data_quality_table(ctx: Context, filters: Filters) -> Table:
     return table_of("rejected", reasons) if reasons else empty_table("rejected", ReasonCount)
 
 
-UNSERVED_PARAMS: Final = AREA_FILTERS | {"agency", "days", "as_of"}
-DOUBLE_FUNDING_PARAMS: Final = AREA_FILTERS | {"agency", "fiscal_year"}
-AREA_PARAMS: Final = frozenset({"agency", "fiscal_year", "month"})
+UNSERVED_PARAMS: Final = AREA_FILTERS | {"agency", "days", "as_of", SNAPSHOT}
+DOUBLE_FUNDING_PARAMS: Final = AREA_FILTERS | {"agency", "fiscal_year", SNAPSHOT}
+AREA_PARAMS: Final = frozenset({"agency", "fiscal_year", "month", SNAPSHOT})
+OUTCOME_PARAMS: Final = AREA_FILTERS | {SNAPSHOT}
 
 Exporter = Callable[[Context, Filters], Awaitable[Table]]
 EXPORTS: Final[dict[str, tuple[frozenset[str], Exporter]]] = {
@@ -353,6 +355,6 @@ EXPORTS: Final[dict[str, tuple[frozenset[str], Exporter]]] = {
     "convergence": (ALL_FILTERS, _convergence_table),
     "unserved": (UNSERVED_PARAMS, _unserved_table),
     "double-funding": (DOUBLE_FUNDING_PARAMS, _double_funding_table),
-    "outcomes": (AREA_FILTERS, _outcomes_table),
+    "outcomes": (OUTCOME_PARAMS, _outcomes_table),
     "data-quality": (frozenset(), _data_quality_table),
 }

@@ -1,0 +1,243 @@
+"""Generations of the read models: each a PostgreSQL schema holding every read-model table and
+the offsets it was projected to; exactly one is active and serves the reports.
+
+A replay builds a new generation beside the active one and switches by updating one row, so
+readers see the old figures or the new ones, never a mix: every read and every projected batch
+looks the active generation up inside its own transaction, and the projector holds that row
+FOR SHARE while it writes, so a switch waits for the batch in hand and the projector's next
+batch sees the switch. "As of" generations are built the same way, up to a timestamp, and are
+never switched to: they stay as frozen period reports, read by name.
+
+The deployments made before generations existed keep their read models in `public`; it is the
+first generation there and, once replaced, its tables are dropped by name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+import asyncpg
+import structlog
+
+from gayari_reporting.adapters.schema import MIGRATIONS
+from gayari_shared.postgres import Connection, migrate
+
+log = structlog.get_logger(__name__)
+
+COMPONENT: Final = "reporting"
+LEGACY: Final = "public"
+NAME: Final = re.compile(r"^(public|rm_[a-z0-9_]{1,40})$")
+
+CONTROL_MIGRATIONS: Final = (
+    """
+    CREATE TABLE read_model_generations (
+        schema_name text PRIMARY KEY,
+        kind        text NOT NULL CHECK (kind IN ('live', 'as-of')),
+        state       text NOT NULL CHECK (state IN ('building', 'active', 'retired', 'ready')),
+        as_of       timestamptz,
+        events      bigint NOT NULL DEFAULT 0,
+        created_at  timestamptz NOT NULL DEFAULT now(),
+        finished_at timestamptz
+    );
+    CREATE UNIQUE INDEX read_model_generations_one_active
+        ON read_model_generations ((true)) WHERE state = 'active';
+    """,
+)
+
+# The read-model objects a legacy `public` generation holds (store.MIGRATIONS), dropped when a
+# replay replaces it; `public` itself stays, it holds the control table.
+_LEGACY_OBJECTS: Final = (
+    "VIEW live_interventions",
+    "VIEW live_surveys",
+    "VIEW live_budgets",
+    "TABLE households",
+    "TABLE household_state",
+    "TABLE grants",
+    "TABLE training_completions",
+    "TABLE mentoring_visits",
+    "TABLE business_surveys",
+    "TABLE budget_allocations",
+    "TABLE voids",
+    "TABLE rejected_events",
+    "TABLE projection_offsets",
+)
+
+
+class UnknownGenerationError(LookupError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    schema: str
+    kind: str
+    state: str
+    as_of: datetime | None
+    events: int
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def quoted(schema: str) -> str:
+    if not NAME.match(schema):
+        raise UnknownGenerationError(f"not a read-model generation: {schema!r}")
+    return f'"{schema}"'
+
+
+async def use_active(conn: Connection, *, hold: bool = False) -> str | None:
+    """Point this transaction at the active generation; None if there is none. With `hold`, the
+    generation cannot be switched until the transaction ends (None if a switch just won)."""
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        "SELECT schema_name, set_config('search_path', quote_ident(schema_name), true) "
+        "FROM public.read_model_generations WHERE state = 'active'" + (" FOR SHARE" if hold else "")
+    )
+
+
+async def use_schema(conn: Connection, schema: str) -> None:
+    """Point this transaction at one generation by name."""
+    await conn.execute(f"SET LOCAL search_path TO {quoted(schema)}")
+
+
+class Generations:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def prepare(self) -> str:
+        """The control table, an active generation, and that generation's migrations applied;
+        returns the active generation. Safe when several instances start at once."""
+        await migrate(self._pool, "reporting-generations", CONTROL_MIGRATIONS)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('reporting-generations'))")
+            active = await self._active(conn)
+            if active is None:
+                legacy = await conn.fetchval(
+                    "SELECT 1 FROM public.schema_migrations WHERE component = $1 LIMIT 1",
+                    COMPONENT,
+                )
+                active = LEGACY if legacy else f"rm_{_stamp(datetime.now(UTC))}"
+                await conn.execute(
+                    """INSERT INTO public.read_model_generations (schema_name, kind, state)
+                       VALUES ($1, 'live', 'active')""",
+                    active,
+                )
+                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(active)}")
+        await migrate(self._pool, COMPONENT, MIGRATIONS, schema=active)
+        return active
+
+    async def active(self) -> str:
+        async with self._pool.acquire() as conn:
+            active = await self._active(conn)
+        if active is None:
+            raise UnknownGenerationError("no active read-model generation: start reporting once")
+        return active
+
+    async def all(self) -> list[Generation]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """SELECT schema_name, kind, state, as_of, events, created_at, finished_at
+                   FROM public.read_model_generations ORDER BY created_at"""
+            )
+        return [Generation(*row) for row in rows]
+
+    async def snapshot(self, schema: str) -> Generation:
+        """A finished "as of" generation, by name."""
+        for generation in await self.all():
+            if generation.schema == schema and generation.state == "ready":
+                return generation
+        raise UnknownGenerationError(f"no finished as-of report is called {schema!r}")
+
+    async def create(self, *, as_of: datetime | None = None) -> str:
+        """A new, empty generation in the building state, with every read-model table."""
+        now = datetime.now(UTC)
+        schema = f"rm_{_stamp(now)}" if as_of is None else f"rm_asof_{_stamp(as_of)}_{_stamp(now)}"
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"CREATE SCHEMA {quoted(schema)}")
+            await conn.execute(
+                """INSERT INTO public.read_model_generations (schema_name, kind, state, as_of)
+                   VALUES ($1, $2, 'building', $3)""",
+                schema,
+                "live" if as_of is None else "as-of",
+                as_of,
+            )
+        await migrate(self._pool, COMPONENT, MIGRATIONS, schema=schema)
+        return schema
+
+    async def switch(self, schema: str, events: int) -> str:
+        """Make a built generation the active one; returns the one it replaced. Waits for any
+        batch being projected into the old one, and that projector's next batch follows."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            old = await conn.fetchval(
+                """SELECT schema_name FROM public.read_model_generations
+                   WHERE state = 'active' FOR UPDATE"""
+            )
+            building = await conn.fetchval(
+                """SELECT 1 FROM public.read_model_generations
+                   WHERE schema_name = $1 AND state = 'building' AND kind = 'live'""",
+                schema,
+            )
+            if not building:
+                raise UnknownGenerationError(f"{schema} is not a live generation being built")
+            await conn.execute(
+                """UPDATE public.read_model_generations SET state = 'retired', finished_at = now()
+                   WHERE schema_name = $1""",
+                old,
+            )
+            await conn.execute(
+                """UPDATE public.read_model_generations
+                   SET state = 'active', events = $2, finished_at = now()
+                   WHERE schema_name = $1""",
+                schema,
+                events,
+            )
+        log.info("read models switched", active=schema, replaced=old, events=events)
+        return str(old)
+
+    async def finish_snapshot(self, schema: str, events: int) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """UPDATE public.read_model_generations
+                   SET state = 'ready', events = $2, finished_at = now()
+                   WHERE schema_name = $1 AND state = 'building' AND kind = 'as-of'""",
+                schema,
+                events,
+            )
+
+    async def drop(self, schema: str) -> None:
+        """Drop a generation that is not active; its readers finish first (DROP waits)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            state = await conn.fetchval(
+                "SELECT state FROM public.read_model_generations WHERE schema_name = $1 FOR UPDATE",
+                schema,
+            )
+            if state is None:
+                raise UnknownGenerationError(f"no read-model generation is called {schema!r}")
+            if state == "active":
+                raise UnknownGenerationError(f"{schema} is active: replace it before dropping it")
+            if schema == LEGACY:
+                for obj in _LEGACY_OBJECTS:
+                    await conn.execute(f"DROP {obj} IF EXISTS CASCADE")
+                await conn.execute(
+                    "DELETE FROM public.schema_migrations WHERE component = $1", COMPONENT
+                )
+            else:
+                await conn.execute(f"DROP SCHEMA IF EXISTS {quoted(schema)} CASCADE")
+            await conn.execute(
+                "DELETE FROM public.read_model_generations WHERE schema_name = $1", schema
+            )
+        log.info("read-model generation dropped", generation=schema)
+
+    async def abandoned(self) -> list[str]:
+        """Generations left in the building state by a replay that did not finish."""
+        return [g.schema for g in await self.all() if g.state == "building"]
+
+    async def _active(self, conn: Connection) -> str | None:
+        return await conn.fetchval(  # type: ignore[no-any-return]
+            "SELECT schema_name FROM public.read_model_generations WHERE state = 'active'"
+        )
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y%m%d_%H%M%S")
