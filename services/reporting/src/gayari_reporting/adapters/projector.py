@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
 
 import asyncpg
 import structlog
@@ -33,9 +34,12 @@ from gayari_shared.tracing import consuming
 log = structlog.get_logger(__name__)
 
 
-def decode(record: ConsumerRecord[bytes, bytes]) -> ConsumedRecord:
+def decode(record: ConsumerRecord[bytes, bytes], until: datetime | None = None) -> ConsumedRecord:
+    """The fact a record adds; with `until`, nothing for an event whose time is later."""
     try:
         envelope = Envelope.from_kafka(record.key, record.value, list(record.headers))
+        if until is not None and envelope.time > until:
+            return ConsumedRecord(record.offset, None)
         data = parse_data(envelope)
     except InvalidEventError as exc:
         log.warning(
@@ -169,10 +173,12 @@ class Projector:
             (tp.topic, tp.partition): [decode(r) for r in records]
             for tp, records in fetched.items()
         }
-        await self._dead_letter(fetched, batch)
-        backoff = 0.5
+        backoff, dead_lettered = 0.5, False
         while True:
             try:
+                if not dead_lettered:  # once: a retried batch must not dead-letter again
+                    await self._dead_letter(fetched, batch)
+                    dead_lettered = True
                 result = await self._store.apply(self.group_id, batch, schema=self.generation)
                 break
             except GenerationSwitchedError:

@@ -207,8 +207,11 @@ class ReadModelStore:
     async def stored_offsets(
         self, group: str, partitions: Sequence[PartitionKey], *, schema: str | None = None
     ) -> dict[PartitionKey, int]:
+        """The active generation's offsets; GenerationSwitchedError if it is not `schema`."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await self._use(conn, schema)
+            active = await use_active(conn)
+            if active is None or (schema is not None and active != schema):
+                raise GenerationSwitchedError(f"active generation is now {active}")
             return await self._offsets(conn, group, partitions)
 
     async def apply(
