@@ -197,7 +197,7 @@ async def main(events: int) -> dict[str, Any]:
             group_id=f"{prefix}-projector",
             topics=list(topics.values()),
             store=store,
-            max_records=2000,
+            max_records=5000,
         )
         task = asyncio.create_task(projector.run())
         try:

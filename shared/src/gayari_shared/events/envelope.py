@@ -43,8 +43,8 @@ class KafkaRecord:
     headers: list[tuple[str, bytes]]
 
 
-class Envelope(BaseModel):
-    """One event: the CloudEvents context attributes plus its data."""
+class EventAttributes(BaseModel):
+    """The CloudEvents context attributes of one event: what travels in the headers."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -65,6 +65,24 @@ class Envelope(BaseModel):
         default=None, pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
     )
     tracestate: str | None = Field(default=None, max_length=512)
+
+    @classmethod
+    def from_headers(cls, key: bytes | None, headers: list[tuple[str, bytes]]) -> EventAttributes:
+        """The attributes of a record, checked (InvalidEventError says what is wrong)."""
+        attributes = _header_attributes(headers)
+        try:
+            parsed = cls.model_validate(attributes)
+        except ValidationError as exc:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+            raise InvalidEventError(f"invalid CloudEvents attributes: {fields}") from exc
+        if key is not None and key.decode(errors="replace") != parsed.subject:
+            raise InvalidEventError("record key differs from ce_subject")
+        return parsed
+
+
+class Envelope(EventAttributes):
+    """One event: the CloudEvents context attributes plus its data."""
+
     data: dict[str, Any]
 
     def to_kafka(self, topic: str) -> KafkaRecord:
@@ -83,20 +101,7 @@ class Envelope(BaseModel):
     def from_kafka(
         cls, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
     ) -> Envelope:
-        attributes: dict[str, Any] = {}
-        for name, raw in headers:
-            lowered = name.lower()
-            try:
-                text = raw.decode()
-            except UnicodeDecodeError as exc:
-                raise InvalidEventError(f"header {name} is not UTF-8") from exc
-            if lowered.startswith(CE_PREFIX):
-                attributes[lowered.removeprefix(CE_PREFIX)] = text
-            elif lowered == "content-type":
-                attributes["datacontenttype"] = text
-        missing = [name for name in _REQUIRED if name not in attributes]
-        if missing:
-            raise InvalidEventError(f"invalid CloudEvents attributes: missing {', '.join(missing)}")
+        attributes = _header_attributes(headers)
         if value is None:
             raise InvalidEventError("record has no value")
         try:
@@ -113,3 +118,33 @@ class Envelope(BaseModel):
         if key is not None and key.decode(errors="replace") != envelope.subject:
             raise InvalidEventError("record key differs from ce_subject")
         return envelope
+
+
+# Header names as the binding writes them; any other casing still works, found the slow way.
+_HEADER_NAMES: Final = {
+    **{CE_PREFIX + name: name for name in (*_ATTRIBUTES, "traceparent", "tracestate")},
+    "content-type": "datacontenttype",
+}
+
+
+def _header_attributes(headers: list[tuple[str, bytes]]) -> dict[str, Any]:
+    """The CloudEvents attributes among a record's headers; other headers are not read."""
+    attributes: dict[str, Any] = {}
+    for name, raw in headers:
+        attribute = _HEADER_NAMES.get(name)
+        if attribute is None:
+            lowered = name.lower()
+            if lowered.startswith(CE_PREFIX):
+                attribute = lowered.removeprefix(CE_PREFIX)
+            elif lowered == "content-type":
+                attribute = "datacontenttype"
+            else:
+                continue
+        try:
+            attributes[attribute] = raw.decode()
+        except UnicodeDecodeError as exc:
+            raise InvalidEventError(f"header {name} is not UTF-8") from exc
+    missing = [name for name in _REQUIRED if name not in attributes]
+    if missing:
+        raise InvalidEventError(f"invalid CloudEvents attributes: missing {', '.join(missing)}")
+    return attributes

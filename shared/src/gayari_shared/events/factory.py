@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from gayari_shared.events.contracts import CATALOGUE, EventBase
-from gayari_shared.events.envelope import Envelope, InvalidEventError
+from gayari_shared.events.envelope import Envelope, EventAttributes, InvalidEventError
 from gayari_shared.events.upcasting import to_latest
 from gayari_shared.tracing import current_trace_context
 
@@ -38,3 +38,30 @@ def parse_data(envelope: Envelope) -> EventBase:
     if data.subject != envelope.subject:
         raise InvalidEventError("ce_subject differs from the data's subject")
     return to_latest(data)
+
+
+def decode_event(
+    key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+) -> tuple[EventAttributes, EventBase]:
+    """A record's attributes and typed data, upcast: what `Envelope.from_kafka` then
+    `parse_data` give, with the same checks, for consumers that need speed. The data is
+    validated straight from the JSON bytes into its model, never built as a dict first."""
+    attributes = EventAttributes.from_headers(key, headers)
+    if value is None:
+        raise InvalidEventError("record has no value")
+    model = CATALOGUE.get(attributes.type)
+    if model is None:
+        raise InvalidEventError(f"unknown event type {attributes.type}")
+    try:
+        data = model.model_validate_json(value)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if errors[0]["type"] == "json_invalid":
+            raise InvalidEventError(f"value is not JSON: {errors[0]['msg']}") from exc
+        if errors[0]["type"] == "model_type" and not errors[0]["loc"]:
+            raise InvalidEventError("value is not a JSON object") from exc
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in errors)
+        raise InvalidEventError(f"invalid {attributes.type} data: {fields}") from exc
+    if data.subject != attributes.subject:
+        raise InvalidEventError("ce_subject differs from the data's subject")
+    return attributes, to_latest(data)

@@ -15,6 +15,7 @@ first generation there and, once replaced, its tables are dropped by name.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -117,7 +118,9 @@ class Generations:
                     "SELECT 1 FROM public.schema_migrations WHERE component = $1 LIMIT 1",
                     COMPONENT,
                 )
-                active = LEGACY if legacy else f"rm_{_stamp(datetime.now(UTC))}"
+                active = (
+                    LEGACY if legacy else f"rm_{_stamp(datetime.now(UTC))}_{secrets.token_hex(3)}"
+                )
                 await conn.execute(
                     """INSERT INTO public.read_model_generations (schema_name, kind, state)
                        VALUES ($1, 'live', 'active')""",
@@ -152,7 +155,10 @@ class Generations:
     async def create(self, *, as_of: datetime | None = None) -> str:
         """A new, empty generation in the building state, with every read-model table."""
         now = datetime.now(UTC)
-        schema = f"rm_{_stamp(now)}" if as_of is None else f"rm_asof_{_stamp(as_of)}_{_stamp(now)}"
+        unique = secrets.token_hex(3)  # two in one second must not collide
+        schema = (
+            f"rm_{_stamp(now)}_{unique}" if as_of is None else f"rm_asof_{_stamp(as_of)}_{unique}"
+        )
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(f"CREATE SCHEMA {quoted(schema)}")
             await conn.execute(

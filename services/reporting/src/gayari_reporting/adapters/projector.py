@@ -25,22 +25,24 @@ from gayari_reporting.adapters.store import (
     Rejected,
 )
 from gayari_reporting.domain.projection import fact_of
-from gayari_shared.events.envelope import Envelope, InvalidEventError
-from gayari_shared.events.factory import parse_data
+from gayari_shared.events.envelope import InvalidEventError
+from gayari_shared.events.factory import decode_event
 from gayari_shared.kafka.deadletter import Rejection
 from gayari_shared.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED
-from gayari_shared.tracing import consuming
+from gayari_shared.tracing import consuming, tracing_enabled
 
 log = structlog.get_logger(__name__)
 
 
-def decode(record: ConsumerRecord[bytes, bytes], until: datetime | None = None) -> ConsumedRecord:
-    """The fact a record adds; with `until`, nothing for an event whose time is later."""
+def decode(
+    record: ConsumerRecord[bytes, bytes], until: datetime | None = None, *, traced: bool = True
+) -> ConsumedRecord:
+    """The fact a record adds; with `until`, nothing for an event whose time is later. With
+    `traced`, a consumer span per event, child of the request that caused it."""
     try:
-        envelope = Envelope.from_kafka(record.key, record.value, list(record.headers))
+        envelope, data = decode_event(record.key, record.value, list(record.headers))
         if until is not None and envelope.time > until:
             return ConsumedRecord(record.offset, None)
-        data = parse_data(envelope)
     except InvalidEventError as exc:
         log.warning(
             "event rejected",
@@ -50,15 +52,26 @@ def decode(record: ConsumerRecord[bytes, bytes], until: datetime | None = None) 
             offset=record.offset,
         )
         return ConsumedRecord(record.offset, Rejected(exc.reason))
-    # A consumer span per event, child of the request that caused it: no-op without an exporter.
+    meta = EventMeta(str(envelope.id), envelope.type, envelope.correlationid, envelope.subject)
+    if not traced:
+        return ConsumedRecord(record.offset, fact_of(data, envelope.id), meta)
     with consuming(
         envelope.type,
         envelope.traceparent,
         envelope.tracestate,
         **{"cloudevents.event_id": str(envelope.id)},
     ):
-        meta = EventMeta(str(envelope.id), envelope.type, envelope.correlationid, envelope.subject)
         return ConsumedRecord(record.offset, fact_of(data, envelope.id), meta)
+
+
+def _decode_all(
+    fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+) -> dict[PartitionKey, list[ConsumedRecord]]:
+    traced = tracing_enabled()
+    return {
+        (tp.topic, tp.partition): [decode(r, traced=traced) for r in rs]
+        for tp, rs in fetched.items()
+    }
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -86,8 +99,10 @@ class Projector:
         store: ReadModelStore,
         max_records: int = 2000,
         dead_letters: DeadLetterSink | None = None,
+        log_each_up_to: int = 100,
     ) -> None:
         self.group_id = group_id
+        self._log_each_up_to = log_each_up_to
         self._dead_letters = dead_letters
         self._topics = topics
         self._store = store
@@ -95,6 +110,7 @@ class Projector:
         self._stopping = asyncio.Event()
         self.projected_total = 0
         self.generation: str | None = None  # the read-model generation positioned on
+        self._repositions = 0  # seeks so far: a batch fetched before one is stale
         self._lag: dict[TopicPartition, int] = {}
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
@@ -110,6 +126,7 @@ class Projector:
         """Position on the offsets the active generation holds: after an assignment, and after
         a replay switched generations under this projector."""
         self._lag = {}  # the assignment starts anew; lag is measured again on fetch
+        self._repositions += 1
         self.generation, stored = await self._store.positioned(
             self.group_id, [(tp.topic, tp.partition) for tp in partitions]
         )
@@ -129,15 +146,29 @@ class Projector:
         )
 
     async def run(self) -> None:
+        """Fetch and decode the next batch while the database commits the one before: decoding
+        is this process's work, committing is PostgreSQL's, and they overlap. Batches still
+        commit one after the other, in order."""
         consumer = self._consumer
         consumer.subscribe(list(self._topics), listener=_SeekToStoredOffsets(self))
         await self._start_with_retry()
+        committing: asyncio.Task[None] | None = None
         try:
             while not self._stopping.is_set():
                 fetched = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
-                if fetched:
-                    await self._project(fetched)
+                repositions = self._repositions
+                batch = _decode_all(fetched)
+                if committing is not None:
+                    await committing
+                    committing = None
+                if fetched and repositions == self._repositions:
+                    committing = asyncio.create_task(self._project(fetched, batch))
+                # else: fetched before a reposition: the consumer reads it again from there
+            if committing is not None:
+                await committing
         finally:
+            if committing is not None and not committing.done():
+                committing.cancel()
             await consumer.stop()
 
     def stop(self) -> None:
@@ -167,12 +198,10 @@ class Projector:
         return positions
 
     async def _project(
-        self, fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+        self,
+        fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        batch: dict[PartitionKey, list[ConsumedRecord]],
     ) -> None:
-        batch: dict[PartitionKey, list[ConsumedRecord]] = {
-            (tp.topic, tp.partition): [decode(r) for r in records]
-            for tp, records in fetched.items()
-        }
         backoff, dead_lettered = 0.5, False
         while True:
             try:
@@ -196,7 +225,22 @@ class Projector:
                 backoff = min(backoff * 2, 30.0)
         self.projected_total += len(result.applied)
         self._count(fetched, len(result.applied), result.skipped_as_seen)
-        for record in result.applied:
+        if len(result.applied) > self._log_each_up_to:
+            # A catch-up: a line per event would cost more than projecting it.
+            log.info("events projected", count=len(result.applied), generation=self.generation)
+        else:
+            self._log_each(result.applied)
+        if result.skipped_as_seen:
+            log.info("records already projected skipped", count=result.skipped_as_seen)
+        # Kafka's committed offsets only mirror the database's, for lag tooling.
+        with contextlib.suppress(Exception):
+            await self._consumer.commit(
+                {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
+            )
+
+    def _log_each(self, applied: list[ConsumedRecord]) -> None:
+        """The trail of live traffic: each event with the correlation id it was caused by."""
+        for record in applied:
             if record.meta is not None:
                 log.info(
                     "event projected",
@@ -205,13 +249,6 @@ class Projector:
                     correlation_id=record.meta.correlation_id,
                     household_id=record.meta.household_id,
                 )
-        if result.skipped_as_seen:
-            log.info("records already projected skipped", count=result.skipped_as_seen)
-        # Kafka's committed offsets only mirror the database's, for lag tooling.
-        with contextlib.suppress(Exception):
-            await self._consumer.commit(
-                {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
-            )
 
     async def _dead_letter(
         self,

@@ -85,7 +85,9 @@ async def rebuild(
                     fetched = await reader.fetch(None if as_of is None else ends)
                     if fetched:
                         batch: dict[PartitionKey, list[ConsumedRecord]] = {
-                            (tp.topic, tp.partition): [decode(r, until=as_of) for r in records]
+                            (tp.topic, tp.partition): [
+                                decode(r, until=as_of, traced=False) for r in records
+                            ]
                             for tp, records in fetched.items()
                         }
                         await store.apply(group_id, batch, schema=schema, building=True)

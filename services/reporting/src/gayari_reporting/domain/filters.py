@@ -23,7 +23,7 @@ AREA_FILTERS: Final = frozenset({"area", "district", "village"})
 TIME_FILTERS: Final = frozenset({"fiscal_year", "month"})
 # A finished "as of" read-model generation to read instead of the live one (a period report).
 SNAPSHOT: Final = "snapshot"
-SNAPSHOT_NAME: Final = re.compile(r"^rm_asof_[0-9_]{1,40}$")
+SNAPSHOT_NAME: Final = re.compile(r"^rm_asof_[0-9a-f_]{1,40}$")
 ALL_FILTERS: Final = AREA_FILTERS | TIME_FILTERS | {"agency", SNAPSHOT}
 
 _AREA_LEVELS: Final[dict[str, tuple[Level, ...]]] = {
