@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -67,7 +68,9 @@ class EventAttributes(BaseModel):
     tracestate: str | None = Field(default=None, max_length=512)
 
     @classmethod
-    def from_headers(cls, key: bytes | None, headers: list[tuple[str, bytes]]) -> EventAttributes:
+    def from_headers(
+        cls, key: bytes | None, headers: Sequence[tuple[str, bytes]]
+    ) -> EventAttributes:
         """The attributes of a record, checked (InvalidEventError says what is wrong)."""
         attributes = _header_attributes(headers)
         try:
@@ -127,7 +130,7 @@ _HEADER_NAMES: Final = {
 }
 
 
-def _header_attributes(headers: list[tuple[str, bytes]]) -> dict[str, Any]:
+def _header_attributes(headers: Sequence[tuple[str, bytes]]) -> dict[str, Any]:
     """The CloudEvents attributes among a record's headers; other headers are not read."""
     attributes: dict[str, Any] = {}
     for name, raw in headers:

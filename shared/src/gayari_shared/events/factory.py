@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import ValidationError
 
 from gayari_shared.events.contracts import CATALOGUE, EventBase
@@ -41,7 +43,7 @@ def parse_data(envelope: Envelope) -> EventBase:
 
 
 def decode_event(
-    key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]
 ) -> tuple[EventAttributes, EventBase]:
     """A record's attributes and typed data, upcast: what `Envelope.from_kafka` then
     `parse_data` give, with the same checks, for consumers that need speed. The data is

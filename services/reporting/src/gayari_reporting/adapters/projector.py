@@ -40,7 +40,7 @@ def decode(
     """The fact a record adds; with `until`, nothing for an event whose time is later. With
     `traced`, a consumer span per event, child of the request that caused it."""
     try:
-        envelope, data = decode_event(record.key, record.value, list(record.headers))
+        envelope, data = decode_event(record.key, record.value, record.headers)
         if until is not None and envelope.time > until:
             return ConsumedRecord(record.offset, None)
     except InvalidEventError as exc:
@@ -52,7 +52,7 @@ def decode(
             offset=record.offset,
         )
         return ConsumedRecord(record.offset, Rejected(exc.reason))
-    meta = EventMeta(str(envelope.id), envelope.type, envelope.correlationid, envelope.subject)
+    meta = EventMeta(envelope.id, envelope.type, envelope.correlationid, envelope.subject)
     if not traced:
         return ConsumedRecord(record.offset, fact_of(data, envelope.id), meta)
     with consuming(
@@ -244,7 +244,7 @@ class Projector:
             if record.meta is not None:
                 log.info(
                     "event projected",
-                    event_id=record.meta.event_id,
+                    event_id=str(record.meta.event_id),
                     event_type=record.meta.event_type,
                     correlation_id=record.meta.correlation_id,
                     household_id=record.meta.household_id,

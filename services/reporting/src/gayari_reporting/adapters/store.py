@@ -13,6 +13,7 @@ held for the length of the transaction, or the one a replay is building.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,7 +38,7 @@ class Rejected:
 class EventMeta:
     """What the logs say about a projected event."""
 
-    event_id: str
+    event_id: uuid.UUID  # made text only when logged: most batches log a summary instead
     event_type: str
     correlation_id: str
     household_id: str

@@ -154,9 +154,6 @@ def fact_of(data: EventBase, event_id: uuid.UUID) -> Fact | None:  # noqa: PLR09
     """The fact an event adds; None for event types this read model does not use.
 
     Older versions arrive upcast (parse_data): a grant.issued.v1 is matched as v2 here."""
-    household = _household_fact(data, event_id)
-    if household is not None:
-        return household
     match data:
         case HouseholdRegisteredV1():
             return HouseholdFact(
@@ -224,7 +221,7 @@ def fact_of(data: EventBase, event_id: uuid.UUID) -> Fact | None:  # noqa: PLR09
                 data.allocated_at,
                 event_id,
             )
-    return None
+    return _household_fact(data, event_id)  # the household's changes, or None
 
 
 def _household_fact(data: EventBase, event_id: uuid.UUID) -> Fact | None:
