@@ -14,7 +14,7 @@ name as a period report.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -49,6 +49,7 @@ class RebuildResult:
 
 
 Fetched = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+Batch = dict[PartitionKey, list[ConsumedRecord]]
 # (records read so far, records to read as far as known)
 Progress = Callable[[int, int], None]
 
@@ -78,33 +79,43 @@ async def rebuild(
             log.info("replay started", generation=schema, as_of=as_of, topics=topics)
             reader = _Reader(bootstrap_servers, topics, max_records)
             await reader.start()
+            # Decode the next batch while PostgreSQL commits the last, as the projector does.
+            commits = _InOrder(
+                lambda batch: store.apply(group_id, batch, schema=schema, building=True)
+            )
             try:
                 read = 0
                 ends = await reader.ends()
                 while True:
                     fetched = await reader.fetch(None if as_of is None else ends)
                     if fetched:
-                        batch: dict[PartitionKey, list[ConsumedRecord]] = {
-                            (tp.topic, tp.partition): [
-                                decode(r, until=as_of, traced=False) for r in records
-                            ]
-                            for tp, records in fetched.items()
-                        }
-                        await store.apply(group_id, batch, schema=schema, building=True)
+                        await commits.submit(
+                            {
+                                (tp.topic, tp.partition): [
+                                    decode(r, until=as_of, traced=False) for r in records
+                                ]
+                                for tp, records in fetched.items()
+                            }
+                        )
                         read += sum(len(records) for records in fetched.values())
                     behind = await reader.behind(ends)
                     if progress is not None:
                         progress(read, read + behind)
                     if as_of is not None and behind == 0:
+                        await commits.drain()
                         await generations.finish_snapshot(schema, read)
                         replaced = None
                         break
                     if as_of is None and behind == 0:
                         # Caught up with the head as it was; switch if little arrived since.
+                        await commits.drain()
                         ends = await reader.ends()
                         if await reader.behind(ends) <= SWITCH_WITHIN:
                             replaced = await generations.switch(schema, read)
                             break
+            except BaseException:
+                commits.cancel()
+                raise
             finally:
                 await reader.stop()
         finally:
@@ -112,6 +123,27 @@ async def rebuild(
     seconds = loop.time() - started
     log.info("replay finished", generation=schema, events=read, seconds=round(seconds, 1))
     return RebuildResult(schema, read, replaced, seconds)
+
+
+class _InOrder:
+    """One batch committing at a time, in order, while the caller prepares the next."""
+
+    def __init__(self, commit: Callable[[Batch], Awaitable[object]]) -> None:
+        self._commit = commit
+        self._pending: asyncio.Task[object] | None = None
+
+    async def submit(self, batch: Batch) -> None:
+        await self.drain()
+        self._pending = asyncio.ensure_future(self._commit(batch))
+
+    async def drain(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending
+
+    def cancel(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
 
 
 class _Reader:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from datetime import UTC, datetime
 
@@ -64,6 +65,8 @@ async def _run(
     args: argparse.Namespace, common: CommonSettings, settings: ReportingSettings
 ) -> int:
     pool = await create_pool(settings.database_url, max_size=4)
+    gc.collect()
+    gc.freeze()  # as the service does: the startup heap is not scanned again on every collection
     try:
         generations = Generations(pool)
         if args.list:
