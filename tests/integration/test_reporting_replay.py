@@ -111,11 +111,12 @@ async def test_replay_rebuilds_beside_the_live_models_and_switches_atomically(
 
         reader, writer = asyncio.create_task(read()), asyncio.create_task(write())
         result = await rebuild(
-            pool=r.pool,
+            database_url=r.settings.database_url,
             bootstrap_servers=isolated_settings.kafka_bootstrap_servers,
             topics=[isolated_settings.topic(s) for s in DOMAIN_STREAMS],
             group_id=r.settings.consumer_group,
             max_records=40,  # many batches, so the readers overlap the build
+            workers=2,
         )
         await writer
         await publish(isolated_settings, after)  # after the switch: the live projector's work

@@ -110,7 +110,7 @@ class Projector:
         self._stopping = asyncio.Event()
         self.projected_total = 0
         self.generation: str | None = None  # the read-model generation positioned on
-        self._repositions = 0  # seeks so far: a batch fetched before one is stale
+        self._switched = False  # a replay switched generations: reposition before going on
         self._lag: dict[TopicPartition, int] = {}
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
@@ -126,7 +126,6 @@ class Projector:
         """Position on the offsets the active generation holds: after an assignment, and after
         a replay switched generations under this projector."""
         self._lag = {}  # the assignment starts anew; lag is measured again on fetch
-        self._repositions += 1
         self.generation, stored = await self._store.positioned(
             self.group_id, [(tp.topic, tp.partition) for tp in partitions]
         )
@@ -156,14 +155,18 @@ class Projector:
         try:
             while not self._stopping.is_set():
                 fetched = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
-                repositions = self._repositions
                 batch = _decode_all(fetched)
                 if committing is not None:
                     await committing
                     committing = None
-                if fetched and repositions == self._repositions:
+                if self._switched:
+                    # The batch in flight found a new generation active. What was fetched since
+                    # follows the old positions: read again from the new generation's offsets.
+                    self._switched = False
+                    await self.seek_to_stored(list(consumer.assignment()))
+                    continue
+                if fetched:
                     committing = asyncio.create_task(self._project(fetched, batch))
-                # else: fetched before a reposition: the consumer reads it again from there
             if committing is not None:
                 await committing
         finally:
@@ -212,8 +215,9 @@ class Projector:
                 break
             except GenerationSwitchedError:
                 # A replay switched generations: this batch belongs to the new one's offsets.
+                # The loop repositions (never here: it is fetching the next batch meanwhile).
                 log.info("read-model generation switched; repositioning", was=self.generation)
-                await self.seek_to_stored(list(self._consumer.assignment()))
+                self._switched = True
                 return
             except _TRANSIENT as exc:
                 if self._stopping.is_set():

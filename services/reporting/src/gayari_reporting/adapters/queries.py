@@ -69,19 +69,94 @@ class _Sql:
             )
         return " AND ".join(clauses) or "TRUE"
 
-    def interventions(self, filters: Filters, *, agency: bool = True) -> str:
-        """Conditions on `live_interventions i LEFT JOIN household_state h`."""
-        clauses = [self.areas(filters)]
+    def live(
+        self,
+        filters: Filters,
+        *,
+        agency: bool = True,
+        state: bool = False,
+        types: tuple[str, ...] = ("grant", "training-completion", "mentoring-visit"),
+        until: date | None = None,
+    ) -> str:
+        """`live_interventions` (schema.py) as `i`, filtered, with the village and enrolment of
+        the household (`i.village_code`, `i.enrolled_at`: NULL unless `state` or an area filter
+        asks for household_state). The view's branches are spelled out here with every filter
+        inside each branch: PostgreSQL cannot push a join into a UNION ALL of anti-joins, so
+        `live_interventions JOIN household_state` read every record of the country even for one
+        village; per branch, the area's households lead to their records by index."""
+        conditions = []
+        if filters.areas:
+            conditions.append(self.areas(filters))
         if agency and filters.agency is not None:
-            clauses.append(f"i.agency = {self(filters.agency)}")
-        if filters.fiscal_year is not None:
-            clauses.append(f"i.fiscal_year = {self(filters.fiscal_year)}")
-        if filters.month is not None:
-            clauses.append(
-                f"i.happened_on >= {self(filters.month)} "
-                f"AND i.happened_on < {self(month_end(filters.month))}"
+            conditions.append(f"x.agency = {self(filters.agency)}")
+        year = self(filters.fiscal_year) if filters.fiscal_year is not None else None
+        month = (
+            (self(filters.month), self(month_end(filters.month)))
+            if filters.month is not None
+            else None
+        )
+        last = self(until) if until is not None else None
+        join = ""
+        household = "NULL::text, NULL::timestamptz"
+        if filters.areas or state:
+            join = (
+                f"{'' if filters.areas else 'LEFT '}JOIN household_state h "
+                "ON h.household_id = x.household_id"
             )
-        return " AND ".join(clauses)
+            household = "h.village_code, h.enrolled_at"
+        branches = []
+        for kind, (table, key, label, amount, fiscal_year, day) in _BRANCHES.items():
+            if kind not in types:
+                continue
+            where = [_not_voided(kind, f"x.{key}"), *conditions]
+            if year is not None:
+                where.append(f"{fiscal_year} = {year}")
+            if month is not None:
+                where.append(f"{day} >= {month[0]} AND {day} < {month[1]}")
+            if last is not None:
+                where.append(f"{day} <= {last}")
+            branches.append(
+                f"""SELECT '{kind}'::text AS intervention_type, x.{key} AS intervention_id,
+                      x.household_id, x.agency, {label} AS kind, {amount} AS amount_idr,
+                      {fiscal_year} AS fiscal_year, {day} AS happened_on,
+                      {household}
+                    FROM {table} x {join} WHERE {" AND ".join(where)}"""
+            )
+        return (
+            f"({' UNION ALL '.join(branches)}) AS i (intervention_type, intervention_id, "
+            "household_id, agency, kind, amount_idr, fiscal_year, happened_on, village_code, "
+            "enrolled_at)"
+        )
+
+
+# Each branch of live_interventions: table, key, kind, amount, fiscal year, day (the view's own
+# expressions, so every figure stays what the view gives).
+_BRANCHES: dict[str, tuple[str, str, str, str, str, str]] = {
+    "grant": (
+        "grants",
+        "grant_id",
+        "'grant-' || x.kind",
+        "x.amount_idr",
+        "coalesce(x.fiscal_year, extract(year FROM x.issued_at AT TIME ZONE 'Asia/Jakarta')::int)",
+        "(x.issued_at AT TIME ZONE 'Asia/Jakarta')::date",
+    ),
+    "training-completion": (
+        "training_completions",
+        "completion_id",
+        "'training'",
+        "0::bigint",
+        "extract(year FROM x.completed_on)::int",
+        "x.completed_on",
+    ),
+    "mentoring-visit": (
+        "mentoring_visits",
+        "visit_id",
+        "'mentoring'",
+        "0::bigint",
+        "extract(year FROM x.visited_on)::int",
+        "x.visited_on",
+    ),
+}
 
 
 def _not_voided(kind: str, column: str) -> str:
@@ -93,9 +168,6 @@ def _not_voided(kind: str, column: str) -> str:
 
 def _day(column: str) -> str:
     return f"({column} {_DAY}"
-
-
-_INTERVENTIONS = "live_interventions i LEFT JOIN household_state h USING (household_id)"
 
 
 class ReportQueries:
@@ -146,13 +218,14 @@ class ReportQueries:
             q = _Sql()
             rows = await conn.fetch(
                 f"""SELECT i.kind, count(*) AS n, coalesce(sum(i.amount_idr), 0) AS idr
-                    FROM {_INTERVENTIONS} WHERE {q.interventions(filters)} GROUP BY i.kind""",
+                    FROM {q.live(filters)} GROUP BY i.kind""",
                 *q.params,
             )
             q = _Sql()
+            # DISTINCT in a subquery, not count(DISTINCT): it can hash, and in parallel.
             reached = await conn.fetchval(
-                f"""SELECT count(DISTINCT i.household_id) FROM {_INTERVENTIONS}
-                    WHERE {q.interventions(filters)}""",
+                f"""SELECT count(*) FROM (SELECT DISTINCT i.household_id
+                                          FROM {q.live(filters)}) AS d""",
                 *q.params,
             )
             as_of = await conn.fetchval("SELECT max(updated_at) FROM projection_offsets")
@@ -171,7 +244,7 @@ class ReportQueries:
                       coalesce(sum(i.amount_idr), 0) AS idr_disbursed,
                       count(*) FILTER (WHERE i.kind = 'training') AS trainings_completed,
                       count(*) FILTER (WHERE i.kind = 'mentoring') AS mentoring_visits
-                    FROM {_INTERVENTIONS} WHERE {q.interventions(filters)}
+                    FROM {q.live(filters)}
                     GROUP BY i.agency""",
                 *q.params,
             )
@@ -234,13 +307,13 @@ class ReportQueries:
             q = _Sql()
             length = q(child_length)
             rows = await conn.fetch(
-                f"""SELECT left(h.village_code, {length}) AS code,
+                f"""SELECT left(i.village_code, {length}) AS code,
                       count(DISTINCT i.household_id) AS households_reached,
                       count(*) AS interventions,
                       coalesce(sum(i.amount_idr), 0) AS idr_disbursed,
                       count(*) FILTER (WHERE i.kind = 'training') AS trainings_completed
-                    FROM {_INTERVENTIONS}
-                    WHERE h.village_code IS NOT NULL AND {q.interventions(scoped)}
+                    FROM {q.live(scoped, state=True)}
+                    WHERE i.village_code IS NOT NULL
                     GROUP BY 1""",
                 *q.params,
             )
@@ -287,7 +360,7 @@ class ReportQueries:
                       coalesce(sum(i.amount_idr), 0) AS idr_disbursed,
                       count(*) FILTER (WHERE i.kind = 'training') AS trainings_completed,
                       count(*) FILTER (WHERE i.kind = 'mentoring') AS mentoring_visits
-                    FROM {_INTERVENTIONS} WHERE {q.interventions(filters)} GROUP BY 1""",
+                    FROM {q.live(filters)} GROUP BY 1""",
                 *q.params,
             )
             for r in rows:
@@ -398,8 +471,7 @@ class ReportQueries:
             rows = await conn.fetch(
                 f"""WITH reached AS (
                       SELECT i.household_id, count(DISTINCT i.agency) AS agencies
-                      FROM {_INTERVENTIONS}
-                      WHERE {q.interventions(filters, agency=False)}
+                      FROM {q.live(filters, agency=False)}
                       GROUP BY i.household_id {having})
                     SELECT r.agencies, count(*) AS households,
                            count(*) FILTER (WHERE h.enrolled_at IS NOT NULL) AS enrolled
@@ -428,13 +500,12 @@ class ReportQueries:
         cutoff = as_of - timedelta(days=days)
         async with self._snapshot(filters.snapshot) as conn:
             q = _Sql()
-            agency = f"AND i.agency = {q(filters.agency)}" if filters.agency is not None else ""
-            # One grouped pass over the interventions, not a lookup per household.
+            # One grouped pass over the interventions of the area's households (of every
+            # household without an area), not a lookup per household.
             rows = await conn.fetch(
                 f"""WITH latest AS (
                       SELECT i.household_id, max(i.happened_on) AS day
-                      FROM live_interventions i
-                      WHERE i.happened_on <= {q(as_of)} {agency}
+                      FROM {q.live(Filters(filters.agency, filters.areas), until=as_of)}
                       GROUP BY i.household_id)
                     SELECT household_id, village_code, last_contact FROM (
                       SELECT h.household_id, h.village_code,
@@ -465,17 +536,15 @@ class ReportQueries:
                 f"AND bool_or(i.agency = {q(filters.agency)})" if filters.agency is not None else ""
             )
             rows = await conn.fetch(
-                f"""SELECT i.household_id, h.village_code, i.fiscal_year,
+                f"""SELECT i.household_id, i.village_code, i.fiscal_year,
                       substr(i.kind, 7) AS kind,
                       array_agg(DISTINCT i.agency ORDER BY i.agency) AS agencies,
                       count(*) AS grants, sum(i.amount_idr) AS total_idr,
                       array_agg(i.intervention_id ORDER BY i.intervention_id) AS grant_ids
-                    FROM {_INTERVENTIONS}
-                    WHERE i.intervention_type = 'grant'
-                      AND {q.interventions(filters, agency=False)}
-                    GROUP BY i.household_id, h.village_code, i.fiscal_year, i.kind
+                    FROM {q.live(filters, agency=False, state=True, types=("grant",))}
+                    GROUP BY i.household_id, i.village_code, i.fiscal_year, i.kind
                     HAVING count(DISTINCT i.agency) >= 2 {having}
-                    ORDER BY i.fiscal_year, h.village_code, i.household_id, kind""",
+                    ORDER BY i.fiscal_year, i.village_code, i.household_id, kind""",
                 *q.params,
             )
         return [
@@ -519,20 +588,19 @@ class ReportQueries:
                 *q.params,
             )
             income = await conn.fetchrow(
-                f"""WITH ranked AS (
-                      SELECT s.household_id, s.monthly_income_idr,
-                        row_number() OVER (PARTITION BY s.household_id
-                          ORDER BY s.surveyed_on, s.recorded_at, s.survey_id) AS first_n,
-                        row_number() OVER (PARTITION BY s.household_id
-                          ORDER BY s.surveyed_on DESC, s.recorded_at DESC, s.survey_id DESC)
-                          AS last_n
+                # A household's surveys in one ordered aggregate (survey_id breaks ties, so
+                # the first and the last are the same whichever way they are sorted): one
+                # pass in household order, no window sorts.
+                f"""WITH surveyed AS (
+                      SELECT array_agg(s.monthly_income_idr
+                                       ORDER BY s.surveyed_on, s.recorded_at, s.survey_id)
+                               AS incomes
                       FROM live_surveys s LEFT JOIN household_state h USING (household_id)
-                      WHERE {area}),
+                      WHERE {area}
+                      GROUP BY s.household_id HAVING count(*) >= 2),
                     pairs AS (
-                      SELECT household_id,
-                        max(monthly_income_idr) FILTER (WHERE first_n = 1) AS first_idr,
-                        max(monthly_income_idr) FILTER (WHERE last_n = 1) AS latest_idr
-                      FROM ranked GROUP BY household_id HAVING count(*) >= 2)
+                      SELECT incomes[1] AS first_idr, incomes[cardinality(incomes)] AS latest_idr
+                      FROM surveyed)
                     SELECT count(*) AS n,
                       round(avg(first_idr)) AS mean_first, round(avg(latest_idr)) AS mean_latest,
                       round(avg(latest_idr - first_idr)) AS mean_change,
@@ -612,7 +680,7 @@ class ReportQueries:
                       SELECT i.household_id, count(DISTINCT i.agency) AS agencies,
                              bool_or(i.intervention_type = 'grant') AS granted,
                              sum(i.amount_idr) AS idr
-                      FROM {_INTERVENTIONS} WHERE {q.interventions(filters)}
+                      FROM {q.live(filters)}
                       GROUP BY i.household_id)
                     SELECT count(*) AS reached,
                       count(*) FILTER (WHERE r.agencies >= 2) AS two_plus,

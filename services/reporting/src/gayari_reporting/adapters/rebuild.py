@@ -6,6 +6,12 @@ live consumer group's name), catches up with the head of the topics and switches
 projectors carry on from the offsets the rebuild stored, so nothing is skipped or counted twice.
 The old generation keeps serving until the switch.
 
+The bulk of it, up to the head as it was at the start, runs in worker processes, each owning a
+share of the partitions: decoding is Python's work and one process keeps one core busy. Every
+topic is keyed by household with the same partition count, so partition n of each topic holds
+the same households; giving partition n of every topic to one worker keeps each household's rows
+to one writer. The short tail that arrived meanwhile is read by this process before the switch.
+
 An "as of" rebuild reads up to the head of the topics when it starts and keeps only the events
 whose CloudEvents `time` is at or before the cut-off; it is never switched to, and is read by
 name as a period report.
@@ -14,9 +20,13 @@ name as a period report.
 from __future__ import annotations
 
 import asyncio
+import gc
+import multiprocessing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from multiprocessing.sharedctypes import Synchronized
 from typing import Final
 
 import asyncpg
@@ -27,6 +37,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from gayari_reporting.adapters.generations import Generations
 from gayari_reporting.adapters.projector import decode
 from gayari_reporting.adapters.store import ConsumedRecord, PartitionKey, ReadModelStore
+from gayari_shared.logging import configure_logging
+from gayari_shared.postgres import create_pool
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +52,10 @@ class ReplayRunningError(RuntimeError):
     pass
 
 
+class ReplayWorkerError(RuntimeError):
+    pass
+
+
 @dataclass(frozen=True, slots=True)
 class RebuildResult:
     generation: str
@@ -50,79 +66,255 @@ class RebuildResult:
 
 Fetched = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 Batch = dict[PartitionKey, list[ConsumedRecord]]
+Offsets = dict[PartitionKey, int]
 # (records read so far, records to read as far as known)
 Progress = Callable[[int, int], None]
 
 
+@dataclass(frozen=True, slots=True)
+class _Share:
+    """What one worker rebuilds: its partitions, from the stored offsets up to `ends`."""
+
+    database_url: str
+    bootstrap_servers: str
+    group_id: str
+    schema: str
+    as_of: datetime | None
+    partitions: tuple[PartitionKey, ...]
+    ends: tuple[tuple[PartitionKey, int], ...]
+    max_records: int
+
+
 async def rebuild(
     *,
-    pool: asyncpg.Pool,
+    database_url: str,
     bootstrap_servers: str,
     topics: list[str],
     group_id: str,
     as_of: datetime | None = None,
     max_records: int = 10_000,
+    workers: int = 1,
     progress: Progress | None = None,
 ) -> RebuildResult:
-    generations = Generations(pool)
-    store = ReadModelStore(pool)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    async with pool.acquire() as lock:
-        if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", LOCK):
-            raise ReplayRunningError("another replay is running against this database")
-        try:
-            await generations.prepare()
-            for abandoned in await generations.abandoned():
-                await generations.drop(abandoned)  # a replay that died half-way
-            schema = await generations.create(as_of=as_of)
-            log.info("replay started", generation=schema, as_of=as_of, topics=topics)
-            reader = _Reader(bootstrap_servers, topics, max_records)
-            await reader.start()
-            # Decode the next batch while PostgreSQL commits the last, as the projector does.
-            commits = _InOrder(
-                lambda batch: store.apply(group_id, batch, schema=schema, building=True)
-            )
+    pool = await create_pool(database_url, max_size=4)
+    try:
+        return await _Rebuild(
+            pool=pool,
+            database_url=database_url,
+            bootstrap_servers=bootstrap_servers,
+            topics=topics,
+            group_id=group_id,
+            as_of=as_of,
+            max_records=max_records,
+            progress=progress,
+        ).run(workers)
+    finally:
+        await pool.close()
+
+
+class _Rebuild:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        database_url: str,
+        bootstrap_servers: str,
+        topics: list[str],
+        group_id: str,
+        as_of: datetime | None,
+        max_records: int,
+        progress: Progress | None,
+    ) -> None:
+        self.pool = pool
+        self.database_url = database_url
+        self.bootstrap_servers = bootstrap_servers
+        self.topics = topics
+        self.group_id = group_id
+        self.as_of = as_of
+        self.max_records = max_records
+        self.progress = progress or (lambda _read, _total: None)
+        self.generations = Generations(pool)
+
+    async def run(self, workers: int) -> RebuildResult:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with self.pool.acquire() as lock:
+            if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", LOCK):
+                raise ReplayRunningError("another replay is running against this database")
             try:
-                read = 0
-                ends = await reader.ends()
-                while True:
-                    fetched = await reader.fetch(None if as_of is None else ends)
-                    if fetched:
-                        await commits.submit(
-                            {
-                                (tp.topic, tp.partition): [
-                                    decode(r, until=as_of, traced=False) for r in records
-                                ]
-                                for tp, records in fetched.items()
-                            }
-                        )
-                        read += sum(len(records) for records in fetched.values())
-                    behind = await reader.behind(ends)
-                    if progress is not None:
-                        progress(read, read + behind)
-                    if as_of is not None and behind == 0:
-                        await commits.drain()
-                        await generations.finish_snapshot(schema, read)
-                        replaced = None
-                        break
-                    if as_of is None and behind == 0:
-                        # Caught up with the head as it was; switch if little arrived since.
-                        await commits.drain()
-                        ends = await reader.ends()
-                        if await reader.behind(ends) <= SWITCH_WITHIN:
-                            replaced = await generations.switch(schema, read)
-                            break
-            except BaseException:
-                commits.cancel()
-                raise
+                await self.generations.prepare()
+                for abandoned in await self.generations.abandoned():
+                    await self.generations.drop(abandoned)  # a replay that died half-way
+                schema = await self.generations.create(as_of=self.as_of)
+                log.info("replay started", generation=schema, as_of=self.as_of, workers=workers)
+                partitions = await _partitions(self.bootstrap_servers, self.topics)
+                ends = await _end_offsets(self.bootstrap_servers, partitions)
+                read = await self._bulk(schema, partitions, ends, workers)
+                if self.as_of is not None:
+                    await self.generations.finish_snapshot(schema, read)
+                    replaced = None
+                else:
+                    read += await self._tail(schema, partitions, read)
+                    replaced = await self.generations.switch(schema, read)
             finally:
-                await reader.stop()
+                await lock.execute("SELECT pg_advisory_unlock(hashtext($1))", LOCK)
+        seconds = loop.time() - started
+        log.info("replay finished", generation=schema, events=read, seconds=round(seconds, 1))
+        return RebuildResult(schema, read, replaced, seconds)
+
+    async def _bulk(
+        self, schema: str, partitions: list[PartitionKey], ends: Offsets, workers: int
+    ) -> int:
+        """Every partition up to `ends`, in `workers` processes (in this one if 1)."""
+        total = sum(ends.values())
+        shares = [
+            _Share(
+                self.database_url,
+                self.bootstrap_servers,
+                self.group_id,
+                schema,
+                self.as_of,
+                owned,
+                tuple((p, ends[p]) for p in owned),
+                self.max_records,
+            )
+            for n in range(workers)
+            if (owned := tuple(p for p in partitions if p[1] % workers == n))
+        ]
+        if len(shares) <= 1:
+            read = 0
+
+            def count(n: int) -> None:
+                nonlocal read
+                read += n
+                self.progress(read, total)
+
+            for share in shares:
+                await _rebuild_share(share, count)
+            return read
+        return await self._in_processes(shares, total)
+
+    async def _in_processes(self, shares: list[_Share], total: int) -> int:
+        context = multiprocessing.get_context("spawn")  # no forked event loop or sockets
+        counters = [context.Value("q", 0) for _ in shares]
+        processes = [
+            context.Process(target=_work, args=(share, counter), name=f"replay-{n}", daemon=True)
+            for n, (share, counter) in enumerate(zip(shares, counters, strict=True))
+        ]
+        for process in processes:
+            process.start()
+        try:
+            while any(p.is_alive() for p in processes):
+                self.progress(sum(c.value for c in counters), total)
+                await asyncio.sleep(0.25)
         finally:
-            await lock.execute("SELECT pg_advisory_unlock(hashtext($1))", LOCK)
-    seconds = loop.time() - started
-    log.info("replay finished", generation=schema, events=read, seconds=round(seconds, 1))
-    return RebuildResult(schema, read, replaced, seconds)
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
+                process.join()
+        failed = [p.name for p in processes if p.exitcode != 0]
+        if failed:
+            raise ReplayWorkerError(f"replay workers failed: {', '.join(failed)}")
+        read = sum(c.value for c in counters)
+        self.progress(read, total)
+        return int(read)
+
+    async def _tail(self, schema: str, partitions: list[PartitionKey], read: int) -> int:
+        """What arrived while the bulk ran, until caught up; then the caller switches."""
+        store = ReadModelStore(self.pool)
+        stored = await store.stored_offsets(self.group_id, partitions, schema=schema, building=True)
+        reader = _Reader(self.bootstrap_servers, partitions, stored, self.max_records)
+        await reader.start()
+        commits = _InOrder(partial(store.apply, self.group_id, schema=schema, building=True))
+        tail = 0
+        try:
+            while True:
+                ends = await reader.ends()
+                behind = await reader.behind(ends)
+                self.progress(read + tail, read + tail + behind)
+                if behind <= SWITCH_WITHIN:
+                    await commits.drain()
+                    if await reader.behind(await reader.ends()) <= SWITCH_WITHIN:
+                        return tail
+                fetched = await reader.fetch(None)
+                if fetched:
+                    await commits.submit(_decode(fetched, None))
+                    tail += sum(len(records) for records in fetched.values())
+        finally:
+            commits.cancel()
+            await reader.stop()
+
+
+def _work(share: _Share, counter: Synchronized[int]) -> None:
+    """A worker process's whole life."""
+    configure_logging("reporting-replay", "WARNING")
+    gc.freeze()
+
+    def count(n: int) -> None:
+        with counter.get_lock():
+            counter.value += n
+
+    asyncio.run(_rebuild_share(share, count))
+
+
+async def _rebuild_share(share: _Share, count: Callable[[int], None]) -> None:
+    pool = await create_pool(share.database_url, max_size=2)
+    store = ReadModelStore(pool)
+    ends = dict(share.ends)
+    try:
+        stored = await store.stored_offsets(
+            share.group_id, share.partitions, schema=share.schema, building=True
+        )
+        todo = [p for p in share.partitions if ends[p] > stored.get(p, 0)]
+        if not todo:
+            return
+        reader = _Reader(share.bootstrap_servers, todo, stored, share.max_records)
+        await reader.start()
+        commits = _InOrder(partial(store.apply, share.group_id, schema=share.schema, building=True))
+        horizon = {TopicPartition(*p): ends[p] for p in todo}
+        try:
+            while await reader.behind(horizon) > 0:
+                fetched = await reader.fetch(horizon)
+                if fetched:
+                    await commits.submit(_decode(fetched, share.as_of))
+                    count(sum(len(records) for records in fetched.values()))
+            await commits.drain()
+        finally:
+            commits.cancel()
+            await reader.stop()
+    finally:
+        await pool.close()
+
+
+def _decode(fetched: Fetched, as_of: datetime | None) -> Batch:
+    return {
+        (tp.topic, tp.partition): [decode(r, until=as_of, traced=False) for r in records]
+        for tp, records in fetched.items()
+    }
+
+
+async def _partitions(bootstrap_servers: str, topics: list[str]) -> list[PartitionKey]:
+    # A consumer's own metadata lists a topic's partitions only once subscribed to it.
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        return sorted(
+            (description["topic"], p["partition"])
+            for description in await admin.describe_topics(topics)
+            for p in description["partitions"]
+        )
+    finally:
+        await admin.close()
+
+
+async def _end_offsets(bootstrap_servers: str, partitions: list[PartitionKey]) -> Offsets:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(*p) for p in partitions])
+    finally:
+        await consumer.stop()
+    return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
 
 class _InOrder:
@@ -130,7 +322,7 @@ class _InOrder:
 
     def __init__(self, commit: Callable[[Batch], Awaitable[object]]) -> None:
         self._commit = commit
-        self._pending: asyncio.Task[object] | None = None
+        self._pending: asyncio.Future[object] | None = None
 
     async def submit(self, batch: Batch) -> None:
         await self.drain()
@@ -147,13 +339,18 @@ class _InOrder:
 
 
 class _Reader:
-    """Every partition of the topics from its first offset, outside any consumer group."""
+    """Some partitions from given offsets (their first where none), outside any group."""
 
-    def __init__(self, bootstrap_servers: str, topics: list[str], max_records: int) -> None:
-        self._topics = topics
-        self._bootstrap_servers = bootstrap_servers
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        partitions: list[PartitionKey],
+        start: Offsets,
+        max_records: int,
+    ) -> None:
+        self._partitions = [TopicPartition(*p) for p in partitions]
+        self._start = start
         self._max_records = max_records
-        self._partitions: list[TopicPartition] = []
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=None,
@@ -166,20 +363,14 @@ class _Reader:
         )
 
     async def start(self) -> None:
-        # The consumer's own metadata lists a topic's partitions only once subscribed to it.
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap_servers)
-        await admin.start()
-        try:
-            for description in await admin.describe_topics(self._topics):
-                self._partitions.extend(
-                    TopicPartition(description["topic"], p["partition"])
-                    for p in sorted(description["partitions"], key=lambda p: p["partition"])
-                )
-        finally:
-            await admin.close()
         await self._consumer.start()
         self._consumer.assign(self._partitions)
-        await self._consumer.seek_to_beginning(*self._partitions)
+        for tp in self._partitions:
+            offset = self._start.get((tp.topic, tp.partition))
+            if offset is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, offset)
 
     async def stop(self) -> None:
         await self._consumer.stop()
@@ -194,7 +385,7 @@ class _Reader:
         return behind
 
     async def fetch(self, ends: dict[TopicPartition, int] | None) -> Fetched:
-        """The next records; with `ends`, none at or past them (an as-of rebuild's horizon)."""
+        """The next records; with `ends`, none at or past them (the bulk's horizon)."""
         fetched: Fetched = await self._consumer.getmany(
             timeout_ms=500, max_records=self._max_records
         )

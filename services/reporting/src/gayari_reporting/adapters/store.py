@@ -206,13 +206,23 @@ class ReadModelStore:
             return schema, await self._offsets(conn, group, partitions)
 
     async def stored_offsets(
-        self, group: str, partitions: Sequence[PartitionKey], *, schema: str | None = None
+        self,
+        group: str,
+        partitions: Sequence[PartitionKey],
+        *,
+        schema: str | None = None,
+        building: bool = False,
     ) -> dict[PartitionKey, int]:
-        """The active generation's offsets; GenerationSwitchedError if it is not `schema`."""
+        """The active generation's offsets (GenerationSwitchedError if it is not `schema`), or
+        with `building` those of the generation `schema` a replay is building."""
         async with self._pool.acquire() as conn, conn.transaction():
-            active = await use_active(conn)
-            if active is None or (schema is not None and active != schema):
-                raise GenerationSwitchedError(f"active generation is now {active}")
+            if building:
+                assert schema is not None
+                await use_schema(conn, schema)
+            else:
+                active = await use_active(conn)
+                if active is None or (schema is not None and active != schema):
+                    raise GenerationSwitchedError(f"active generation is now {active}")
             return await self._offsets(conn, group, partitions)
 
     async def apply(

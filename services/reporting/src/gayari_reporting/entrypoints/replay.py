@@ -19,10 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import sys
 from datetime import UTC, datetime
 
-import asyncpg
 from tqdm import tqdm
 
 from gayari_reporting.adapters.generations import Generations, UnknownGenerationError
@@ -57,6 +57,12 @@ def parser() -> argparse.ArgumentParser:
     action.add_argument("--drop", metavar="NAME", help="drop a generation that is not active")
     p.add_argument("--keep-previous", action="store_true", help="keep the replaced generation")
     p.add_argument("--batch", type=int, default=10_000, help="records per batch (default 10000)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="processes sharing the partitions (default: 2, or 1 on one core)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -79,7 +85,8 @@ async def _run(
             await generations.drop(args.drop)
             print(f"dropped {args.drop}")
             return 0
-        result = await _rebuild(args, common, settings, pool)
+        await generations.prepare()
+        result = await _rebuild(args, common, settings)
         if result.replaced is not None and not args.keep_previous:
             await asyncio.sleep(GRACE_S)
             await generations.drop(result.replaced)
@@ -103,7 +110,6 @@ async def _rebuild(
     args: argparse.Namespace,
     common: CommonSettings,
     settings: ReportingSettings,
-    pool: asyncpg.Pool,
 ) -> RebuildResult:
     bar = tqdm(
         total=0,
@@ -121,12 +127,13 @@ async def _rebuild(
 
     try:
         return await rebuild(
-            pool=pool,
+            database_url=settings.database_url,
             bootstrap_servers=common.kafka_bootstrap_servers,
             topics=[common.topic(stream) for stream in DOMAIN_STREAMS],
             group_id=settings.consumer_group,
             as_of=args.as_of,
             max_records=args.batch,
+            workers=args.workers,
             progress=progress,
         )
     finally:
