@@ -166,10 +166,16 @@ async def fresh_database() -> str:
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident set with its children's (the replay's workers are children)."""
+    total = 0.0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+            total += int(line.split()[1]) / 1024
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(OSError):
+                total += rss_mb(int(child), field)
+    return total
 
 
 class PeakRss:
@@ -349,7 +355,8 @@ class Bench:
             "replay of every read model (command)",
             self.events,
             seconds,
-            f"peak RSS replay {rss.peak['replay']:.0f} MB, service {rss.peak['reporting']:.0f} MB",
+            f"peak RSS replay (with workers) {rss.peak['replay']:.0f} MB, "
+            f"service {rss.peak['reporting']:.0f} MB",
         )
         self.results["replay"].update(
             replay_peak_rss_mb=round(rss.peak["replay"]),
@@ -505,14 +512,23 @@ class Bench:
             seconds = time.perf_counter() - both_at
         finally:
             await pool.close()
-        partitions = split()
+        # Every assignment each instance logged, in order: how the partitions split over time.
+        history = {
+            name: [
+                len(line["partitions"])
+                for line in service.log_lines()
+                if line.get("event") == "partitions assigned"
+            ]
+            for name, service in (("instance 1", first), ("instance 2", second))
+        }
         self.results["two_instances"] = row(
             "two reporting instances (both assigned)",
             self.events - done_then,
             seconds,
-            " | ".join(f"{k}: {len(v)} partitions" for k, v in partitions.items()),
+            " | ".join(f"{k}: {' -> '.join(map(str, v))} partitions" for k, v in history.items()),
         )
-        self.results["two_instances"]["partitions"] = partitions
+        self.results["two_instances"]["partitions_final"] = split()
+        self.results["two_instances"]["assignments"] = history
         for service in (first, second):
             service.stop_gracefully()
 
