@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
@@ -30,6 +31,7 @@ from gayari_shared.service import load_keys, make_app
 from gayari_shared.settings import CommonSettings
 
 SERVICE = "reporting"
+log = structlog.get_logger(__name__)
 
 
 def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
@@ -71,11 +73,20 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
         gc.collect()
         gc.freeze()
         task = asyncio.create_task(projector.run(), name="projector")
+        task.add_done_callback(_report_projector_end)
+
+        async def projector_running() -> bool:
+            # A projector that died leaves the figures frozen: say so rather than serve them
+            # as fresh (and let the orchestrator replace the instance).
+            return not task.done()
+
+        app.state.checks["projector"] = projector_running
         try:
             yield
         finally:
             projector.stop()
-            await task
+            if not task.done():  # one that died was logged when it did; close the rest anyway
+                await task
             await dead_letters.stop()
             await pool.close()
 
@@ -84,6 +95,11 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
     )
     app.add_exception_handler(UnknownGenerationError, _unknown_snapshot)
     return app
+
+
+def _report_projector_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("projector stopped", exc_info=task.exception())
 
 
 async def _unknown_snapshot(_: Request, exc: Exception) -> Response:

@@ -297,8 +297,14 @@ class Projector:
         skipped: int,
     ) -> None:
         consumer = f"{self.group_id}-projector"
+        # The batch was fetched before it committed: a rebalance may have taken some of its
+        # partitions meanwhile, and aiokafka refuses to speak of those.
+        assigned = self._consumer.assignment()
         for tp, records in fetched.items():
             EVENTS_CONSUMED.labels(consumer, tp.topic, "consumed").inc(len(records))
+            if tp not in assigned:
+                self._lag.pop(tp, None)
+                continue
             highwater = self._consumer.highwater(tp)
             if highwater is not None:
                 self._lag[tp] = max(0, highwater - (records[-1].offset + 1))
