@@ -231,10 +231,8 @@ class ReportQueries:
                 *q.params,
             )
             q = _Sql()
-            # DISTINCT in a subquery, not count(DISTINCT): it can hash, and in parallel.
             reached = await conn.fetchval(
-                f"""SELECT count(*) FROM (SELECT DISTINCT i.household_id
-                                          FROM {q.live(filters)}) AS d""",
+                f"""SELECT count(DISTINCT i.household_id) FROM {q.live(filters)}""",
                 *q.params,
             )
             as_of = await conn.fetchval("SELECT max(updated_at) FROM projection_offsets")
