@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from gayari_registry.adapters.postgres import MIGRATIONS
+from gayari_registry.adapters.postgres import MIGRATIONS, REGISTRATION_LOOKUP
 from gayari_registry.bootstrap import create_app
 from gayari_registry.settings import RegistrySettings
 from gayari_shared.postgres import create_pool, migrate
@@ -322,3 +322,22 @@ async def test_households_registered_before_members_had_ids_are_migrated(
         assert [h["id"] for h in duplicates[0]["households"]] == [str(old), str(twin)]
         enrolled = await client.post(f"/households/{old}/enrolment", json={"cohort_year": 2026})
         assert enrolled.status_code == 201
+
+
+async def test_registration_lookup_is_served_by_indexes(registry_db: str) -> None:
+    """Every registration asks who holds its KK and its NIKs: an index must answer, or each
+    registration reads the whole members table (ever slower as the registry grows)."""
+    pool = await create_pool(registry_db)
+    try:
+        await migrate(pool, "registry", MIGRATIONS)
+        async with pool.acquire() as conn, conn.transaction():
+            # The planner may still scan tiny tables; forbidding it shows whether an index can
+            # serve the query at all (if none can, it scans anyway).
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            rows = await conn.fetch(
+                f"EXPLAIN {REGISTRATION_LOOKUP}", "6209010000000001", ["6209014501800001"]
+            )
+    finally:
+        await pool.close()
+    plan = "\n".join(row[0] for row in rows)
+    assert "Seq Scan" not in plan, plan

@@ -62,9 +62,13 @@ async def add_to_outbox(conn: Connection, envelope: Envelope, topic: str) -> Non
     """Stage an event in the caller's transaction; it is published only if that commits."""
     record = envelope.to_kafka(topic)
     headers = {name: value.decode() for name, value in record.headers}
+    # One statement, one round trip: the row, and the notification that wakes the relay
+    # (PostgreSQL delivers it at commit only, so the relay wakes for committed rows).
     await conn.execute(
-        """INSERT INTO outbox (event_id, event_type, topic, key, value, headers, lane)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)""",
+        """WITH staged AS (
+               INSERT INTO outbox (event_id, event_type, topic, key, value, headers, lane)
+               VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING seq)
+           SELECT pg_notify($8, '') FROM staged""",
         envelope.id,
         envelope.type,
         topic,
@@ -72,9 +76,8 @@ async def add_to_outbox(conn: Connection, envelope: Envelope, topic: str) -> Non
         record.value,
         json.dumps(headers),
         lane_of(record.key),
+        NOTIFY_CHANNEL,
     )
-    # Delivered by PostgreSQL at commit only, so the relay wakes for committed rows.
-    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 
 
 class OutboxRelay:

@@ -33,7 +33,8 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.keys = load_keys(common)
         app.state.asyncapi = asyncapi.document(common)
-        pool = await create_pool(settings.database_url)
+        # Its connections run transactions only: no session reset on release.
+        pool = await create_pool(settings.database_url, session_reset=False)
         await migrate(pool, SERVICE, MIGRATIONS)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
         app.state.deps = RegistryDeps(

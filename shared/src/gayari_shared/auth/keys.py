@@ -65,6 +65,12 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _principal(record: ApiKeyRecord) -> Principal:
+    return Principal(
+        key_id=record.key_id, label=record.label, agency=record.agency, roles=record.roles
+    )
+
+
 def issue_key(label: str, roles: set[Role], agency: str | None = None) -> tuple[str, ApiKeyRecord]:
     """A new key: the plaintext (shown once) and the record to store."""
     key_id = secrets.token_hex(6)
@@ -87,6 +93,8 @@ class KeyFile:
         self.path = path
         self._stamp: tuple[int, int] | None = None
         self._records: dict[str, ApiKeyRecord] = {}
+        # Built once per reading of the file (immutable), not on every request.
+        self._principals: dict[str, Principal] = {}
         self._load()
 
     def records(self) -> list[ApiKeyRecord]:
@@ -104,13 +112,12 @@ class KeyFile:
             return None
         if not hmac.compare_digest(record.secret_sha256, _digest(parts[2])):
             return None
-        return Principal(
-            key_id=record.key_id, label=record.label, agency=record.agency, roles=record.roles
-        )
+        return self._principals[record.key_id]
 
     def add(self, record: ApiKeyRecord) -> None:
         self._load()
         self._records[record.key_id] = record
+        self._principals[record.key_id] = _principal(record)
         self._save()
 
     def revoke(self, key_id: str) -> bool:
@@ -126,13 +133,14 @@ class KeyFile:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            self._stamp, self._records = None, {}
+            self._stamp, self._records, self._principals = None, {}, {}
             return
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp == self._stamp:
             return
         records = _RECORDS.validate_json(self.path.read_bytes())
         self._records = {r.key_id: r for r in records}
+        self._principals = {r.key_id: _principal(r) for r in records}
         self._stamp = stamp
 
     def _save(self) -> None:

@@ -298,6 +298,8 @@ class InterventionsUnitOfWork:
             grant.fiscal_year,
             grant.budget_line,
         )
+        if not grant.items:  # a capital grant: no round trip for nothing
+            return
         await self._conn.executemany(
             """INSERT INTO grant_items
                    (grant_id, line, description, quantity, unit, unit_value_idr)

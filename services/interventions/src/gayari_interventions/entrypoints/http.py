@@ -55,7 +55,9 @@ CREATED: dict[str, Any] = {
 router = APIRouter(tags=["interventions"])
 
 
-def _deps(request: Request) -> InterventionsDeps:
+async def _deps(request: Request) -> InterventionsDeps:
+    # Async on purpose: FastAPI runs a sync dependency in a worker thread, a thread hop on
+    # every request for an attribute lookup.
     deps: InterventionsDeps = request.app.state.deps
     return deps
 

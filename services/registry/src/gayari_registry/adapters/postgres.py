@@ -93,14 +93,36 @@ MIGRATIONS: Final = (
     CREATE UNIQUE INDEX enrolments_open ON enrolments (household_id) WHERE exited_at IS NULL;
     """,
     OUTBOX_LANES_MIGRATION,
+    # Who holds a NIK is asked on every registration and member change. The unique index
+    # leaves out the NIKs two households held before NIKs had to be unique, so it cannot
+    # answer that question: without this one, each lookup read the whole members table.
+    """
+    CREATE INDEX members_nik_lookup ON members (nik);
+    """,
 )
 
 _FLAGS = TypeAdapter(list[Flag])
+_MEMBERS = TypeAdapter(list[Member])
+_ENROLMENTS = TypeAdapter(list[Enrolment])
+
+# A household with its members and enrolments in one statement (one round trip, not three).
+_HOUSEHOLD = """
+    SELECT h.*,
+           (SELECT coalesce(json_agg(m ORDER BY m.position), '[]') FROM members m
+            WHERE m.household_id = h.id) AS members_json,
+           (SELECT coalesce(json_agg(e ORDER BY e.number), '[]') FROM enrolments e
+            WHERE e.household_id = h.id) AS enrolments_json
+    FROM households h"""
 
 
-def _household(
-    row: asyncpg.Record, members: Sequence[Member], enrolments: Sequence[Enrolment]
-) -> Household:
+# The household holding a KK, and the households holding some NIKs: both by index.
+REGISTRATION_LOOKUP: Final = """
+    SELECT NULL::text AS nik, id FROM households WHERE kk = $1
+    UNION ALL
+    SELECT nik, household_id FROM members WHERE nik = ANY($2::bpchar[])"""
+
+
+def _household(row: asyncpg.Record) -> Household:
     return Household(
         id=row["id"],
         kk=row["kk"],
@@ -108,9 +130,9 @@ def _household(
         village_code=row["village_code"],
         address=Address.model_validate_json(row["address"]) if row["address"] else None,
         welfare_decile=row["welfare_decile"],
-        members=list(members),
+        members=_MEMBERS.validate_json(row["members_json"]),
         flags=_FLAGS.validate_json(row["flags"]),
-        enrolments=list(enrolments),
+        enrolments=_ENROLMENTS.validate_json(row["enrolments_json"]),
         registered_at=row["registered_at"],
         updated_at=row["updated_at"],
     )
@@ -219,36 +241,32 @@ class HouseholdUnitOfWork:
         """The other household holding each of these NIKs, for those another household holds."""
         rows = await self._conn.fetch(
             """SELECT nik, household_id FROM members
-               WHERE nik = ANY($1::text[]) AND household_id <> $2""",
+               WHERE nik = ANY($1::bpchar[]) AND household_id <> $2""",
             list(niks),
             excluding,
         )
         return {row["nik"]: row["household_id"] for row in rows}
 
+    async def registration_lookup(
+        self, kk: str, niks: Sequence[str]
+    ) -> tuple[uuid.UUID | None, dict[str, uuid.UUID]]:
+        """In one round trip: the household holding this KK (if any), and the household
+        holding each of these NIKs (for those some household holds). NIKs are compared as
+        char(16), the column's type: compared as text, the column would be cast and no index
+        could serve the lookup."""
+        rows = await self._conn.fetch(REGISTRATION_LOOKUP, kk, list(niks))
+        existing = next((row["id"] for row in rows if row["nik"] is None), None)
+        return existing, {row["nik"]: row["id"] for row in rows if row["nik"] is not None}
+
     async def by_kk(self, kk: str) -> Household | None:
-        row = await self._conn.fetchrow("SELECT * FROM households WHERE kk = $1", kk)
-        return await self._complete(row) if row else None
+        row = await self._conn.fetchrow(f"{_HOUSEHOLD} WHERE h.kk = $1", kk)
+        return _household(row) if row else None
 
     async def by_id(self, household_id: uuid.UUID, *, for_update: bool = False) -> Household | None:
         # FOR UPDATE: changes to one household queue behind each other instead of racing.
-        lock = " FOR UPDATE" if for_update else ""
-        row = await self._conn.fetchrow(
-            f"SELECT * FROM households WHERE id = $1{lock}", household_id
-        )
-        return await self._complete(row) if row else None
-
-    async def _complete(self, row: asyncpg.Record) -> Household:
-        members = await self._conn.fetch(
-            "SELECT * FROM members WHERE household_id = $1 ORDER BY position", row["id"]
-        )
-        enrolments = await self._conn.fetch(
-            "SELECT * FROM enrolments WHERE household_id = $1 ORDER BY number", row["id"]
-        )
-        return _household(
-            row,
-            [Member.model_validate(dict(m)) for m in members],
-            [Enrolment.model_validate(dict(e)) for e in enrolments],
-        )
+        lock = " FOR UPDATE OF h" if for_update else ""
+        row = await self._conn.fetchrow(f"{_HOUSEHOLD} WHERE h.id = $1{lock}", household_id)
+        return _household(row) if row else None
 
     async def near_duplicates(self, limit: int) -> list[list[Household]]:
         """Groups of households with the same head's name and birth date in one village."""

@@ -78,16 +78,19 @@ async def register_household(
     """Register a household once per KK; a repeated KK returns the household already there,
     whatever else the application says (the KK is the household's identity)."""
     async with deps.unit_of_work() as uow:
-        existing = await uow.by_kk(application.kk)
-        if existing is None:
+        known, nik_owners = await uow.registration_lookup(
+            application.kk, [m.nik for m in application.members]
+        )
+        if known is None:
             household = register(application, deps.reference, household_id=uuid.uuid4(), now=_now())
-            niks = [m.nik for m in household.members]
-            check_niks_free(household, await uow.owners_of(niks, excluding=household.id))
+            # The new household's id is in no row yet: every owner found is another household.
+            check_niks_free(household, nik_owners)
             if await uow.add_if_new(household):
                 event = registered_event(household, keyed_hash(deps.hash_secret, household.kk))
                 await _publish(uow, event, correlation_id)
                 return Registration(household, created=True)
-            existing = await uow.by_kk(application.kk)  # registered by a concurrent request
+        # Known already, or registered by a concurrent request meanwhile.
+        existing = await uow.by_kk(application.kk)
     assert existing is not None
     return Registration(existing, created=False)
 
