@@ -213,6 +213,7 @@ class Bench:
         self.prefix = f"bench-{uuid.uuid4().hex[:8]}"
         self.topics = {s: f"{self.prefix}.{s}" for s in ("households", "interventions")}
         self.results: dict[str, Any] = {"events": events}
+        self.replay_workers = 1  # the command's default
         self.services: list[Service] = []
         keys = KeyFile(workdir / "api-keys.json")
         _, record = issue_key("bench", {Role.REPORTING_READ})
@@ -339,7 +340,13 @@ class Bench:
         env = dict(service.env)
         began = time.perf_counter()
         replay = subprocess.Popen(
-            [str(BIN / "gayari-reporting-replay"), "--no-progress", "--keep-previous"],
+            [
+                str(BIN / "gayari-reporting-replay"),
+                "--no-progress",
+                "--keep-previous",
+                "--workers",
+                str(self.replay_workers),
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -359,6 +366,7 @@ class Bench:
             f"service {rss.peak['reporting']:.0f} MB",
         )
         self.results["replay"].update(
+            workers=self.replay_workers,
             replay_peak_rss_mb=round(rss.peak["replay"]),
             reporting_peak_rss_mb=round(rss.peak["reporting"]),
             output=out.strip(),
@@ -583,11 +591,13 @@ def main() -> None:
     parser.add_argument("--naive-events", type=int, default=5_000)
     parser.add_argument("--freshness-seconds", type=int, default=60)
     parser.add_argument("--no-pair", action="store_true", help="skip the two-instance run")
+    parser.add_argument("--replay-workers", type=int, default=1)
     args = parser.parse_args()
     # The pipeline, not the terminal: per-event INFO lines would be most of what is measured.
     configure_logging("bench", "WARNING", json=True)
     with tempfile.TemporaryDirectory(prefix="gayari-bench-") as workdir:
         bench = Bench(args.events, Path(workdir))
+        bench.replay_workers = args.replay_workers
         results = asyncio.run(
             bench.run(args.naive_events, args.freshness_seconds, not args.no_pair)
         )
