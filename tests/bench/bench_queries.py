@@ -38,6 +38,7 @@ from gayari_reporting.domain.areas import Area
 from gayari_reporting.domain.filters import Filters
 from gayari_shared.areas import load_areas
 from gayari_shared.postgres import create_pool
+from tests.bench.bench_projection import fresh_database
 from tests.conftest import ADMIN_URL
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -220,16 +221,6 @@ _LOAD = (
        FROM unnest(ARRAY['gayari.households', 'gayari.interventions']) AS t,
             generate_series(0, 5) AS p""",
 )
-
-
-async def fresh_database() -> str:
-    name = f"bench_q_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(ADMIN_URL)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
 async def drop_database(url: str) -> None:

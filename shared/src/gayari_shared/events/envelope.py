@@ -26,6 +26,11 @@ _ATTRIBUTES: Final = ("id", "source", "type", "specversion", "time", "subject", 
 _REQUIRED: Final = (*_ATTRIBUTES, "datacontenttype")
 
 
+def invalid_fields(exc: ValidationError) -> str:
+    """The fields a validation error names, dotted, for an InvalidEventError's reason."""
+    return ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+
+
 class InvalidEventError(ValueError):
     """A Kafka record that is not a valid GAYARI CloudEvent; `reason` says why."""
 
@@ -76,8 +81,9 @@ class EventAttributes(BaseModel):
         try:
             parsed = cls.model_validate(attributes)
         except ValidationError as exc:
-            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
-            raise InvalidEventError(f"invalid CloudEvents attributes: {fields}") from exc
+            raise InvalidEventError(
+                f"invalid CloudEvents attributes: {invalid_fields(exc)}"
+            ) from exc
         if key is not None and key.decode(errors="replace") != parsed.subject:
             raise InvalidEventError("record key differs from ce_subject")
         return parsed
@@ -116,8 +122,9 @@ class Envelope(EventAttributes):
         try:
             envelope = cls.model_validate({**attributes, "data": data})
         except ValidationError as exc:
-            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
-            raise InvalidEventError(f"invalid CloudEvents attributes: {fields}") from exc
+            raise InvalidEventError(
+                f"invalid CloudEvents attributes: {invalid_fields(exc)}"
+            ) from exc
         if key is not None and key.decode(errors="replace") != envelope.subject:
             raise InvalidEventError("record key differs from ce_subject")
         return envelope

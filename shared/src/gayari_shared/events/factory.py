@@ -7,7 +7,12 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from gayari_shared.events.contracts import CATALOGUE, EventBase
-from gayari_shared.events.envelope import Envelope, EventAttributes, InvalidEventError
+from gayari_shared.events.envelope import (
+    Envelope,
+    EventAttributes,
+    InvalidEventError,
+    invalid_fields,
+)
 from gayari_shared.events.upcasting import to_latest
 from gayari_shared.tracing import current_trace_context
 
@@ -35,8 +40,7 @@ def parse_data(envelope: Envelope) -> EventBase:
     try:
         data = model.model_validate(envelope.data)
     except ValidationError as exc:
-        fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
-        raise InvalidEventError(f"invalid {envelope.type} data: {fields}") from exc
+        raise InvalidEventError(f"invalid {envelope.type} data: {invalid_fields(exc)}") from exc
     if data.subject != envelope.subject:
         raise InvalidEventError("ce_subject differs from the data's subject")
     return to_latest(data)
@@ -62,8 +66,7 @@ def decode_event(
             raise InvalidEventError(f"value is not JSON: {errors[0]['msg']}") from exc
         if errors[0]["type"] == "model_type" and not errors[0]["loc"]:
             raise InvalidEventError("value is not a JSON object") from exc
-        fields = ", ".join(".".join(map(str, e["loc"])) for e in errors)
-        raise InvalidEventError(f"invalid {attributes.type} data: {fields}") from exc
+        raise InvalidEventError(f"invalid {attributes.type} data: {invalid_fields(exc)}") from exc
     if data.subject != attributes.subject:
         raise InvalidEventError("ce_subject differs from the data's subject")
     return attributes, to_latest(data)

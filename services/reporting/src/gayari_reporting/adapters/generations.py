@@ -24,7 +24,7 @@ import asyncpg
 import structlog
 
 from gayari_reporting.adapters.schema import MIGRATIONS
-from gayari_shared.postgres import Connection, migrate
+from gayari_shared.postgres import Connection, migrate, quote_ident
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +85,7 @@ class Generation:
 def quoted(schema: str) -> str:
     if not NAME.match(schema):
         raise UnknownGenerationError(f"not a read-model generation: {schema!r}")
-    return f'"{schema}"'
+    return quote_ident(schema)
 
 
 async def use_active(conn: Connection, *, hold: bool = False) -> str | None:
@@ -94,6 +94,18 @@ async def use_active(conn: Connection, *, hold: bool = False) -> str | None:
     return await conn.fetchval(  # type: ignore[no-any-return]
         "SELECT schema_name, set_config('search_path', quote_ident(schema_name), true) "
         "FROM public.read_model_generations WHERE state = 'active'" + (" FOR SHARE" if hold else "")
+    )
+
+
+async def use_snapshot(conn: Connection, schema: str) -> bool:
+    """Point this transaction at a finished as-of generation; False if there is none so named."""
+    return bool(
+        await conn.fetchval(
+            """SELECT set_config('search_path', quote_ident(schema_name), true)
+               FROM public.read_model_generations
+               WHERE schema_name = $1 AND state = 'ready' AND kind = 'as-of'""",
+            schema,
+        )
     )
 
 
@@ -112,7 +124,7 @@ class Generations:
         await migrate(self._pool, "reporting-generations", CONTROL_MIGRATIONS)
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('reporting-generations'))")
-            active = await self._active(conn)
+            active = await _active(conn)
             if active is None:
                 legacy = await conn.fetchval(
                     "SELECT 1 FROM public.schema_migrations WHERE component = $1 LIMIT 1",
@@ -132,7 +144,7 @@ class Generations:
 
     async def active(self) -> str:
         async with self._pool.acquire() as conn:
-            active = await self._active(conn)
+            active = await _active(conn)
         if active is None:
             raise UnknownGenerationError("no active read-model generation: start reporting once")
         return active
@@ -144,13 +156,6 @@ class Generations:
                    FROM public.read_model_generations ORDER BY created_at"""
             )
         return [Generation(*row) for row in rows]
-
-    async def snapshot(self, schema: str) -> Generation:
-        """A finished "as of" generation, by name."""
-        for generation in await self.all():
-            if generation.schema == schema and generation.state == "ready":
-                return generation
-        raise UnknownGenerationError(f"no finished as-of report is called {schema!r}")
 
     async def create(self, *, as_of: datetime | None = None) -> str:
         """A new, empty generation in the building state, with every read-model table."""
@@ -239,10 +244,11 @@ class Generations:
         """Generations left in the building state by a replay that did not finish."""
         return [g.schema for g in await self.all() if g.state == "building"]
 
-    async def _active(self, conn: Connection) -> str | None:
-        return await conn.fetchval(  # type: ignore[no-any-return]
-            "SELECT schema_name FROM public.read_model_generations WHERE state = 'active'"
-        )
+
+async def _active(conn: Connection) -> str | None:
+    return await conn.fetchval(  # type: ignore[no-any-return]
+        "SELECT schema_name FROM public.read_model_generations WHERE state = 'active'"
+    )
 
 
 def _stamp(moment: datetime) -> str:

@@ -16,6 +16,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
+from gayari_reporting.adapters.commits import InOrderCommits
 from gayari_reporting.adapters.store import (
     ConsumedRecord,
     EventMeta,
@@ -64,12 +65,17 @@ def decode(
         return ConsumedRecord(record.offset, fact_of(data, envelope.id), meta)
 
 
-def _decode_all(
-    fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-) -> dict[PartitionKey, list[ConsumedRecord]]:
-    traced = tracing_enabled()
+Fetched = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+Batch = dict[PartitionKey, list[ConsumedRecord]]
+
+
+def decode_batch(
+    fetched: Fetched, *, until: datetime | None = None, traced: bool | None = None
+) -> Batch:
+    """Every record of a fetch decoded (see `decode`); `traced` None: if tracing is on."""
+    trace = tracing_enabled() if traced is None else traced
     return {
-        (tp.topic, tp.partition): [decode(r, traced=traced) for r in rs]
+        (tp.topic, tp.partition): [decode(r, until, traced=trace) for r in rs]
         for tp, rs in fetched.items()
     }
 
@@ -151,14 +157,14 @@ class Projector:
         consumer = self._consumer
         consumer.subscribe(list(self._topics), listener=_SeekToStoredOffsets(self))
         await self._start_with_retry()
-        committing: asyncio.Task[None] | None = None
+        commits: InOrderCommits[tuple[Fetched, Batch]] = InOrderCommits(
+            lambda work: self._project(*work)
+        )
         try:
             while not self._stopping.is_set():
                 fetched = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
-                batch = _decode_all(fetched)
-                if committing is not None:
-                    await committing
-                    committing = None
+                batch = decode_batch(fetched)
+                await commits.drain()
                 if self._switched:
                     # The batch in flight found a new generation active. What was fetched since
                     # follows the old positions: read again from the new generation's offsets.
@@ -166,12 +172,10 @@ class Projector:
                     await self.seek_to_stored(list(consumer.assignment()))
                     continue
                 if fetched:
-                    committing = asyncio.create_task(self._project(fetched, batch))
-            if committing is not None:
-                await committing
+                    await commits.submit((fetched, batch))
+            await commits.drain()
         finally:
-            if committing is not None and not committing.done():
-                committing.cancel()
+            commits.cancel()
             await consumer.stop()
 
     def stop(self) -> None:

@@ -14,7 +14,11 @@ from typing import Any
 
 import asyncpg
 
-from gayari_reporting.adapters.generations import UnknownGenerationError, use_active
+from gayari_reporting.adapters.generations import (
+    UnknownGenerationError,
+    use_active,
+    use_snapshot,
+)
 from gayari_reporting.domain.areas import LENGTH, Area, AreaIndex
 from gayari_reporting.domain.filters import Filters, month_end
 from gayari_reporting.domain.privacy import PublicCounts
@@ -192,12 +196,7 @@ class ReportQueries:
             if generation is None:
                 if await use_active(conn) is None:
                     raise UnknownGenerationError("no active read-model generation")
-            elif not await conn.fetchval(
-                """SELECT set_config('search_path', quote_ident(schema_name), true)
-                   FROM public.read_model_generations
-                   WHERE schema_name = $1 AND state = 'ready'""",
-                generation,
-            ):
+            elif not await use_snapshot(conn, generation):
                 raise UnknownGenerationError(f"no finished as-of report is called {generation}")
             await conn.execute(_PLANNER)
             yield conn

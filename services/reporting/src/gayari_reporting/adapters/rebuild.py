@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import multiprocessing
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -31,12 +31,13 @@ from typing import Final
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from gayari_reporting.adapters.commits import InOrderCommits
 from gayari_reporting.adapters.generations import Generations
-from gayari_reporting.adapters.projector import decode
-from gayari_reporting.adapters.store import ConsumedRecord, PartitionKey, ReadModelStore
+from gayari_reporting.adapters.projector import Fetched, decode_batch
+from gayari_reporting.adapters.store import PartitionKey, ReadModelStore
 from gayari_shared.logging import configure_logging
 from gayari_shared.postgres import create_pool
 
@@ -64,8 +65,6 @@ class RebuildResult:
     seconds: float
 
 
-Fetched = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-Batch = dict[PartitionKey, list[ConsumedRecord]]
 Offsets = dict[PartitionKey, int]
 # (records read so far, records to read as far as known)
 Progress = Callable[[int, int], None]
@@ -225,7 +224,7 @@ class _Rebuild:
         stored = await store.stored_offsets(self.group_id, partitions, schema=schema, building=True)
         reader = _Reader(self.bootstrap_servers, partitions, stored, self.max_records)
         await reader.start()
-        commits = _InOrder(partial(store.apply, self.group_id, schema=schema, building=True))
+        commits = InOrderCommits(partial(store.apply, self.group_id, schema=schema, building=True))
         tail = 0
         try:
             while True:
@@ -238,7 +237,7 @@ class _Rebuild:
                         return tail
                 fetched = await reader.fetch(None)
                 if fetched:
-                    await commits.submit(_decode(fetched, None))
+                    await commits.submit(decode_batch(fetched, traced=False))
                     tail += sum(len(records) for records in fetched.values())
         finally:
             commits.cancel()
@@ -270,13 +269,15 @@ async def _rebuild_share(share: _Share, count: Callable[[int], None]) -> None:
             return
         reader = _Reader(share.bootstrap_servers, todo, stored, share.max_records)
         await reader.start()
-        commits = _InOrder(partial(store.apply, share.group_id, schema=share.schema, building=True))
+        commits = InOrderCommits(
+            partial(store.apply, share.group_id, schema=share.schema, building=True)
+        )
         horizon = {TopicPartition(*p): ends[p] for p in todo}
         try:
             while await reader.behind(horizon) > 0:
                 fetched = await reader.fetch(horizon)
                 if fetched:
-                    await commits.submit(_decode(fetched, share.as_of))
+                    await commits.submit(decode_batch(fetched, until=share.as_of, traced=False))
                     count(sum(len(records) for records in fetched.values()))
             await commits.drain()
         finally:
@@ -284,13 +285,6 @@ async def _rebuild_share(share: _Share, count: Callable[[int], None]) -> None:
             await reader.stop()
     finally:
         await pool.close()
-
-
-def _decode(fetched: Fetched, as_of: datetime | None) -> Batch:
-    return {
-        (tp.topic, tp.partition): [decode(r, until=as_of, traced=False) for r in records]
-        for tp, records in fetched.items()
-    }
 
 
 async def _partitions(bootstrap_servers: str, topics: list[str]) -> list[PartitionKey]:
@@ -315,27 +309,6 @@ async def _end_offsets(bootstrap_servers: str, partitions: list[PartitionKey]) -
     finally:
         await consumer.stop()
     return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
-
-
-class _InOrder:
-    """One batch committing at a time, in order, while the caller prepares the next."""
-
-    def __init__(self, commit: Callable[[Batch], Awaitable[object]]) -> None:
-        self._commit = commit
-        self._pending: asyncio.Future[object] | None = None
-
-    async def submit(self, batch: Batch) -> None:
-        await self.drain()
-        self._pending = asyncio.ensure_future(self._commit(batch))
-
-    async def drain(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            await pending
-
-    def cancel(self) -> None:
-        if self._pending is not None:
-            self._pending.cancel()
 
 
 class _Reader:

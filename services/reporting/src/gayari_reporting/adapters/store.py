@@ -200,9 +200,7 @@ class ReadModelStore:
     ) -> tuple[str, dict[PartitionKey, int]]:
         """The active generation and the stored offsets it holds for these partitions."""
         async with self._pool.acquire() as conn, conn.transaction():
-            schema = await use_active(conn)
-            if schema is None:
-                raise GenerationSwitchedError("no active read-model generation")
+            schema = await self._enter(conn, None)
             return schema, await self._offsets(conn, group, partitions)
 
     async def stored_offsets(
@@ -216,13 +214,7 @@ class ReadModelStore:
         """The active generation's offsets (GenerationSwitchedError if it is not `schema`), or
         with `building` those of the generation `schema` a replay is building."""
         async with self._pool.acquire() as conn, conn.transaction():
-            if building:
-                assert schema is not None
-                await use_schema(conn, schema)
-            else:
-                active = await use_active(conn)
-                if active is None or (schema is not None and active != schema):
-                    raise GenerationSwitchedError(f"active generation is now {active}")
+            await self._enter(conn, schema, building=building)
             return await self._offsets(conn, group, partitions)
 
     async def apply(
@@ -237,13 +229,7 @@ class ReadModelStore:
         generation unless `building`; GenerationSwitchedError if that is no longer `schema`."""
         keys = sorted(k for k, records in batch.items() if records)
         async with self._pool.acquire() as conn, conn.transaction():
-            if building:
-                assert schema is not None
-                await use_schema(conn, schema)
-            else:
-                active = await use_active(conn, hold=True)
-                if active is None or (schema is not None and active != schema):
-                    raise GenerationSwitchedError(f"active generation is now {active}")
+            await self._enter(conn, schema, building=building, hold=True)
             stored = await self._lock_offsets(conn, group, keys)
             applied: list[ConsumedRecord] = []
             rejected: list[tuple[str, int, int, str]] = []
@@ -279,12 +265,20 @@ class ReadModelStore:
                 )
         return BatchResult(applied, skipped)
 
-    async def _use(self, conn: Connection, schema: str | None) -> None:
-        if schema is None:
-            if await use_active(conn) is None:
-                raise GenerationSwitchedError("no active read-model generation")
-        else:
+    async def _enter(
+        self, conn: Connection, schema: str | None, *, building: bool = False, hold: bool = False
+    ) -> str:
+        """Point the transaction at a generation: with `building`, the one named, which a
+        replay is building; otherwise the active one (held until the end with `hold`), and
+        GenerationSwitchedError if there is none or it is not `schema`."""
+        if building:
+            assert schema is not None
             await use_schema(conn, schema)
+            return schema
+        active = await use_active(conn, hold=hold)
+        if active is None or (schema is not None and active != schema):
+            raise GenerationSwitchedError(f"active generation is now {active}")
+        return active
 
     async def _offsets(
         self, conn: Connection, group: str, partitions: Sequence[PartitionKey]
@@ -332,7 +326,7 @@ class ReadModelStore:
         self,
     ) -> tuple[int, dict[str, GrantTotals], dict[str, int], datetime]:
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            await self._use(conn, None)
+            await self._enter(conn, None)
             households = await conn.fetchval("SELECT count(*) FROM households")
             grant_rows = await conn.fetch(
                 """SELECT agency, count(*) AS n, coalesce(sum(amount_idr), 0) AS idr
@@ -358,7 +352,7 @@ class ReadModelStore:
 
     async def stored_positions(self, group: str) -> dict[PartitionKey, int]:
         async with self._pool.acquire() as conn, conn.transaction():
-            await self._use(conn, None)
+            await self._enter(conn, None)
             rows = await conn.fetch(
                 """SELECT topic, partition, next_offset FROM projection_offsets
                    WHERE consumer_group = $1""",
@@ -368,7 +362,7 @@ class ReadModelStore:
 
     async def rejected_count(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
-            await self._use(conn, None)
+            await self._enter(conn, None)
             return int(await conn.fetchval("SELECT count(*) FROM rejected_events"))
 
 
