@@ -21,12 +21,13 @@ import pytest
 
 from gayari_reporting.adapters.generations import Generations
 from gayari_reporting.adapters.rebuild import rebuild
+from gayari_reporting.adapters.schema import MIGRATIONS
 from gayari_reporting.bootstrap import create_app
 from gayari_reporting.domain.recount import from_envelopes, recount
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.events.contracts import DOMAIN_STREAMS
 from gayari_shared.events.envelope import Envelope
-from gayari_shared.postgres import Pool, create_pool
+from gayari_shared.postgres import Pool, create_pool, migrate
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory, KeySet
 from tests.integration.test_projection_offsets import programme
@@ -213,3 +214,26 @@ async def test_as_of_rebuild_is_a_period_report_read_by_name(
             check=False,
         )
         assert refused_drop.returncode == 1 and "active" in refused_drop.stderr
+
+
+async def test_a_deployment_from_before_generations_is_replaced_and_dropped(
+    databases: DatabaseFactory,
+) -> None:
+    pool = await create_pool(await databases.create("legacy"))
+    try:
+        await migrate(pool, "reporting", MIGRATIONS)  # the layout before generations: public
+        generations = Generations(pool)
+        assert await generations.prepare() == "public"
+        rebuilt = await generations.create()
+        assert await generations.switch(rebuilt, events=0) == "public"
+        await generations.drop("public")
+
+        assert [g.schema for g in await generations.all()] == [rebuilt]
+        async with pool.acquire() as conn:
+            left = await conn.fetch(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            )
+        assert {r["table_name"] for r in left} == {"schema_migrations", "read_model_generations"}
+        assert await generations.prepare() == rebuilt  # and a restart stays on the new one
+    finally:
+        await pool.close()

@@ -229,7 +229,8 @@ class Generations:
                 raise UnknownGenerationError(f"{schema} is active: replace it before dropping it")
             if schema == LEGACY:
                 for obj in _LEGACY_OBJECTS:
-                    await conn.execute(f"DROP {obj} IF EXISTS CASCADE")
+                    kind, name = obj.split()
+                    await conn.execute(f"DROP {kind} IF EXISTS {name} CASCADE")
                 await conn.execute(
                     "DELETE FROM public.schema_migrations WHERE component = $1", COMPONENT
                 )
