@@ -34,6 +34,7 @@ import asyncpg
 from gayari_reporting.adapters.areas import area_index
 from gayari_reporting.adapters.generations import Generations, quoted
 from gayari_reporting.adapters.queries import ReportQueries, children_length
+from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.domain.areas import Area
 from gayari_reporting.domain.filters import Filters
 from gayari_shared.areas import load_areas
@@ -59,6 +60,9 @@ _TABLES = (
     "voids",
     "rejected_events",
     "projection_offsets",
+    "tally_records",
+    "tally_households",
+    "tally_reach",
 )
 
 # Each statement runs in the generation's schema, in order; `:lamandau` households out of every
@@ -253,6 +257,9 @@ async def load(pool: asyncpg.Pool, schema: str, households: int, lamandau_tenths
             first = " ".join(statement.split())[:60]
             print(f"  {time.perf_counter() - began:6.1f} s  {status:<22} {first}", flush=True)
         await conn.execute("DROP TABLE hh, reach, bench_villages")
+    began = time.perf_counter()
+    await ReadModelStore(pool).rebuild_tallies(schema)
+    print(f"  {time.perf_counter() - began:6.1f} s  tallies rebuilt from the facts", flush=True)
     await analyze(pool, schema)
 
 

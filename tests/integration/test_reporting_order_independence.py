@@ -14,7 +14,8 @@ from aiokafka import ConsumerRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gayari_reporting.adapters.generations import Generations
+from gayari_reporting.adapters import tallies
+from gayari_reporting.adapters.generations import Generations, use_active
 from gayari_reporting.adapters.projector import decode
 from gayari_reporting.adapters.queries import ReportQueries
 from gayari_reporting.adapters.store import ConsumedRecord, ReadModelStore
@@ -122,6 +123,10 @@ async def check(deliveries: list[tuple[int, int]], batch_sizes: list[int]) -> No
         assert {
             (a.household_id, a.fiscal_year, a.kind, tuple(a.agencies)) for a in alerts
         } == EXPECTED.double_funding
+        # Kept batch by batch, the tallies are what a rebuild from the facts gives.
+        async with pool.acquire() as conn, conn.transaction():
+            await use_active(conn)
+            assert await tallies.drift(conn) == dict.fromkeys(tallies.TABLES, 0)
     finally:
         await pool.close()
         admin = await asyncpg.connect(ADMIN_URL)

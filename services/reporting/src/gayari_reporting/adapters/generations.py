@@ -64,6 +64,10 @@ _LEGACY_OBJECTS: Final = (
     "TABLE voids",
     "TABLE rejected_events",
     "TABLE projection_offsets",
+    "TABLE tally_records",
+    "TABLE tally_households",
+    "TABLE tally_reach",
+    "TABLE tally_deltas",
 )
 
 

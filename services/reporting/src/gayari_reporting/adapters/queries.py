@@ -14,11 +14,13 @@ from typing import Any
 
 import asyncpg
 
+from gayari_reporting.adapters import tallied
 from gayari_reporting.adapters.generations import (
     UnknownGenerationError,
     use_active,
     use_snapshot,
 )
+from gayari_reporting.adapters.tallies import LEVELS
 from gayari_reporting.domain.areas import LENGTH, Area, AreaIndex
 from gayari_reporting.domain.filters import Filters, month_end
 from gayari_reporting.domain.privacy import PublicCounts
@@ -183,8 +185,13 @@ _PLANNER = "SET LOCAL random_page_cost = 1.1; SET LOCAL jit = off"
 
 
 class ReportQueries:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, tallies: bool = True) -> None:
+        """Without `tallies`, every figure is counted from the facts (to check the tallies)."""
         self._pool = pool
+        self._tallies = tallies
+
+    def _tallied(self, filters: Filters) -> str | None:
+        return tallied.tallied_area(filters) if self._tallies else None
 
     @asynccontextmanager
     async def _snapshot(self, generation: str | None = None) -> AsyncIterator[Connection]:
@@ -221,38 +228,38 @@ class ReportQueries:
     async def summary(
         self, filters: Filters
     ) -> tuple[HouseholdCounts, dict[str, int], int, datetime | None]:
+        area = self._tallied(filters)
         async with self._snapshot(filters.snapshot) as conn:
-            households = await self._household_counts(conn, filters)
-            q = _Sql()
-            rows = await conn.fetch(
-                f"""SELECT i.kind, count(*) AS n, coalesce(sum(i.amount_idr), 0) AS idr
-                    FROM {q.live(filters)} GROUP BY i.kind""",
-                *q.params,
-            )
-            q = _Sql()
-            reached = await conn.fetchval(
-                f"""SELECT count(DISTINCT i.household_id) FROM {q.live(filters)}""",
-                *q.params,
-            )
+            if area is not None:
+                households = await tallied.household_counts(conn, filters, area)
+                counted = await tallied.by_kind(conn, filters, area)
+                reached = await tallied.reached(conn, filters, area)
+            else:
+                households = await self._household_counts(conn, filters)
+                q = _Sql()
+                rows = await conn.fetch(
+                    f"""SELECT i.kind, count(*) AS n, coalesce(sum(i.amount_idr), 0) AS idr
+                        FROM {q.live(filters)} GROUP BY i.kind""",
+                    *q.params,
+                )
+                counted = {r["kind"]: (int(r["n"]), int(r["idr"])) for r in rows}
+                q = _Sql()
+                reached = await conn.fetchval(
+                    f"""SELECT count(DISTINCT i.household_id) FROM {q.live(filters)}""",
+                    *q.params,
+                )
             as_of = await conn.fetchval("SELECT max(updated_at) FROM projection_offsets")
-        kinds = dict.fromkeys(KINDS, 0) | {r["kind"]: int(r["n"]) for r in rows}
-        idr = sum(int(r["idr"]) for r in rows)
+        kinds = dict.fromkeys(KINDS, 0) | {kind: n for kind, (n, _) in counted.items()}
+        idr = sum(idr for _, idr in counted.values())
         return households.model_copy(update={"reached": int(reached)}), kinds, idr, as_of
 
     async def agencies(self, filters: Filters) -> tuple[dict[str, AgencyFigures], dict[str, int]]:
+        area = self._tallied(filters)
         async with self._snapshot(filters.snapshot) as conn:
-            q = _Sql()
-            rows = await conn.fetch(
-                f"""SELECT i.agency,
-                      count(DISTINCT i.household_id) AS households_reached,
-                      count(*) FILTER (WHERE i.kind = 'grant-capital') AS grants_capital,
-                      count(*) FILTER (WHERE i.kind = 'grant-equipment') AS grants_equipment,
-                      coalesce(sum(i.amount_idr), 0) AS idr_disbursed,
-                      count(*) FILTER (WHERE i.kind = 'training') AS trainings_completed,
-                      count(*) FILTER (WHERE i.kind = 'mentoring') AS mentoring_visits
-                    FROM {q.live(filters)}
-                    GROUP BY i.agency""",
-                *q.params,
+            figures = (
+                await tallied.agencies(conn, filters, area)
+                if area is not None
+                else await self._agencies(conn, filters)
             )
             q = _Sql()
             clauses = []
@@ -266,13 +273,28 @@ class ReportQueries:
                     WHERE {" AND ".join(clauses) or "TRUE"} GROUP BY agency""",
                 *q.params,
             )
-        figures = {
+        return figures, {r["agency"]: int(r["idr"]) for r in budgets}
+
+    async def _agencies(self, conn: Connection, filters: Filters) -> dict[str, AgencyFigures]:
+        q = _Sql()
+        rows = await conn.fetch(
+            f"""SELECT i.agency,
+                      count(DISTINCT i.household_id) AS households_reached,
+                      count(*) FILTER (WHERE i.kind = 'grant-capital') AS grants_capital,
+                      count(*) FILTER (WHERE i.kind = 'grant-equipment') AS grants_equipment,
+                      coalesce(sum(i.amount_idr), 0) AS idr_disbursed,
+                      count(*) FILTER (WHERE i.kind = 'training') AS trainings_completed,
+                      count(*) FILTER (WHERE i.kind = 'mentoring') AS mentoring_visits
+                    FROM {q.live(filters)}
+                    GROUP BY i.agency""",
+            *q.params,
+        )
+        return {
             r["agency"]: AgencyFigures(
                 name=r["agency"], **{k: (int(v) if k != "agency" else v) for k, v in r.items()}
             )
             for r in rows
         }
-        return figures, {r["agency"]: int(r["idr"]) for r in budgets}
 
     async def areas(
         self, area: Area, child_length: int, filters: Filters
@@ -285,95 +307,114 @@ class ReportQueries:
             month=filters.month,
         )
         by_code: dict[str, dict[str, int]] = {}
+        tallied_scope = self._tallied(scoped)
         async with self._snapshot(filters.snapshot) as conn:
-            q = _Sql()
-            length = q(child_length)
-            reg = q.period(scoped, _day("h.registered_at"))
-            enr = q.period(scoped, _day("h.enrolled_at"))
-            ex = q.period(scoped, _day("h.exited_at"))
-            rows = await conn.fetch(
-                f"""SELECT left(h.village_code, {length}) AS code,
-                      count(*) FILTER (WHERE h.registered_at IS NOT NULL AND {reg})
-                        AS households_registered,
-                      count(*) FILTER (WHERE h.enrolled_at IS NOT NULL AND {enr})
-                        AS households_enrolled,
-                      count(*) FILTER (WHERE h.exited_at IS NOT NULL AND {ex})
-                        AS households_exited,
-                      count(*) FILTER (WHERE h.exit_reason = 'graduated' AND {ex})
-                        AS households_graduated
-                    FROM household_state h
-                    WHERE h.village_code IS NOT NULL AND {q.areas(scoped)}
-                    GROUP BY 1""",
-                *q.params,
-            )
-            for r in rows:
-                by_code.setdefault(r["code"], {}).update(
-                    {k: int(v) for k, v in r.items() if k != "code"}
-                )
-            q = _Sql()
-            length = q(child_length)
-            rows = await conn.fetch(
-                f"""SELECT left(i.village_code, {length}) AS code,
-                      count(DISTINCT i.household_id) AS households_reached,
-                      count(*) AS interventions,
-                      coalesce(sum(i.amount_idr), 0) AS idr_disbursed,
-                      count(*) FILTER (WHERE i.kind = 'training') AS trainings_completed
-                    FROM {q.live(scoped, state=True)}
-                    WHERE i.village_code IS NOT NULL
-                    GROUP BY 1""",
-                *q.params,
-            )
-            for r in rows:
-                by_code.setdefault(r["code"], {}).update(
-                    {k: int(v) for k, v in r.items() if k != "code"}
-                )
+            if tallied_scope is not None and child_length in LEVELS:
+                by_code = await tallied.areas(conn, tallied_scope, child_length, scoped)
+            else:
+                by_code = await self._areas(conn, child_length, scoped)
         return {
             code: AreaFigures(code=code, name=code, level="village", **values)
             for code, values in by_code.items()
         }
 
+    async def _areas(
+        self, conn: Connection, child_length: int, scoped: Filters
+    ) -> dict[str, dict[str, int]]:
+        by_code: dict[str, dict[str, int]] = {}
+        q = _Sql()
+        length = q(child_length)
+        reg = q.period(scoped, _day("h.registered_at"))
+        enr = q.period(scoped, _day("h.enrolled_at"))
+        ex = q.period(scoped, _day("h.exited_at"))
+        rows = await conn.fetch(
+            f"""SELECT left(h.village_code, {length}) AS code,
+                  count(*) FILTER (WHERE h.registered_at IS NOT NULL AND {reg})
+                    AS households_registered,
+                  count(*) FILTER (WHERE h.enrolled_at IS NOT NULL AND {enr})
+                    AS households_enrolled,
+                  count(*) FILTER (WHERE h.exited_at IS NOT NULL AND {ex})
+                    AS households_exited,
+                  count(*) FILTER (WHERE h.exit_reason = 'graduated' AND {ex})
+                    AS households_graduated
+                FROM household_state h
+                WHERE h.village_code IS NOT NULL AND {q.areas(scoped)}
+                GROUP BY 1""",
+            *q.params,
+        )
+        for r in rows:
+            by_code.setdefault(r["code"], {}).update(
+                {k: int(v) for k, v in r.items() if k != "code"}
+            )
+        q = _Sql()
+        length = q(child_length)
+        rows = await conn.fetch(
+            f"""SELECT left(i.village_code, {length}) AS code,
+                  count(DISTINCT i.household_id) AS households_reached,
+                  count(*) AS interventions,
+                  coalesce(sum(i.amount_idr), 0) AS idr_disbursed,
+                  count(*) FILTER (WHERE i.kind = 'training') AS trainings_completed
+                FROM {q.live(scoped, state=True)}
+                WHERE i.village_code IS NOT NULL
+                GROUP BY 1""",
+            *q.params,
+        )
+        for r in rows:
+            by_code.setdefault(r["code"], {}).update(
+                {k: int(v) for k, v in r.items() if k != "code"}
+            )
+        return by_code
+
     async def time_series(self, filters: Filters) -> list[MonthFigures]:
-        months: dict[str, dict[str, int]] = {}
+        area = self._tallied(filters)
         async with self._snapshot(filters.snapshot) as conn:
-            q = _Sql()
-            area = q.areas(filters)
-            parts = []
-            for column, field, extra in (
-                ("h.registered_at", "households_registered", ""),
-                ("h.enrolled_at", "households_enrolled", ""),
-                ("h.exited_at", "households_exited", ""),
-                ("h.exited_at", "households_graduated", "AND h.exit_reason = 'graduated'"),
-            ):
-                day = _day(column)
-                parts.append(
-                    f"""SELECT to_char({day}, 'YYYY-MM') AS month, '{field}' AS field
-                        FROM household_state h
-                        WHERE {column} IS NOT NULL {extra} AND {area}
-                          AND {q.period(filters, day)}"""
-                )
-            rows = await conn.fetch(
-                f"""SELECT month, field, count(*) AS n FROM ({" UNION ALL ".join(parts)}) AS e
-                    GROUP BY month, field""",
-                *q.params,
-            )
-            for r in rows:
-                months.setdefault(r["month"], {})[r["field"]] = int(r["n"])
-            q = _Sql()
-            rows = await conn.fetch(
-                f"""SELECT to_char(i.happened_on, 'YYYY-MM') AS month,
-                      count(DISTINCT i.household_id) AS households_reached,
-                      count(*) FILTER (WHERE i.intervention_type = 'grant') AS grants,
-                      coalesce(sum(i.amount_idr), 0) AS idr_disbursed,
-                      count(*) FILTER (WHERE i.kind = 'training') AS trainings_completed,
-                      count(*) FILTER (WHERE i.kind = 'mentoring') AS mentoring_visits
-                    FROM {q.live(filters)} GROUP BY 1""",
-                *q.params,
-            )
-            for r in rows:
-                months.setdefault(r["month"], {}).update(
-                    {k: int(v) for k, v in r.items() if k != "month"}
-                )
+            if area is not None:
+                months = await tallied.months(conn, filters, area)
+            else:
+                months = await self._months(conn, filters)
         return [MonthFigures(month=m, **months[m]) for m in sorted(months)]
+
+    async def _months(self, conn: Connection, filters: Filters) -> dict[str, dict[str, int]]:
+        months: dict[str, dict[str, int]] = {}
+        q = _Sql()
+        area = q.areas(filters)
+        parts = []
+        for column, field, extra in (
+            ("h.registered_at", "households_registered", ""),
+            ("h.enrolled_at", "households_enrolled", ""),
+            ("h.exited_at", "households_exited", ""),
+            ("h.exited_at", "households_graduated", "AND h.exit_reason = 'graduated'"),
+        ):
+            day = _day(column)
+            parts.append(
+                f"""SELECT to_char({day}, 'YYYY-MM') AS month, '{field}' AS field
+                    FROM household_state h
+                    WHERE {column} IS NOT NULL {extra} AND {area}
+                      AND {q.period(filters, day)}"""
+            )
+        rows = await conn.fetch(
+            f"""SELECT month, field, count(*) AS n FROM ({" UNION ALL ".join(parts)}) AS e
+                GROUP BY month, field""",
+            *q.params,
+        )
+        for r in rows:
+            months.setdefault(r["month"], {})[r["field"]] = int(r["n"])
+        q = _Sql()
+        rows = await conn.fetch(
+            f"""SELECT to_char(i.happened_on, 'YYYY-MM') AS month,
+                  count(DISTINCT i.household_id) AS households_reached,
+                  count(*) FILTER (WHERE i.intervention_type = 'grant') AS grants,
+                  coalesce(sum(i.amount_idr), 0) AS idr_disbursed,
+                  count(*) FILTER (WHERE i.kind = 'training') AS trainings_completed,
+                  count(*) FILTER (WHERE i.kind = 'mentoring') AS mentoring_visits
+                FROM {q.live(filters)} GROUP BY 1""",
+            *q.params,
+        )
+        for r in rows:
+            months.setdefault(r["month"], {}).update(
+                {k: int(v) for k, v in r.items() if k != "month"}
+            )
+        return months
 
     async def case(
         self, household_id: uuid.UUID
@@ -467,6 +508,15 @@ class ReportQueries:
     async def convergence(self, filters: Filters) -> tuple[dict[int, int], dict[int, int], int]:
         """Households by agencies reaching them, the same for enrolled ones, and the enrolled
         households of the scope (those the agency reached, with an agency filter)."""
+        area = self._tallied(filters)
+        if area is not None:
+            async with self._snapshot(filters.snapshot) as conn:
+                reached, enrolled_reached = await tallied.convergence(conn, filters, area)
+                if filters.agency is not None:
+                    enrolled = sum(enrolled_reached.values())
+                else:
+                    enrolled = await tallied.enrolled(conn, area)
+            return reached, enrolled_reached, enrolled
         async with self._snapshot(filters.snapshot) as conn:
             q = _Sql()
             having = (
@@ -570,29 +620,14 @@ class ReportQueries:
     async def outcomes(
         self, filters: Filters
     ) -> tuple[int, dict[str, int], IncomeChange, list[DecileMove]]:
+        tallied_scope = self._tallied(filters)
         async with self._snapshot(filters.snapshot) as conn:
             q = _Sql()
             area = q.areas(filters)
-            enrolled = int(
-                await conn.fetchval(
-                    f"""SELECT count(*) FROM household_state h
-                        WHERE h.enrolled_at IS NOT NULL AND {area}""",
-                    *q.params,
-                )
-            )
-            exits = await conn.fetch(
-                f"""SELECT h.exit_reason, count(*) AS n FROM household_state h
-                    WHERE h.exit_reason IS NOT NULL AND {area} GROUP BY 1""",
-                *q.params,
-            )
-            moves = await conn.fetch(
-                f"""SELECT h.initial_decile, h.welfare_decile, count(*) AS n
-                    FROM household_state h
-                    WHERE h.enrolled_at IS NOT NULL AND h.initial_decile IS NOT NULL
-                      AND h.welfare_decile IS NOT NULL AND {area}
-                    GROUP BY 1, 2""",
-                *q.params,
-            )
+            if tallied_scope is not None:
+                enrolled, exit_reasons, move_rows = await tallied.outcomes(conn, tallied_scope)
+            else:
+                enrolled, exit_reasons, move_rows = await self._outcomes(conn, filters)
             income = await conn.fetchrow(
                 # A household's surveys in one ordered aggregate (survey_id breaks ties, so
                 # the first and the last are the same whichever way they are sorted): one
@@ -625,7 +660,7 @@ class ReportQueries:
 
         return (
             enrolled,
-            {r["exit_reason"]: int(r["n"]) for r in exits},
+            exit_reasons,
             IncomeChange(
                 households_surveyed_twice=int(income["n"]),
                 mean_first_income_idr=whole(income["mean_first"]),
@@ -636,14 +671,38 @@ class ReportQueries:
                 households_down=int(income["down"]),
                 households_unchanged=int(income["same"]),
             ),
-            [
-                DecileMove(
-                    from_decile=r["initial_decile"],
-                    to_decile=r["welfare_decile"],
-                    households=int(r["n"]),
-                )
-                for r in moves
-            ],
+            [DecileMove(from_decile=a, to_decile=b, households=n) for a, b, n in move_rows],
+        )
+
+    async def _outcomes(
+        self, conn: Connection, filters: Filters
+    ) -> tuple[int, dict[str, int], list[tuple[int, int, int]]]:
+        q = _Sql()
+        area = q.areas(filters)
+        enrolled = int(
+            await conn.fetchval(
+                f"""SELECT count(*) FROM household_state h
+                    WHERE h.enrolled_at IS NOT NULL AND {area}""",
+                *q.params,
+            )
+        )
+        exits = await conn.fetch(
+            f"""SELECT h.exit_reason, count(*) AS n FROM household_state h
+                WHERE h.exit_reason IS NOT NULL AND {area} GROUP BY 1""",
+            *q.params,
+        )
+        moves = await conn.fetch(
+            f"""SELECT h.initial_decile, h.welfare_decile, count(*) AS n
+                FROM household_state h
+                WHERE h.enrolled_at IS NOT NULL AND h.initial_decile IS NOT NULL
+                  AND h.welfare_decile IS NOT NULL AND {area}
+                GROUP BY 1, 2""",
+            *q.params,
+        )
+        return (
+            enrolled,
+            {r["exit_reason"]: int(r["n"]) for r in exits},
+            [(r["initial_decile"], r["welfare_decile"], int(r["n"])) for r in moves],
         )
 
     async def data_quality(self) -> tuple[list[ReasonCount], WaitingRecords]:
@@ -678,6 +737,23 @@ class ReportQueries:
         )
 
     async def public_counts(self, filters: Filters) -> PublicCounts:
+        area = self._tallied(filters)
+        if area is not None:
+            async with self._snapshot() as conn:
+                households = await tallied.household_counts(conn, filters, area)
+                reach = await tallied.public_reach(conn, filters, area)
+                counted = await tallied.by_kind(conn, filters, area)
+                enrolled = await tallied.enrolled(conn, area)
+            return PublicCounts(
+                registered=households.registered,
+                enrolled=enrolled,
+                graduated=households.graduated,
+                reached=reach["reached"],
+                reached_by_two_or_more=reach["two_plus"],
+                enrolled_reached_by_two_or_more=reach["enrolled_two_plus"],
+                households_with_grants=reach["granted"],
+                idr_disbursed=sum(idr for _, idr in counted.values()),
+            )
         async with self._snapshot() as conn:
             households = await self._household_counts(conn, filters)
             q = _Sql()

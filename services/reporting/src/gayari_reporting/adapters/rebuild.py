@@ -149,6 +149,9 @@ class _Rebuild:
                 partitions = await _partitions(self.bootstrap_servers, self.topics)
                 ends = await _end_offsets(self.bootstrap_servers, partitions)
                 read = await self._bulk(schema, partitions, ends, workers)
+                # The bulk leaves the tallies alone: one pass over the facts is far cheaper
+                # than keeping them per batch. The tail keeps them as the projector does.
+                await ReadModelStore(self.pool).rebuild_tallies(schema)
                 if self.as_of is not None:
                     await self.generations.finish_snapshot(schema, read)
                     replaced = None
@@ -270,7 +273,7 @@ async def _rebuild_share(share: _Share, count: Callable[[int], None]) -> None:
         reader = _Reader(share.bootstrap_servers, todo, stored, share.max_records)
         await reader.start()
         commits = InOrderCommits(
-            partial(store.apply, share.group_id, schema=share.schema, building=True)
+            partial(store.apply, share.group_id, schema=share.schema, building=True, tally=False)
         )
         horizon = {TopicPartition(*p): ends[p] for p in todo}
         try:

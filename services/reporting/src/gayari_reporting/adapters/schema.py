@@ -19,6 +19,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from gayari_reporting.adapters.tallies import REBUILD as REBUILD_TALLIES
+from gayari_reporting.adapters.tallies import TALLIES_MIGRATION
+
 _JAKARTA_DAY = "AT TIME ZONE 'Asia/Jakarta')::date"
 
 READ_MODELS_MIGRATION: Final = f"""
@@ -246,4 +249,6 @@ MIGRATIONS: Final = (
     """,
     READ_MODELS_MIGRATION,
     REPORT_INDEXES_MIGRATION,
+    # Built from the facts already there, so an existing generation has them at once.
+    TALLIES_MIGRATION + "\n" + REBUILD_TALLIES,
 )

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from gayari_reporting.adapters import tallies
 from gayari_reporting.adapters.generations import use_active, use_schema
 from gayari_reporting.adapters.schema import STATE_UPSERT
 from gayari_reporting.domain.batch import BatchWrites, fold
@@ -224,12 +225,14 @@ class ReadModelStore:
         *,
         schema: str | None = None,
         building: bool = False,
+        tally: bool = True,
     ) -> BatchResult:
         """Project a batch into `schema` (None: whichever generation is active). Into the active
-        generation unless `building`; GenerationSwitchedError if that is no longer `schema`."""
+        generation unless `building`; GenerationSwitchedError if that is no longer `schema`.
+        Without `tally` the tallies are left alone (a replay's bulk rebuilds them at the end)."""
         keys = sorted(k for k, records in batch.items() if records)
         async with self._pool.acquire() as conn, conn.transaction():
-            await self._enter(conn, schema, building=building, hold=True)
+            entered = await self._enter(conn, schema, building=building, hold=True)
             stored = await self._lock_offsets(conn, group, keys)
             applied: list[ConsumedRecord] = []
             rejected: list[tuple[str, int, int, str]] = []
@@ -251,7 +254,13 @@ class ReadModelStore:
                 )
                 advanced.append((*key, fresh[-1].offset + 1))
             writes = fold(r.outcome for r in applied if not isinstance(r.outcome, Rejected | None))
+            households: set[uuid.UUID] = set()
+            if tally:
+                await tallies.lock_partitions(conn, f"{entered}/{group}", (p for _, p in keys))
+                households = tallies.touched(writes) | await tallies.voided_households(conn, writes)
+                await tallies.retract(conn, households)
             await _write(conn, writes, rejected)
+            await tallies.contribute(conn, households)
             if advanced:
                 topics, partitions, offsets = _columns(advanced, 3)
                 await conn.execute(
@@ -264,6 +273,12 @@ class ReadModelStore:
                     offsets,
                 )
         return BatchResult(applied, skipped)
+
+    async def rebuild_tallies(self, schema: str) -> None:
+        """The tallies of the generation a replay is building, from its facts."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await use_schema(conn, schema)
+            await tallies.rebuild(conn)
 
     async def _enter(
         self, conn: Connection, schema: str | None, *, building: bool = False, hold: bool = False
