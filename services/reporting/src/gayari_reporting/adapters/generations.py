@@ -68,6 +68,7 @@ _LEGACY_OBJECTS: Final = (
     "TABLE tally_households",
     "TABLE tally_reach",
     "TABLE tally_deltas",
+    "TABLE tally_agencies",
 )
 
 

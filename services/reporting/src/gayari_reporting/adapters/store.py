@@ -258,7 +258,7 @@ class ReadModelStore:
             if tally:
                 await tallies.lock_partitions(conn, f"{entered}/{group}", (p for _, p in keys))
                 households = tallies.touched(writes) | await tallies.voided_households(conn, writes)
-                await tallies.retract(conn, households)
+                await tallies.retract(conn, households, tallies.agencies(writes))
             await _write(conn, writes, rejected)
             await tallies.contribute(conn, households)
             if advanced:

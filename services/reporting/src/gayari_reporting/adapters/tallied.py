@@ -74,8 +74,13 @@ class _Where:
         else:
             parts.append("month IS NULL")
         if agency and filters.agency is not None:
-            parts.append(f"{self(filters.agency)} = ANY(agencies)")
+            parts.append(f"agencies & {self.bit(filters.agency)} <> 0")
         return " AND ".join(parts)
+
+    def bit(self, agency: str) -> str:
+        """The agency's bit in a reach mask (NULL, so nothing matches, for an agency no record
+        names)."""
+        return f"(SELECT 1::bigint << bit FROM tally_agencies WHERE agency = {self(agency)})"
 
 
 _COUNTED = ("registered", "enrolled", "exited", "graduated")
@@ -150,7 +155,7 @@ async def agencies(conn: Connection, filters: Filters, area: str) -> dict[str, A
     only = f"AND a.agency = {w(filters.agency)}" if filters.agency is not None else ""
     reach = await conn.fetch(
         f"""SELECT a.agency, sum(households) AS n
-            FROM tally_reach CROSS JOIN LATERAL unnest(agencies) AS a(agency)
+            FROM tally_reach JOIN tally_agencies a ON agencies & (1::bigint << a.bit) <> 0
             WHERE {w.area(area)} AND {w.reach(filters, agency=False)} {only}
             GROUP BY a.agency""",
         *w.params,
@@ -251,7 +256,7 @@ async def convergence(
     """Households by how many agencies reached them, all and enrolled ones."""
     w = _Where()
     rows = await conn.fetch(
-        f"""SELECT cardinality(agencies) AS agencies, sum(households) AS households,
+        f"""SELECT bit_count(agencies::bit(64)) AS agencies, sum(households) AS households,
               coalesce(sum(households) FILTER (WHERE enrolled), 0) AS enrolled
             FROM tally_reach WHERE {w.area(area)} AND {w.reach(filters)}
             GROUP BY 1 HAVING sum(households) > 0""",
@@ -268,8 +273,8 @@ async def public_reach(conn: Connection, filters: Filters, area: str) -> dict[st
     agency filter only that agency's records count, so nobody is reached by two."""
     w = _Where()
     agency = filters.agency
-    several = "cardinality(agencies) >= 2" if agency is None else "FALSE"
-    granted = "cardinality(granted) > 0" if agency is None else f"{w(agency)} = ANY(granted)"
+    several = "bit_count(agencies::bit(64)) >= 2" if agency is None else "FALSE"
+    granted = "granted <> 0" if agency is None else f"granted & {w.bit(agency)} <> 0"
     row = await conn.fetchrow(
         f"""SELECT coalesce(sum(households), 0) AS reached,
               coalesce(sum(households) FILTER (WHERE {several}), 0) AS two_plus,
