@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gayari_reporting.adapters.generations import Generations
+from gayari_reporting.adapters.generations import Generations, use_active
 from gayari_reporting.adapters.rebuild import rebuild
 from gayari_reporting.adapters.schema import MIGRATIONS
 from gayari_reporting.bootstrap import create_app
@@ -196,24 +196,28 @@ async def test_as_of_rebuild_is_a_period_report_read_by_name(
             assert refused.status_code == 422, refused.text
             assert refused.json()["errors"][0]["field"] == "query.snapshot"
 
-        listing = subprocess.run(
-            [str(BIN / "gayari-reporting-replay"), "--list"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        assert name in listing.stdout and "active" in listing.stdout
-        refused_drop = subprocess.run(
-            [str(BIN / "gayari-reporting-replay"), "--drop", await Generations(r.pool).active()],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [str(BIN / "gayari-reporting-replay"), *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+
+        listing = cli("--list")
+        assert listing.returncode == 0 and name in listing.stdout and "active" in listing.stdout
+        refused_drop = cli("--drop", str(await Generations(r.pool).active()))
         assert refused_drop.returncode == 1 and "active" in refused_drop.stderr
+
+        kept = cli("--check-tallies")
+        assert kept.returncode == 0 and "tally_reach: 0 rows differ" in kept.stdout, kept
+        async with r.pool.acquire() as conn, conn.transaction():
+            await use_active(conn)
+            await conn.execute("UPDATE tally_reach SET households = households + 1")
+        broken = cli("--check-tallies")
+        assert broken.returncode == 1 and "tally_reach: 0 rows" not in broken.stdout, broken
 
 
 async def test_a_deployment_from_before_generations_is_replaced_and_dropped(

@@ -342,25 +342,28 @@ class ReadModelStore:
     ) -> tuple[int, dict[str, GrantTotals], dict[str, int], datetime]:
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
             await self._enter(conn, None)
-            households = await conn.fetchval("SELECT count(*) FROM households")
+            # From the country's tallies: a handful of rows, however large the programme.
+            households = await conn.fetchval(
+                """SELECT coalesce(sum(households), 0) FROM tally_households
+                   WHERE level = 0 AND event = 'registered'"""
+            )
             grant_rows = await conn.fetch(
-                """SELECT agency, count(*) AS n, coalesce(sum(amount_idr), 0) AS idr
-                   FROM grants g
-                   WHERE NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = 'grant'
-                                     AND v.intervention_id = g.grant_id)
-                   GROUP BY agency"""
+                """SELECT agency, sum(records) AS n, sum(idr) AS idr FROM tally_records
+                   WHERE level = 0 AND kind LIKE 'grant-%'
+                   GROUP BY agency HAVING sum(records) > 0"""
             )
             training_rows = await conn.fetch(
-                """SELECT agency, count(*) AS n FROM training_completions t
-                   WHERE NOT EXISTS (SELECT 1 FROM voids v
-                                     WHERE v.intervention_type = 'training-completion'
-                                     AND v.intervention_id = t.completion_id)
-                   GROUP BY agency"""
+                """SELECT agency, sum(records) AS n FROM tally_records
+                   WHERE level = 0 AND kind = 'training'
+                   GROUP BY agency HAVING sum(records) > 0"""
             )
             as_of = await conn.fetchval("SELECT max(updated_at) FROM projection_offsets")
         return (
             int(households),
-            {r["agency"]: GrantTotals(count=r["n"], total_idr=int(r["idr"])) for r in grant_rows},
+            {
+                r["agency"]: GrantTotals(count=int(r["n"]), total_idr=int(r["idr"]))
+                for r in grant_rows
+            },
             {r["agency"]: int(r["n"]) for r in training_rows},
             as_of or datetime.now(UTC),
         )

@@ -8,10 +8,14 @@
                                                  served by every view given `snapshot=<name>`
     gayari-reporting-replay --list               the generations and their state
     gayari-reporting-replay --drop NAME          drop a generation that is not active
+    gayari-reporting-replay --check-tallies      compare the active generation's tallies with
+                                                 a rebuild from its facts (exit 1 if they
+                                                 differ: a replay rebuilds them)
 
 The reporting service keeps serving (from the old generation) while a rebuild runs; its
 projector follows the switch by itself. Settings are the service's (GAYARI_*, GAYARI_REPORTING_*).
-Exit status: 0 done, 1 refused (another replay runs, unknown generation), 2 bad configuration.
+Exit status: 0 done, 1 refused (another replay runs, unknown generation) or tallies that differ,
+2 bad configuration.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ import gc
 import sys
 from datetime import UTC, datetime
 
+import asyncpg
 from tqdm import tqdm
 
-from gayari_reporting.adapters.generations import Generations, UnknownGenerationError
+from gayari_reporting.adapters import tallies
+from gayari_reporting.adapters.generations import Generations, UnknownGenerationError, use_active
 from gayari_reporting.adapters.rebuild import RebuildResult, ReplayRunningError, rebuild
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.events.contracts import DOMAIN_STREAMS
@@ -54,6 +60,11 @@ def parser() -> argparse.ArgumentParser:
     action.add_argument("--as-of", type=_moment, metavar="TIMESTAMP", help="ISO 8601, with zone")
     action.add_argument("--list", action="store_true", help="list the generations")
     action.add_argument("--drop", metavar="NAME", help="drop a generation that is not active")
+    action.add_argument(
+        "--check-tallies",
+        action="store_true",
+        help="compare the active tallies with a rebuild from the facts (locks them meanwhile)",
+    )
     p.add_argument("--keep-previous", action="store_true", help="keep the replaced generation")
     p.add_argument("--batch", type=int, default=10_000, help="records per batch (default 10000)")
     # One process: 1,000,000 events in 46 s within 206 MB (measured on 2 cores); two: 26 s but
@@ -82,6 +93,9 @@ async def _run(
                 as_of = f" as of {g.as_of.isoformat()}" if g.as_of else ""
                 print(f"{g.schema:48} {g.kind:6} {g.state:9} {g.events:>12,} events{as_of}")
             return 0
+        if args.check_tallies:
+            await generations.prepare()
+            return await _check_tallies(pool)
         if args.drop:
             await generations.drop(args.drop)
             print(f"dropped {args.drop}")
@@ -105,6 +119,15 @@ async def _run(
         return 1
     finally:
         await pool.close()
+
+
+async def _check_tallies(pool: asyncpg.Pool) -> int:
+    async with pool.acquire() as conn, conn.transaction():
+        schema = await use_active(conn)
+        differing = await tallies.drift(conn)
+    for table, rows in differing.items():
+        print(f"{schema} {table}: {rows} rows differ from the facts")
+    return 1 if any(differing.values()) else 0
 
 
 async def _rebuild(
