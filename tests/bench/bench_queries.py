@@ -50,7 +50,6 @@ AS_OF = date(2026, 11, 1)
 START, END = "2025-01-01 00:00+07", "2026-10-31 23:00+07"
 
 _TABLES = (
-    "households",
     "household_state",
     "grants",
     "training_completions",
@@ -100,9 +99,6 @@ _LOAD = (
               (ARRAY['dinsos', 'dinsos', 'dinsos', 'dkukmpp', 'distakan', 'dispar'])
                 [1 + floor(p.r_agency * 6)::int] AS enrolling_agency
        FROM placed p JOIN bench_villages v ON v.idx = p.v_idx""",
-    """INSERT INTO households (household_id, village_code, welfare_decile, registered_at, event_id)
-       SELECT household_id, village_code, initial_decile, registered_at, gen_random_uuid()
-       FROM hh""",
     """INSERT INTO household_state (household_id, registered_at, registration_event,
          initial_decile, village_code, village_at, village_event, welfare_decile, decile_at,
          decile_event, enrolled_at, enrol_event, cohort_year, enrolling_agency,

@@ -94,7 +94,8 @@ async def totals(pool: Pool) -> tuple[int, int, int]:
     async with pool.acquire() as conn, conn.transaction():
         await use_active(conn)
         row = await conn.fetchrow(
-            """SELECT (SELECT count(*) FROM households) AS h, (SELECT count(*) FROM grants) AS g,
+            """SELECT (SELECT count(*) FROM household_state WHERE registered_at IS NOT NULL) AS h,
+                      (SELECT count(*) FROM grants) AS g,
                       (SELECT coalesce(sum(amount_idr), 0) FROM grants) AS idr"""
         )
     assert row is not None

@@ -96,17 +96,6 @@ class _FactTable:
         return attrgetter(*(c for c, _ in self.columns))
 
 
-_HOUSEHOLDS: Final = _FactTable(
-    "households",
-    "household_id",
-    (
-        ("household_id", "uuid"),
-        ("village_code", "text"),
-        ("welfare_decile", "smallint"),
-        ("registered_at", "timestamptz"),
-        ("event_id", "uuid"),
-    ),
-)
 _GRANTS: Final = _FactTable(
     "grants",
     "grant_id",
@@ -389,7 +378,6 @@ async def _write(
 ) -> None:
     """One statement per table that has rows in this batch."""
     for table, facts in (
-        (_HOUSEHOLDS, writes.households.values()),
         (_GRANTS, writes.grants.values()),
         (_TRAININGS, writes.trainings.values()),
         (_VISITS, writes.visits.values()),
