@@ -3,6 +3,7 @@ local stack (`make stack-start`). A benchmark, not a test: it prints a table and
 artifacts/bench_http.json.
 
     .venv/bin/python -m tests.bench.bench_http [--seconds 20] [--concurrency 32] [--rate R]
+        [--phases all|registry]
 
 The services run as real processes (fresh databases, a topic prefix and API keys of their own);
 the load comes from a separate process (tests/bench/http_load.py) over keep-alive connections:
@@ -18,6 +19,9 @@ the load comes from a separate process (tests/bench/http_load.py) over keep-aliv
 5. verification: every write answered 201 staged exactly one outbox row, and every outbox row
    reached Kafka (read back by CloudEvents id); the relay's lag when a phase ends;
 6. each service process's peak RSS (VmHWM).
+With `--phases registry` only 1 and 2 run (then 5 and 6): the registry's write path alone.
+The CPU figures count every PostgreSQL backend, whoever's: another run on the same stack shows
+up as postgres CPU here.
 """
 
 from __future__ import annotations
@@ -389,6 +393,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "concurrency": args.concurrency,
             "rate_per_instance": args.rate,
             "log_level": args.log_level,
+            "phases": args.phases,
             "cpus": os.cpu_count(),
         },
         "logs": str(work),
@@ -436,8 +441,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["registry_enrol"] = result
         accepted += result["created_total"]
         enrolled_count = len(json.loads(enrolled.read_text())["households"])
-        # The interventions service learns of households from their events, one at a time:
-        # how long after the last enrolment it knows every enrolled household.
+        # The interventions service learns of households from their events (a batch at a
+        # time): how long after the last enrolment it knows every enrolled household.
         household_events = results["registry_register"]["created_total"] + enrolled_count
         caught_up_s = await wait_for_enrolments(db["interventions"], enrolled_count)
         results["interventions_consumer"] = {
@@ -445,73 +450,75 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "caught_up_after_enrol_s": caught_up_s,
         }
 
-        print("phase interventions (1 instance) ...", file=sys.stderr)
-        result = await load(
-            "interventions",
-            [interventions.url],
-            keys_file,
-            args,
-            {"interventions": interventions},
-            seconds=args.seconds,
-            given=enrolled,
-        )
-        result["relay"] = await relay_drain([db["interventions"]])
-        results["interventions_1x"] = result
-        accepted += result["created_total"]
-        results["split_1x"] = await group_split(base.kafka_bootstrap_servers, households_topic)
+        both = {"interventions-1": interventions}
+        if args.phases == "all":
+            print("phase interventions (1 instance) ...", file=sys.stderr)
+            result = await load(
+                "interventions",
+                [interventions.url],
+                keys_file,
+                args,
+                {"interventions": interventions},
+                seconds=args.seconds,
+                given=enrolled,
+            )
+            result["relay"] = await relay_drain([db["interventions"]])
+            results["interventions_1x"] = result
+            accepted += result["created_total"]
+            results["split_1x"] = await group_split(base.kafka_bootstrap_servers, households_topic)
 
-        print("scaling out: a second interventions instance ...", file=sys.stderr)
-        env = {**interventions.env, "GAYARI_INTERVENTIONS_HTTP_PORT": str(free_port())}
-        second = Service(
-            "interventions",
-            int(env["GAYARI_INTERVENTIONS_HTTP_PORT"]),
-            env,
-            work / "interventions-2.log",
-        )
-        second.start()
-        await second.wait_ready()
-        split, rebalance_s = await wait_for_split(
-            base.kafka_bootstrap_servers, households_topic, members=2
-        )
-        results["split_2x"] = {"partitions_per_member": split, "settled_after_s": rebalance_s}
+            print("scaling out: a second interventions instance ...", file=sys.stderr)
+            env = {**interventions.env, "GAYARI_INTERVENTIONS_HTTP_PORT": str(free_port())}
+            second = Service(
+                "interventions",
+                int(env["GAYARI_INTERVENTIONS_HTTP_PORT"]),
+                env,
+                work / "interventions-2.log",
+            )
+            second.start()
+            await second.wait_ready()
+            split, rebalance_s = await wait_for_split(
+                base.kafka_bootstrap_servers, households_topic, members=2
+            )
+            results["split_2x"] = {"partitions_per_member": split, "settled_after_s": rebalance_s}
 
-        print("phase interventions (2 instances) ...", file=sys.stderr)
-        both = {"interventions-1": interventions, "interventions-2": second}
-        result = await load(
-            "interventions",
-            [interventions.url, second.url],
-            keys_file,
-            args,
-            both,
-            seconds=args.seconds,
-            given=enrolled,
-        )
-        result["relay"] = await relay_drain([db["interventions"]])
-        results["interventions_2x"] = result
-        accepted += result["created_total"]
+            print("phase interventions (2 instances) ...", file=sys.stderr)
+            both = {"interventions-1": interventions, "interventions-2": second}
+            result = await load(
+                "interventions",
+                [interventions.url, second.url],
+                keys_file,
+                args,
+                both,
+                seconds=args.seconds,
+                given=enrolled,
+            )
+            result["relay"] = await relay_drain([db["interventions"]])
+            results["interventions_2x"] = result
+            accepted += result["created_total"]
 
-        print("consumer split: a burst of new households ...", file=sys.stderr)
-        before = {name: await consumed(s, households_topic) for name, s in both.items()}
-        burst = await load(
-            "register",
-            [registry.url],
-            keys_file,
-            args,
-            {"registry": registry},
-            seconds=min(5.0, args.seconds),
-        )
-        accepted += burst["created_total"]
-        async with asyncio.timeout(120):
-            while True:
-                after = {name: await consumed(s, households_topic) for name, s in both.items()}
-                delta = {name: after[name] - before[name] for name in both}
-                if sum(delta.values()) >= burst["created_total"]:
-                    break
-                await asyncio.sleep(0.3)
-        results["consumer_split"] = {
-            "household_events": burst["created_total"],
-            "applied_per_instance": delta,
-        }
+            print("consumer split: a burst of new households ...", file=sys.stderr)
+            before = {name: await consumed(s, households_topic) for name, s in both.items()}
+            burst = await load(
+                "register",
+                [registry.url],
+                keys_file,
+                args,
+                {"registry": registry},
+                seconds=min(5.0, args.seconds),
+            )
+            accepted += burst["created_total"]
+            async with asyncio.timeout(120):
+                while True:
+                    after = {name: await consumed(s, households_topic) for name, s in both.items()}
+                    delta = {name: after[name] - before[name] for name in both}
+                    if sum(delta.values()) >= burst["created_total"]:
+                        break
+                    await asyncio.sleep(0.3)
+            results["consumer_split"] = {
+                "household_events": burst["created_total"],
+                "applied_per_instance": delta,
+            }
 
         results["delivery"] = await verify_delivery(
             settings, [db["registry"], db["interventions"]], accepted
@@ -571,6 +578,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="connections per instance")
     parser.add_argument("--rate", type=float, default=None, help="open loop: req/s per instance")
     parser.add_argument("--log-level", default="WARNING", choices=("INFO", "WARNING", "ERROR"))
+    parser.add_argument(
+        "--phases",
+        default="all",
+        choices=("all", "registry"),
+        help="registry: only register and enrol (and the consumer catching up), then verify",
+    )
     parser.add_argument(
         "--py-spy", type=Path, default=None, help="record py-spy profiles of the services here"
     )

@@ -415,6 +415,40 @@ async def test_a_redelivered_enrolment_does_not_undo_an_exit(service: Interventi
     assert reply.status_code == 422 and "exited" in reply.json()["detail"]
 
 
+async def test_unreadable_household_records_are_dead_lettered_and_the_rest_applied(
+    service: Interventions,
+) -> None:
+    """Bad records amid good ones, read in one batch: each bad one goes to the dead-letter
+    topic with its reason, every good one is applied."""
+    settings = service.settings
+    household = uuid.uuid4()
+    good = envelope_for(life(household, [])[0], source="/gayari/registry", correlation_id="it")
+    record = good.to_kafka(settings.topic("households"))
+    await ensure_topics(settings.kafka_bootstrap_servers, domain_topics(settings))
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        key = str(household).encode()
+        bad_data = json.loads(record.value)
+        bad_data["welfare_decile"] = 11
+        for value in (b"{not json", json.dumps(bad_data).encode(), record.value):
+            await producer.send(record.topic, value, key=key, headers=record.headers)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    await known(service, life(household, []))  # the enrolment after them: all were read
+    dead = await read_topic(settings.kafka_bootstrap_servers, settings.deadletter_topic, 2)
+    why = [{name: bytes(value).decode() for name, value in r.headers} for r in dead]
+    assert [h["dlq-consumer"] for h in why] == ["gayari-interventions"] * 2
+    assert why[0]["dlq-reason"].startswith("value is not JSON")
+    assert "welfare_decile" in why[1]["dlq-reason"]
+    assert await service.fetchval(
+        "SELECT registered_at IS NOT NULL AND enrolled_at IS NOT NULL FROM known_households "
+        "WHERE household_id = $1",
+        household,
+    )
+
+
 async def test_a_void_by_another_agency_is_forbidden(service: Interventions) -> None:
     household = await known(service, life(uuid.uuid4(), []))
     grant = (

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
+import uuid
 import zlib
 from collections.abc import Callable
 from typing import Final
@@ -58,17 +59,17 @@ def lane_of(key: bytes) -> int:
     return zlib.crc32(key) % OUTBOX_LANES
 
 
-async def add_to_outbox(conn: Connection, envelope: Envelope, topic: str) -> None:
-    """Stage an event in the caller's transaction; it is published only if that commits."""
+# An outbox row's columns, in the order `outbox_row` gives their values.
+OUTBOX_COLUMNS: Final = "event_id, event_type, topic, key, value, headers, lane"
+OutboxRow = tuple[uuid.UUID, str, str, bytes, bytes, str, int]
+
+
+def outbox_row(envelope: Envelope, topic: str) -> OutboxRow:
+    """The outbox row of an event, for a statement that stages it beside other writes (headers
+    as JSON text: cast it to jsonb)."""
     record = envelope.to_kafka(topic)
     headers = {name: value.decode() for name, value in record.headers}
-    # One statement, one round trip: the row, and the notification that wakes the relay
-    # (PostgreSQL delivers it at commit only, so the relay wakes for committed rows).
-    await conn.execute(
-        """WITH staged AS (
-               INSERT INTO outbox (event_id, event_type, topic, key, value, headers, lane)
-               VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING seq)
-           SELECT pg_notify($8, '') FROM staged""",
+    return (
         envelope.id,
         envelope.type,
         topic,
@@ -76,6 +77,19 @@ async def add_to_outbox(conn: Connection, envelope: Envelope, topic: str) -> Non
         record.value,
         json.dumps(headers),
         lane_of(record.key),
+    )
+
+
+async def add_to_outbox(conn: Connection, envelope: Envelope, topic: str) -> None:
+    """Stage an event in the caller's transaction; it is published only if that commits."""
+    # One statement, one round trip: the row, and the notification that wakes the relay
+    # (PostgreSQL delivers it at commit only, so the relay wakes for committed rows).
+    await conn.execute(
+        f"""WITH staged AS (
+               INSERT INTO outbox ({OUTBOX_COLUMNS})
+               VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING seq)
+           SELECT pg_notify($8, '') FROM staged""",
+        *outbox_row(envelope, topic),
         NOTIFY_CHANNEL,
     )
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 REASON_HEADER = "dlq-reason"
 
@@ -25,6 +25,19 @@ class Rejection:
     value: bytes | None
     headers: list[tuple[str, bytes]]
     reason: str
+
+    @classmethod
+    def of(cls, record: ConsumerRecord[bytes, bytes], reason: str) -> Rejection:
+        """The record as it was read, with why it is refused."""
+        return cls(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            headers=list(record.headers),
+            reason=reason,
+        )
 
 
 def dead_letter_headers(rejection: Rejection, consumer: str) -> list[tuple[str, bytes]]:

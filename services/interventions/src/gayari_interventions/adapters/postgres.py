@@ -8,7 +8,7 @@ Records are never updated or deleted: a correction is a row in `voids`, and ever
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -18,7 +18,11 @@ import asyncpg
 
 from gayari_interventions.domain.budget import BudgetAllocation
 from gayari_interventions.domain.grants import Grant
-from gayari_interventions.domain.households import KnownHousehold
+from gayari_interventions.domain.households import (
+    HouseholdChanges,
+    KnownHousehold,
+    merge_household,
+)
 from gayari_interventions.domain.monitoring import BusinessSurvey, MentoringVisit
 from gayari_interventions.domain.training import (
     Attendance,
@@ -215,6 +219,58 @@ _RECORD_TABLES: Final[dict[InterventionType, tuple[str, str]]] = {
 }
 
 
+_KNOWN_COLUMNS: Final = """household_id, village_code, welfare_decile, registered_at,
+    enrolled_at, exited_at, exit_reason, member_ids, members_as_of"""
+
+
+def _known(row: asyncpg.Record) -> KnownHousehold:
+    return KnownHousehold.model_validate(
+        {
+            **dict(row),
+            "member_ids": None if row["member_ids"] is None else frozenset(row["member_ids"]),
+        }
+    )
+
+
+def _uuid_array(ids: frozenset[uuid.UUID] | None) -> str | None:
+    """A uuid[] as PostgreSQL's text form: a row's array travels in one text[] element."""
+    return None if ids is None else "{" + ",".join(str(i) for i in sorted(ids)) + "}"
+
+
+def _newer(at: str) -> str:
+    return f"excluded.{at} IS NOT NULL AND (k.{at} IS NULL OR excluded.{at} > k.{at})"
+
+
+def _take(condition: str, *columns: str) -> str:
+    return ",\n".join(
+        f"{c} = CASE WHEN {condition} THEN excluded.{c} ELSE k.{c} END" for c in columns
+    )
+
+
+# The rows learn_households merged under FOR UPDATE, written in one statement. The guards are
+# the domain's rules again: they decide only for a household first stored by another consumer
+# after it was read (two owners of a partition during a rebalance), which then keeps the newer
+# of each group from both instead of the last writer's row.
+_REGISTERED: Final = "k.registered_at IS NULL AND excluded.registered_at IS NOT NULL"
+_LEARN_HOUSEHOLDS: Final = f"""
+    INSERT INTO known_households AS k
+        (household_id, village_code, welfare_decile, registered_at, event_id,
+         enrolled_at, exited_at, exit_reason, member_ids, members_as_of)
+    SELECT h, v, d, r, e, en, ex, er, m::uuid[], ma
+    FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::timestamptz[], $5::uuid[],
+                $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::timestamptz[])
+         AS u(h, v, d, r, e, en, ex, er, m, ma)
+    ON CONFLICT (household_id) DO UPDATE SET
+    {_take(_REGISTERED, "village_code", "welfare_decile", "registered_at")},
+    {_take(_newer("members_as_of"), "member_ids", "members_as_of")},
+    {_take(_newer("enrolled_at"), "enrolled_at")},
+    {_take(_newer("exited_at"), "exited_at", "exit_reason")},
+    event_id = excluded.event_id
+    WHERE {_REGISTERED} OR {_newer("members_as_of")}
+       OR {_newer("enrolled_at")} OR {_newer("exited_at")}
+"""
+
+
 def _live(kind: InterventionType, alias: str) -> str:
     """SQL condition: the record `alias` (of `kind`) has not been voided."""
     return (
@@ -232,54 +288,53 @@ class InterventionsUnitOfWork:
 
     # -- households, as the registry's events tell them ------------------------------------
 
-    async def known_household(
-        self, household_id: uuid.UUID, *, for_update: bool = False
-    ) -> KnownHousehold | None:
+    async def known_household(self, household_id: uuid.UUID) -> KnownHousehold | None:
         # FOR SHARE while recording: an exit arriving meanwhile waits for this transaction, so
         # an intervention is never recorded after the household was seen to exit.
-        lock = "FOR UPDATE" if for_update else "FOR SHARE"
         row = await self._conn.fetchrow(
-            f"""SELECT household_id, village_code, welfare_decile, registered_at, enrolled_at,
-                       exited_at, exit_reason, member_ids, members_as_of
-                FROM known_households WHERE household_id = $1 {lock}""",
+            f"SELECT {_KNOWN_COLUMNS} FROM known_households WHERE household_id = $1 FOR SHARE",
             household_id,
         )
-        if row is None:
-            return None
-        return KnownHousehold.model_validate(
-            {
-                **dict(row),
-                "member_ids": None if row["member_ids"] is None else frozenset(row["member_ids"]),
-            }
-        )
+        return None if row is None else _known(row)
 
-    async def save_household(self, known: KnownHousehold, event_id: uuid.UUID) -> None:
-        await self._conn.execute(
-            """INSERT INTO known_households
-                   (household_id, village_code, welfare_decile, registered_at, event_id,
-                    enrolled_at, exited_at, exit_reason, member_ids, members_as_of)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-               ON CONFLICT (household_id) DO UPDATE SET
-                   village_code = EXCLUDED.village_code,
-                   welfare_decile = EXCLUDED.welfare_decile,
-                   registered_at = EXCLUDED.registered_at,
-                   event_id = EXCLUDED.event_id,
-                   enrolled_at = EXCLUDED.enrolled_at,
-                   exited_at = EXCLUDED.exited_at,
-                   exit_reason = EXCLUDED.exit_reason,
-                   member_ids = EXCLUDED.member_ids,
-                   members_as_of = EXCLUDED.members_as_of""",
-            known.household_id,
-            known.village_code,
-            known.welfare_decile,
-            known.registered_at,
-            event_id,
-            known.enrolled_at,
-            known.exited_at,
-            known.exit_reason,
-            None if known.member_ids is None else sorted(known.member_ids),
-            known.members_as_of,
+    async def learn_households(self, changes: Mapping[uuid.UUID, HouseholdChanges]) -> int:
+        """A batch of the registry's events, folded per household, merged into the stored
+        households: one statement reads and locks them, one writes those that changed. How many
+        households changed."""
+        ids = sorted(changes)
+        # In a fixed order, so two owners of one partition (a rebalance race) queue up instead
+        # of deadlocking; an exit waits for recordings holding the household FOR SHARE.
+        rows = await self._conn.fetch(
+            f"""SELECT {_KNOWN_COLUMNS} FROM known_households
+                WHERE household_id = ANY($1::uuid[]) ORDER BY household_id FOR UPDATE""",
+            ids,
         )
+        stored = {row["household_id"]: _known(row) for row in rows}
+        writes: list[tuple[Any, ...]] = []
+        for household_id in ids:
+            merged = merge_household(stored.get(household_id), changes[household_id])
+            if merged is None:
+                continue
+            known, event_id = merged
+            writes.append(
+                (
+                    household_id,
+                    known.village_code,
+                    known.welfare_decile,
+                    known.registered_at,
+                    event_id,
+                    known.enrolled_at,
+                    known.exited_at,
+                    known.exit_reason,
+                    _uuid_array(known.member_ids),
+                    known.members_as_of,
+                )
+            )
+        if writes:
+            await self._conn.execute(
+                _LEARN_HOUSEHOLDS, *[list(column) for column in zip(*writes, strict=True)]
+            )
+        return len(writes)
 
     # -- grants ------------------------------------------------------------------------------
 

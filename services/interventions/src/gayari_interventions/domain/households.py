@@ -5,12 +5,22 @@ Every event is applied so that the result does not depend on order or repetition
 enrolment and the latest exit are kept by their own timestamps and the household is enrolled
 when it enrolled after it last exited. A redelivered or late event changes nothing it should
 not.
+
+The consumer applies a whole batch of events at once: `fold_household_events` keeps, per
+household and per group of fields, the event that wins it by the rules of
+`apply_household_event`, and `merge_household` puts those winners onto the stored household.
+Folding first and merging the winners ends where applying the events one by one ends, the
+last event that changed the household included (tests/unit/test_interventions_households.py
+checks every order).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -84,6 +94,113 @@ def apply_household_event(known: KnownHousehold, event: HouseholdEvent) -> Known
             if known.exited_at is None or event.exited_at > known.exited_at:
                 changes = {"exited_at": event.exited_at, "exit_reason": event.reason}
     return known.model_copy(update=changes) if changes else known
+
+
+# -- a batch of events at once ------------------------------------------------------------------
+
+Group = Literal["registration", "members", "enrolment", "exit"]
+# The field each group is ordered by. The registration is the first one (it is taken only while
+# the household has none); members, enrolment and exit are the latest by their time, the
+# earlier event keeping a tie.
+_ORDERED_BY: Final[dict[Group, str]] = {
+    "registration": "registered_at",
+    "members": "members_as_of",
+    "enrolment": "enrolled_at",
+    "exit": "exited_at",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What one event sets in one group of fields, and where it stands in its batch."""
+
+    fields: dict[str, Any]  # KnownHousehold's field names
+    at: datetime
+    position: int
+    event_id: uuid.UUID
+
+
+def _wins(group: Group, held: datetime | None, claim: datetime) -> bool:
+    """Whether an event setting `group` at `claim` changes a household that has it at `held`."""
+    if group == "registration":
+        return held is None
+    return held is None or claim > held
+
+
+def _claims(event: HouseholdEvent) -> list[tuple[Group, dict[str, Any], datetime]]:
+    """The groups of fields an event sets, as apply_household_event reads it."""
+    claims: list[tuple[Group, dict[str, Any], datetime]] = []
+    match event:
+        case HouseholdRegisteredV1():
+            registered = {
+                "village_code": event.village_code,
+                "welfare_decile": event.welfare_decile,
+                "registered_at": event.registered_at,
+            }
+            claims.append(("registration", registered, event.registered_at))
+            members_at = event.registered_at
+        case HouseholdDetailsChangedV1():
+            members_at = event.changed_at
+        case HouseholdEnrolledV1():
+            return [("enrolment", {"enrolled_at": event.enrolled_at}, event.enrolled_at)]
+        case HouseholdExitedV1():
+            exited = {"exited_at": event.exited_at, "exit_reason": event.reason}
+            return [("exit", exited, event.exited_at)]
+    if event.member_ids:  # empty: "not told", never "no members"
+        members = {"member_ids": frozenset(event.member_ids), "members_as_of": members_at}
+        claims.append(("members", members, members_at))
+    return claims
+
+
+@dataclass(slots=True)
+class HouseholdChanges:
+    """What a batch says about one household: per group of fields, the event that wins it."""
+
+    household_id: uuid.UUID
+    first_event: uuid.UUID  # the household's first event in the batch
+    claims: dict[Group, Claim] = field(default_factory=dict)
+
+    def add(self, event: HouseholdEvent, event_id: uuid.UUID, position: int) -> None:
+        for group, fields, at in _claims(event):
+            held = self.claims.get(group)
+            if held is None or _wins(group, held.at, at):
+                self.claims[group] = Claim(fields, at, position, event_id)
+
+
+def fold_household_events(
+    events: Iterable[tuple[HouseholdEvent, uuid.UUID]],
+) -> dict[uuid.UUID, HouseholdChanges]:
+    """A batch of (event, event id), in the order consumed, folded to one entry per household."""
+    folded: dict[uuid.UUID, HouseholdChanges] = {}
+    for position, (event, event_id) in enumerate(events):
+        changes = folded.get(event.household_id)
+        if changes is None:
+            changes = folded[event.household_id] = HouseholdChanges(event.household_id, event_id)
+        changes.add(event, event_id, position)
+    return folded
+
+
+def merge_household(
+    known: KnownHousehold | None, changes: HouseholdChanges
+) -> tuple[KnownHousehold, uuid.UUID] | None:
+    """The household after a batch's changes and the last event that changed it; None when the
+    batch changes nothing. An unknown household is always stored, as its first event would."""
+    base = known or KnownHousehold(household_id=changes.household_id)
+    won = [
+        claim
+        for group, claim in changes.claims.items()
+        if _wins(group, getattr(base, _ORDERED_BY[group]), claim.at)
+    ]
+    if known is not None and not won:
+        return None
+    update: dict[str, Any] = {}
+    for claim in won:
+        update |= claim.fields
+    # One by one, the last event to change the household is the latest group winner: within a
+    # group no event after its winner changes anything. With none, the event that created it.
+    latest = max(won, key=lambda claim: claim.position, default=None)
+    last_change = changes.first_event if latest is None else latest.event_id
+    return base.model_copy(update=update), last_change
 
 
 def require_enrolled(household_id: uuid.UUID, known: KnownHousehold | None) -> KnownHousehold:

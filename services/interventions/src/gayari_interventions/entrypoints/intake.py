@@ -124,15 +124,7 @@ async def _reject(
     detail: str,
 ) -> None:
     reason = f"{code}: {detail}"
-    rejection = Rejection(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        value=record.value,
-        headers=list(record.headers),
-        reason=reason,
-    )
+    rejection = Rejection.of(record, reason)
     # The dead letter first: once it is safe in Kafka the source record may be committed.
     await send_to_dead_letters(wiring.producer, wiring.deadletter_topic, rejection, CONSUMER)
     await count_rejection(

@@ -9,7 +9,7 @@ share them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,11 +22,7 @@ from gayari_interventions.domain.budget import (
     budget_allocated,
 )
 from gayari_interventions.domain.grants import Grant, GrantRequest, grant_issued, issue_grant
-from gayari_interventions.domain.households import (
-    HouseholdEvent,
-    KnownHousehold,
-    apply_household_event,
-)
+from gayari_interventions.domain.households import HouseholdEvent, fold_household_events
 from gayari_interventions.domain.monitoring import (
     BusinessSurvey,
     BusinessSurveyRequest,
@@ -242,16 +238,12 @@ async def void_intervention(
     return void
 
 
-async def learn_household(
-    deps: InterventionsDeps, event: HouseholdEvent, event_id: uuid.UUID
-) -> bool:
-    """Idempotent and order-independent (see domain.households). True when it changed
-    anything."""
+async def learn_households(
+    deps: InterventionsDeps, events: Sequence[tuple[HouseholdEvent, uuid.UUID]]
+) -> int:
+    """A batch of the registry's household events (with their event ids, in the order
+    consumed) in one transaction. Idempotent and order-independent (see domain.households).
+    How many households changed."""
+    folded = fold_household_events(events)
     async with deps.unit_of_work() as uow:
-        known = await uow.known_household(event.household_id, for_update=True)
-        before = known or KnownHousehold(household_id=event.household_id)
-        after = apply_household_event(before, event)
-        if after == known:
-            return False
-        await uow.save_household(after, event_id)
-    return True
+        return await uow.learn_households(folded)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import Any, Final
 
 import asyncpg
 from pydantic import TypeAdapter
@@ -21,7 +21,13 @@ from gayari_registry.domain.model import (
     name_key,
 )
 from gayari_shared.events.envelope import Envelope
-from gayari_shared.outbox import OUTBOX_LANES_MIGRATION, OUTBOX_MIGRATION, add_to_outbox
+from gayari_shared.outbox import (
+    NOTIFY_CHANNEL,
+    OUTBOX_COLUMNS,
+    OUTBOX_LANES_MIGRATION,
+    OUTBOX_MIGRATION,
+    outbox_row,
+)
 from gayari_shared.postgres import Connection
 
 MIGRATIONS: Final = (
@@ -122,6 +128,103 @@ REGISTRATION_LOOKUP: Final = """
     SELECT nik, household_id FROM members WHERE nik = ANY($2::bpchar[])"""
 
 
+def _arrays(first: int, *types: str) -> str:
+    """Placeholders $first.. for one array parameter per column, cast to its type."""
+    return ", ".join(f"${n}::{t}[]" for n, t in enumerate(types, start=first))
+
+
+def _members_from(first: int) -> str:
+    """Members of the household `written` from arrays, parameters $first..$first+6."""
+    arrays = _arrays(first, "uuid", "smallint", "bpchar", "text", "bpchar", "date", "text")
+    return f"""
+    INSERT INTO members (member_id, household_id, position, nik, name, sex, birth_date,
+                         relationship)
+    SELECT m.member_id, written.id, m.position, m.nik, m.name, m.sex, m.birth_date,
+           m.relationship
+    FROM written, unnest({arrays})
+         AS m (member_id, position, nik, name, sex, birth_date, relationship)"""
+
+
+def _staged(first: int) -> str:
+    """The event of the write `written` into the outbox, parameters $first..$first+6, and
+    the notification on channel $first+7 that wakes the relay (delivered at commit only)."""
+    n = list(range(first, first + 8))
+    return f"""
+    staged AS (
+        INSERT INTO outbox ({OUTBOX_COLUMNS})
+        SELECT ${n[0]}, ${n[1]}, ${n[2]}, ${n[3]}, ${n[4]}, ${n[5]}::jsonb, ${n[6]}
+        FROM written RETURNING seq)
+    SELECT pg_notify(${n[7]}, '') FROM staged"""
+
+
+# A write and the event it causes in one statement, one round trip (not one per table and
+# one for the outbox). A registration: inserted unless the KK is registered already, then
+# nothing is written and no row comes back. $1..$11 the household (_row, then kk and
+# registered_at), $12..$18 its members, $19.. the outbox row.
+_REGISTER: Final = f"""
+    WITH written AS (
+        INSERT INTO households
+            (id, head_name, village_code, welfare_decile, address, flags, head_key,
+             head_birth_date, updated_at, kk, registered_at)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11)
+        ON CONFLICT (kk) DO NOTHING RETURNING id),
+    members AS ({_members_from(12)}),{_staged(19)}"""
+# A household read FOR UPDATE written back: $1..$9 its row, $10..$16 its members when they
+# changed (deleted first, by another statement; else empty arrays), $17..$22 its enrolments,
+# $23.. the outbox row.
+_SAVE: Final = f"""
+    WITH written AS (
+        UPDATE households SET head_name = $2, village_code = $3, welfare_decile = $4,
+            address = $5::jsonb, flags = $6::jsonb, head_key = $7, head_birth_date = $8,
+            updated_at = $9
+        WHERE id = $1 RETURNING id),
+    members AS ({_members_from(10)}),
+    enrolled AS (
+        INSERT INTO enrolments
+            (household_id, number, cohort_year, agency, enrolled_at, exit_reason, exited_at)
+        SELECT written.id, e.* FROM written, unnest(
+            {_arrays(17, "smallint", "smallint", "text", "timestamptz", "text", "timestamptz")}
+        ) AS e
+        ON CONFLICT (household_id, number) DO UPDATE
+            SET exit_reason = excluded.exit_reason, exited_at = excluded.exited_at),{_staged(23)}"""
+
+
+def _row(household: Household) -> tuple[Any, ...]:
+    """The household's columns but kk and registered_at, which never change."""
+    return (
+        household.id,
+        household.head_name,
+        household.village_code,
+        household.welfare_decile,
+        household.address.model_dump_json() if household.address else None,
+        _FLAGS.dump_json(household.flags).decode(),
+        name_key(household.head_name),
+        household.head.birth_date,
+        household.updated_at,
+    )
+
+
+def _member_arrays(household: Household) -> list[list[Any]]:
+    """The members' columns, one array each, for _members_from."""
+    members = household.members
+    return [
+        [m.member_id for m in members],
+        list(range(len(members))),
+        [m.nik for m in members],
+        [m.name for m in members],
+        [m.sex for m in members],
+        [m.birth_date for m in members],
+        [m.relationship for m in members],
+    ]
+
+
+def _nik_taken(exc: asyncpg.UniqueViolationError) -> ConflictError:
+    # Another transaction took the NIK between our check and this insert.
+    return ConflictError(
+        "nik-in-another-household", "a member's NIK was registered meanwhile elsewhere"
+    )
+
+
 def _household(row: asyncpg.Record) -> Household:
     return Household(
         id=row["id"],
@@ -145,97 +248,48 @@ class HouseholdUnitOfWork:
         self._conn = conn
         self._topic_prefix = topic_prefix
 
-    async def add_if_new(self, household: Household) -> bool:
-        """Insert unless the KK is registered already; False when it was."""
-        inserted = await self._conn.fetchval(
-            """INSERT INTO households
-                   (id, kk, head_name, village_code, welfare_decile, address, flags, head_key,
-                    head_birth_date, registered_at, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11)
-               ON CONFLICT (kk) DO NOTHING RETURNING id""",
-            household.id,
-            household.kk,
-            household.head_name,
-            household.village_code,
-            household.welfare_decile,
-            household.address.model_dump_json() if household.address else None,
-            _FLAGS.dump_json(household.flags).decode(),
-            name_key(household.head_name),
-            household.head.birth_date,
-            household.registered_at,
-            household.updated_at,
-        )
-        if inserted is None:
-            return False
-        await self._insert_members(household)
-        return True
-
-    async def save(self, household: Household, *, members: bool) -> None:
-        """Write back a household read with `by_id(..., for_update=True)`; its members too
-        when they changed."""
-        await self._conn.execute(
-            """UPDATE households SET head_name = $2, village_code = $3, welfare_decile = $4,
-                   address = $5::jsonb, flags = $6::jsonb, head_key = $7, head_birth_date = $8,
-                   updated_at = $9
-               WHERE id = $1""",
-            household.id,
-            household.head_name,
-            household.village_code,
-            household.welfare_decile,
-            household.address.model_dump_json() if household.address else None,
-            _FLAGS.dump_json(household.flags).decode(),
-            name_key(household.head_name),
-            household.head.birth_date,
-            household.updated_at,
-        )
-        if members:
-            await self._conn.execute("DELETE FROM members WHERE household_id = $1", household.id)
-            await self._insert_members(household)
-        await self._conn.executemany(
-            """INSERT INTO enrolments
-                   (household_id, number, cohort_year, agency, enrolled_at, exit_reason, exited_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)
-               ON CONFLICT (household_id, number) DO UPDATE
-                   SET exit_reason = excluded.exit_reason, exited_at = excluded.exited_at""",
-            [
-                (
-                    household.id,
-                    n,
-                    e.cohort_year,
-                    e.agency,
-                    e.enrolled_at,
-                    e.exit_reason,
-                    e.exited_at,
-                )
-                for n, e in enumerate(household.enrolments)
-            ],
-        )
-
-    async def _insert_members(self, household: Household) -> None:
+    async def add_if_new(self, household: Household, event: Envelope, stream: str) -> bool:
+        """Insert the household, its members and its event unless the KK is registered
+        already; False when it was (then nothing is written)."""
         try:
-            await self._conn.executemany(
-                """INSERT INTO members (member_id, household_id, position, nik, name, sex,
-                                        birth_date, relationship)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-                [
-                    (
-                        m.member_id,
-                        household.id,
-                        i,
-                        m.nik,
-                        m.name,
-                        m.sex,
-                        m.birth_date,
-                        m.relationship,
-                    )
-                    for i, m in enumerate(household.members)
-                ],
+            written = await self._conn.fetchrow(
+                _REGISTER,
+                *_row(household),
+                household.kk,
+                household.registered_at,
+                *_member_arrays(household),
+                *outbox_row(event, self._topic(stream)),
+                NOTIFY_CHANNEL,
             )
         except asyncpg.UniqueViolationError as exc:
-            # Another transaction took the NIK between our check and this insert.
-            raise ConflictError(
-                "nik-in-another-household", "a member's NIK was registered meanwhile elsewhere"
-            ) from exc
+            raise _nik_taken(exc) from exc
+        return written is not None
+
+    async def save(
+        self, household: Household, *, members: bool, event: Envelope, stream: str
+    ) -> None:
+        """Write back a household read with `by_id(..., for_update=True)` (its members too
+        when they changed) and stage the event the change causes."""
+        if members:
+            await self._conn.execute("DELETE FROM members WHERE household_id = $1", household.id)
+        enrolments = household.enrolments
+        try:
+            written = await self._conn.fetchrow(
+                _SAVE,
+                *_row(household),
+                *(_member_arrays(household) if members else [[]] * 7),
+                list(range(len(enrolments))),
+                [e.cohort_year for e in enrolments],
+                [e.agency for e in enrolments],
+                [e.enrolled_at for e in enrolments],
+                [e.exit_reason for e in enrolments],
+                [e.exited_at for e in enrolments],
+                *outbox_row(event, self._topic(stream)),
+                NOTIFY_CHANNEL,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise _nik_taken(exc) from exc
+        assert written is not None, "saved a household that was not read FOR UPDATE"
 
     async def owners_of(self, niks: Sequence[str], excluding: uuid.UUID) -> dict[str, uuid.UUID]:
         """The other household holding each of these NIKs, for those another household holds."""
@@ -283,11 +337,19 @@ class HouseholdUnitOfWork:
             found.append([h for h in households if h is not None])
         return found
 
-    async def publish(self, envelope: Envelope, stream: str) -> None:
-        await add_to_outbox(self._conn, envelope, f"{self._topic_prefix}.{stream}")
+    def _topic(self, stream: str) -> str:
+        return f"{self._topic_prefix}.{stream}"
 
 
 @asynccontextmanager
-async def unit_of_work(pool: asyncpg.Pool, topic_prefix: str) -> AsyncIterator[HouseholdUnitOfWork]:
-    async with pool.acquire() as conn, conn.transaction():
-        yield HouseholdUnitOfWork(conn, topic_prefix)
+async def unit_of_work(
+    pool: asyncpg.Pool, topic_prefix: str, *, atomic: bool = True
+) -> AsyncIterator[HouseholdUnitOfWork]:
+    """One transaction; with `atomic` False none: each statement commits on its own, for a use
+    case whose writes are one statement (a BEGIN and a COMMIT fewer)."""
+    async with pool.acquire() as conn:
+        if not atomic:
+            yield HouseholdUnitOfWork(conn, topic_prefix)
+            return
+        async with conn.transaction():
+            yield HouseholdUnitOfWork(conn, topic_prefix)

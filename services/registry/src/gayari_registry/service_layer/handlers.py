@@ -7,7 +7,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from gayari_registry.adapters.postgres import HouseholdUnitOfWork
 from gayari_registry.domain.imports import (
@@ -34,12 +34,19 @@ from gayari_registry.domain.model import (
     registered_event,
 )
 from gayari_shared.events.base import EventData
+from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for
 from gayari_shared.events.households import ExitReason
 from gayari_shared.hashing import keyed_hash
 from gayari_shared.rules import RuleViolationError
 
-UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[HouseholdUnitOfWork]]
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(
+        self, *, atomic: bool = True
+    ) -> AbstractAsyncContextManager[HouseholdUnitOfWork]: ...
+
+
 Step = Callable[[Household], tuple[Household, EventData | None]]
 
 SOURCE = "/gayari/registry"
@@ -67,17 +74,21 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def _publish(uow: HouseholdUnitOfWork, event: EventData, correlation_id: str) -> None:
-    envelope = envelope_for(event, source=SOURCE, correlation_id=correlation_id)
-    await uow.publish(envelope, event.STREAM)
+def _envelope(event: EventData, correlation_id: str) -> Envelope:
+    return envelope_for(event, source=SOURCE, correlation_id=correlation_id)
 
 
 async def register_household(
     deps: RegistryDeps, application: HouseholdApplication, correlation_id: str
 ) -> Registration:
     """Register a household once per KK; a repeated KK returns the household already there,
-    whatever else the application says (the KK is the household's identity)."""
-    async with deps.unit_of_work() as uow:
+    whatever else the application says (the KK is the household's identity).
+
+    No transaction around it: its one write, the household with its members and its event, is
+    one statement, atomic by itself; the lookups before and after read committed data, as they
+    would in a transaction (READ COMMITTED), and a concurrent registration of the KK or of a
+    NIK is caught by that statement's unique indexes."""
+    async with deps.unit_of_work(atomic=False) as uow:
         known, nik_owners = await uow.registration_lookup(
             application.kk, [m.nik for m in application.members]
         )
@@ -85,9 +96,9 @@ async def register_household(
             household = register(application, deps.reference, household_id=uuid.uuid4(), now=_now())
             # The new household's id is in no row yet: every owner found is another household.
             check_niks_free(household, nik_owners)
-            if await uow.add_if_new(household):
-                event = registered_event(household, keyed_hash(deps.hash_secret, household.kk))
-                await _publish(uow, event, correlation_id)
+            event = registered_event(household, keyed_hash(deps.hash_secret, household.kk))
+            # The household, its members and its event in one statement.
+            if await uow.add_if_new(household, _envelope(event, correlation_id), event.STREAM):
                 return Registration(household, created=True)
         # Known already, or registered by a concurrent request meanwhile.
         existing = await uow.by_kk(application.kk)
@@ -112,8 +123,12 @@ async def _transition(
         if members_changed:
             niks = [m.nik for m in updated.members]
             check_niks_free(updated, await uow.owners_of(niks, excluding=updated.id))
-        await uow.save(updated, members=members_changed)
-        await _publish(uow, event, correlation_id)
+        await uow.save(
+            updated,
+            members=members_changed,
+            event=_envelope(event, correlation_id),
+            stream=event.STREAM,
+        )
     return updated
 
 

@@ -281,17 +281,7 @@ class Projector:
             if raw.offset < stored.get((tp.topic, tp.partition), 0):
                 continue
             assert isinstance(consumed.outcome, Rejected)
-            await self._dead_letters(
-                Rejection(
-                    topic=raw.topic,
-                    partition=raw.partition,
-                    offset=raw.offset,
-                    key=raw.key,
-                    value=raw.value,
-                    headers=list(raw.headers),
-                    reason=consumed.outcome.reason,
-                )
-            )
+            await self._dead_letters(Rejection.of(raw, consumed.outcome.reason))
             DEAD_LETTERS.labels(f"{self.group_id}-projector", "rejected").inc()
 
     def _count(
