@@ -40,7 +40,7 @@ from gayari_reporting.domain.filters import Filters
 from gayari_shared.areas import load_areas
 from gayari_shared.postgres import create_pool
 from tests.bench.bench_projection import fresh_database
-from tests.conftest import ADMIN_URL
+from tests.conftest import ADMIN_URL, DatabaseFactory
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 LAMANDAU = "62.09"
@@ -226,7 +226,7 @@ _LOAD = (
 async def drop_database(url: str) -> None:
     conn = await asyncpg.connect(ADMIN_URL)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        await DatabaseFactory.drop(conn, url.rsplit("/", 1)[1])
     finally:
         await conn.close()
 

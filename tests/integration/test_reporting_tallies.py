@@ -37,7 +37,7 @@ from gayari_shared.events.contracts import (
 )
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for
-from gayari_shared.postgres import create_pool
+from gayari_shared.postgres import create_pool, migrate
 from tests.conftest import DatabaseFactory
 from tests.integration.test_reporting_order_independence import record
 
@@ -292,3 +292,16 @@ def test_the_programme_moves_every_figure() -> None:
     } <= types, types
     assert len(events) > 1000
     assert datetime(2026, 1, 1, tzinfo=UTC) > T0
+
+
+async def test_a_long_migration_is_not_cut_by_the_request_timeout(
+    databases: DatabaseFactory,
+) -> None:
+    # The tallies' migration rebuilds them from every fact (minutes on a large deployment):
+    # the pool's command timeout, meant for requests, must not cancel it.
+    pool = await asyncpg.create_pool(await databases.create("slow"), command_timeout=0.1)
+    assert pool is not None
+    try:
+        assert await migrate(pool, "slow", ["SELECT pg_sleep(0.4)"]) == 1
+    finally:
+        await pool.close()

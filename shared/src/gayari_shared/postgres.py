@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import asyncpg
 import structlog
@@ -44,6 +44,11 @@ async def create_pool(
     return pool
 
 
+# A migration may rebuild derived tables over everything already stored (hours on a national
+# database, not the pool's seconds-long command timeout, meant for requests).
+MIGRATION_TIMEOUT_S: Final = 6 * 3600.0
+
+
 async def migrate(
     pool: asyncpg.Pool, component: str, scripts: Sequence[str], *, schema: str | None = None
 ) -> int:
@@ -71,7 +76,7 @@ async def migrate(
                 )
                 if done:
                     continue
-                await conn.execute(script)
+                await conn.execute(script, timeout=MIGRATION_TIMEOUT_S)
                 await conn.execute(
                     "INSERT INTO schema_migrations (component, version) VALUES ($1, $2)",
                     component,
