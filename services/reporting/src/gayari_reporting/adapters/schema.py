@@ -262,10 +262,12 @@ MIGRATIONS: Final = (
     -- Registrations live in household_state (registered_at, registration_event); this first
     -- table of them is read by nothing since, and cost the projector a write per household.
     DROP TABLE households;
-    -- Only a village (or areas that do not nest) is still counted from the households' state:
-    -- a plain index finds a village's few rows, and an update that leaves the village alone
-    -- (enrolment, exit, decile) no longer writes a wide index entry.
-    CREATE INDEX household_state_village ON household_state (village_code text_pattern_ops);
+    -- Only a village, a district's lists and areas that do not nest still read the households'
+    -- state by area. Their households by village, to join to their records: the village and the
+    -- id only, which an enrolment, an exit or a decile change leaves alone, so those updates
+    -- stay in place (HOT) instead of writing a wide index entry each (8 % of the projector).
+    CREATE INDEX household_state_village ON household_state (village_code text_pattern_ops)
+        INCLUDE (household_id);
     DROP INDEX household_state_area;
     ALTER TABLE household_state SET (fillfactor = 90);
     """,
