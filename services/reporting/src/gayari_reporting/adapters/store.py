@@ -245,6 +245,10 @@ class ReadModelStore:
             writes = fold(r.outcome for r in applied if not isinstance(r.outcome, Rejected | None))
             households: set[uuid.UUID] = set()
             if tally:
+                # Every statement of a batch reads by key (its households, records, offsets),
+                # so an index is always the way in; while a backlog is projected the tables
+                # grow faster than their statistics and the planner would scan whole tables.
+                await conn.execute("SET LOCAL enable_seqscan = off")
                 await tallies.lock_partitions(conn, f"{entered}/{group}", (p for _, p in keys))
                 households = tallies.touched(writes) | await tallies.voided_households(conn, writes)
                 await tallies.retract(conn, households, tallies.agencies(writes))

@@ -15,7 +15,7 @@ How they stay right whatever arrives in whatever order, and under replay: a tall
 incremented by an event. A batch first takes the whole contribution of every household it
 touches, computed from the fact tables as they were (`retract`), writes its facts, then adds
 each household's contribution computed afresh (`contribute`), and applies the net difference
-in one ordered upsert (`settle`). The contribution is a pure function of the facts, the same
+in one ordered upsert (`contribute`). The contribution is a pure function of the facts, the same
 SQL builds the tallies from scratch (`rebuild`), and a test compares both against the plain
 queries. A household's events all travel on the same partition index of every topic, so the
 batches that touch one household are serialised by `lock_partitions`.
@@ -320,7 +320,6 @@ def agencies(writes: BatchWrites) -> set[str]:
 def touched(writes: BatchWrites) -> set[uuid.UUID]:
     """The households whose contribution this batch may change (voids: see `voided_households`)."""
     households: set[uuid.UUID] = set(writes.states)
-    households.update(f.household_id for f in writes.households.values())
     for facts in (writes.grants, writes.trainings, writes.visits):
         households.update(f.household_id for f in facts.values())
     return households
@@ -358,10 +357,6 @@ async def lock_partitions(conn: Connection, scope: str, partitions: Iterable[int
     registration and its records arrive on the same index of two topics, and two owners of
     those (a rebalance in flight) must not both retract the household's old contribution."""
     indexes = sorted(set(partitions))
-    # Every statement of a batch reads by key (its households, records and offsets), so an
-    # index is always the right way in. While a backlog is projected the tables grow faster
-    # than their statistics, and the planner would scan a whole table for a batch's households.
-    await conn.execute("SET LOCAL enable_seqscan = off")
     if indexes:
         await conn.execute(
             """SELECT pg_advisory_xact_lock(hashtext($1), p)

@@ -93,7 +93,6 @@ def _least_event(table: dict[Hashable, F], key: Hashable, fact: F) -> None:
 
 @dataclass(slots=True)
 class BatchWrites:
-    households: dict[Hashable, HouseholdFact] = field(default_factory=dict)
     states: dict[uuid.UUID, HouseholdState] = field(default_factory=dict)
     grants: dict[Hashable, GrantFact] = field(default_factory=dict)
     trainings: dict[Hashable, TrainingFact] = field(default_factory=dict)
@@ -111,7 +110,6 @@ class BatchWrites:
     def add(self, fact: Fact) -> None:
         match fact:
             case HouseholdFact():
-                _least_event(self.households, fact.household_id, fact)
                 s = self.state(fact.household_id)
                 at, event = fact.registered_at, fact.event_id
                 s.registered = _earlier(s.registered, ((fact.welfare_decile,), at, event))
