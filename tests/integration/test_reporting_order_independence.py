@@ -119,7 +119,7 @@ async def check(deliveries: list[tuple[int, int]], batch_sizes: list[int]) -> No
             ), code
         reached, _, _ = await queries.convergence(Filters())
         assert {k: v for k, v in reached.items() if v} == EXPECTED.reached_by
-        alerts = await queries.double_funding(Filters())
+        alerts, _ = await queries.double_funding(Filters())
         assert {
             (a.household_id, a.fiscal_year, a.kind, tuple(a.agencies)) for a in alerts
         } == EXPECTED.double_funding

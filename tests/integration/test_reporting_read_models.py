@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from gayari_reporting.adapters.areas import area_index
 from gayari_reporting.adapters.exports import COUNT_FORMAT, PERCENT_FORMAT, RUPIAH_FORMAT
 from gayari_reporting.bootstrap import create_app
+from gayari_reporting.domain.filters import encode_cursor
 from gayari_reporting.domain.recount import from_envelopes, recount
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.auth.keys import KeyFile, Role, issue_key
@@ -361,6 +362,11 @@ async def test_summary_agencies_convergence_and_double_funding_match_the_recount
         for a in alerts
     } == expected.double_funding
     assert len(alerts) == 1
+    # A page at a time: the cursor of a full page leads to the rest, then to no more.
+    first = await get(run, "/double-funding", limit=1)
+    assert first["alerts"] == alerts and first["total"] == 1 and first["next"]
+    rest = await get(run, "/double-funding", limit=1, after=first["next"])
+    assert rest == {**first, "alerts": [], "next": None}
 
 
 async def test_areas_roll_up_along_the_hierarchy(run: Run) -> None:
@@ -484,6 +490,10 @@ async def test_filters_and_bad_input(run: Run) -> None:
         ("/summary", {"month": "March"}, "query.month"),
         ("/agencies", {"agency": "bappeda"}, "query.agency"),
         ("/double-funding", {"month": "2026-03"}, "query.month"),
+        ("/double-funding", {"limit": "0"}, "query.limit"),
+        ("/double-funding", {"after": "not a cursor"}, "query.after"),
+        ("/double-funding", {"after": encode_cursor((2026, "62.09"))}, "query.after"),
+        ("/double-funding", {"after": encode_cursor((2026, "", "not-a-uuid", "x"))}, "query.after"),
         ("/areas/62.99", {}, "path.code"),
         ("/unserved", {"days": "-3"}, "query.days"),
         ("/exports/nothing.csv", {}, "path.view"),

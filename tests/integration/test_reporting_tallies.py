@@ -11,7 +11,7 @@ import asyncio
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,10 +22,12 @@ from gayari_reporting.adapters import tallies
 from gayari_reporting.adapters.areas import area_index
 from gayari_reporting.adapters.generations import Generations, use_active
 from gayari_reporting.adapters.projector import decode
-from gayari_reporting.adapters.queries import ReportQueries, children_length
+from gayari_reporting.adapters.queries import AlertKey, ReportQueries, children_length
 from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.domain.filters import Filters
+from gayari_reporting.domain.readmodels import DoubleFundingAlert
 from gayari_shared.events.contracts import (
+    BusinessSurveyedV1,
     GrantIssuedV2,
     HouseholdDetailsChangedV1,
     HouseholdEnrolledV1,
@@ -179,9 +181,44 @@ def programme(seed: int, households: int) -> list[Envelope]:
                         voided_at=at + timedelta(days=2),
                     )
                 )
+        surveys(rng, hid, day, add)
     rng.shuffle(events)
     events += rng.sample(events, k=len(events) // 20)  # redelivered
     return events
+
+
+def surveys(
+    rng: random.Random,
+    hid: uuid.UUID,
+    day: Callable[[], datetime],
+    add: Callable[[Any], None],
+) -> None:
+    """A household's business surveys (of unregistered households too), now and then voided."""
+    for _ in range(rng.choice((0, 0, 1, 2, 3))):  # surveys, of unregistered ones too
+        at = day()
+        survey_id = uuid.uuid4()
+        add(
+            BusinessSurveyedV1(
+                household_id=hid,
+                survey_id=survey_id,
+                agency=rng.choice(AGENCIES),
+                surveyed_on=at.date(),
+                monthly_income_idr=rng.randrange(0, 4_000_000, 250_000),
+                workers=1,
+                recorded_at=at,
+            )
+        )
+        if rng.random() < 0.1:
+            add(
+                InterventionVoidedV1(
+                    intervention_id=survey_id,
+                    intervention_type="business-survey",
+                    household_id=hid,
+                    agency="dinsos",
+                    reason="entered-in-error",
+                    voided_at=at + timedelta(days=3),
+                )
+            )
 
 
 async def project(pool: asyncpg.Pool, events: list[Envelope], seed: int) -> None:
@@ -248,6 +285,7 @@ async def test_every_report_from_the_tallies_equals_the_facts(loaded: asyncpg.Po
     index = area_index()
     compared = 0
     nonzero = 0
+    alerts = 0
     every = combinations(places())
     for filters in every:
         for name in ("summary", "agencies", "time_series", "convergence", "public_counts"):
@@ -264,6 +302,23 @@ async def test_every_report_from_the_tallies_equals_the_facts(loaded: asyncpg.Po
         assert sorted(got_outcomes[3], key=str) == sorted(want_outcomes[3], key=str)
         summary = await exact.summary(filters)
         nonzero += summary[0].reached > 0
+        if filters.month is None:  # not a filter of the alerts
+            plain = Filters(
+                agency=filters.agency, areas=filters.areas, fiscal_year=filters.fiscal_year
+            )
+            got_alerts, total = await fast.double_funding(plain)
+            assert (got_alerts, total) == await exact.double_funding(plain), plain
+            assert total == len(got_alerts)
+            alerts += total
+            paged: list[Any] = []
+            while page := (
+                await fast.double_funding(plain, 3, key_of(paged[-1]) if paged else None)
+            )[0]:
+                paged += page
+            assert paged == got_alerts, plain
+    got_quality, want_quality = await fast.data_quality(), await exact.data_quality()
+    assert got_quality == want_quality
+    assert got_quality[1].households > 5 and len(got_quality[1].by_type) == 4, got_quality
     for code in ("", "62", "62.09", "62.09.01"):
         place = index.get(code)
         assert place is not None
@@ -275,7 +330,11 @@ async def test_every_report_from_the_tallies_equals_the_facts(loaded: asyncpg.Po
                 k: v for k, v in want_areas.items() if _any(v)
             }, (code, filters)
             compared += 1
-    assert compared > 1000 and nonzero > 100
+    assert compared > 1000 and nonzero > 100 and alerts > 20
+
+
+def key_of(alert: DoubleFundingAlert) -> AlertKey:
+    return (alert.fiscal_year, alert.village_code or "", alert.household_id, alert.kind)
 
 
 def _any(figures: Any) -> bool:
@@ -290,6 +349,7 @@ def test_the_programme_moves_every_figure() -> None:
         "gayari.household.details-changed.v1",
         "gayari.household.exited.v1",
         "gayari.intervention.voided.v1",
+        "gayari.business.surveyed.v1",
     } <= types, types
     assert len(events) > 1000
     assert datetime(2026, 1, 1, tzinfo=UTC) > T0

@@ -14,7 +14,11 @@ from gayari_reporting.adapters.exports import RUPIAH_FORMAT, to_csv, to_xlsx
 from gayari_reporting.domain.areas import Area, AreaIndex, contains, level_of, parent_code
 from gayari_reporting.domain.filters import (
     ALL_FILTERS,
+    PAGE_FILTERS,
+    Filters,
     InvalidQueryError,
+    decode_cursor,
+    encode_cursor,
     month_end,
     parse_filters,
 )
@@ -64,6 +68,27 @@ def test_filters_parse_and_name_each_bad_parameter() -> None:
         parse(("days", "30"))  # not a parameter of every view
     with pytest.raises(InvalidQueryError):
         parse(("as_of", "2026-02-30"), allowed=frozenset({"as_of"}))
+
+
+@pytest.mark.parametrize(
+    "key", [(2026, "62.09.03.2001", "6f1c4e0e-0000-4000-8000-000000000001", "capital"), (1,), ()]
+)
+def test_a_cursor_names_its_key_and_nothing_else_is_one(key: tuple[int | str, ...]) -> None:
+    assert decode_cursor(encode_cursor(key)) == key
+    page = parse(("limit", "50"), ("after", encode_cursor(key)), allowed=PAGE_FILTERS)
+    assert isinstance(page, Filters) and (page.limit, page.after) == (50, key)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "not a cursor", "e30", "W3RydWVd", "W1tdXQ", "W3t9XQ", "x" * 600, "_-_-"],
+)
+def test_what_is_not_a_cursor_is_refused(text: str) -> None:
+    # e30: {}; W3RydWVd: [true]; W1tdXQ: [[]]; W3t9XQ: [{}]
+    assert decode_cursor(text) is None
+    with pytest.raises(InvalidQueryError) as refused:
+        parse(("after", text), allowed=PAGE_FILTERS)
+    assert [e.parameter for e in refused.value.errors] == ["after"]
 
 
 def test_area_codes_nest_by_prefix() -> None:

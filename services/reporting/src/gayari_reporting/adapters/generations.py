@@ -69,6 +69,8 @@ _LEGACY_OBJECTS: Final = (
     "TABLE tally_reach",
     "TABLE tally_deltas",
     "TABLE tally_agencies",
+    "TABLE double_funding",
+    "TABLE waiting_records",
 )
 
 

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
@@ -43,6 +43,17 @@ from gayari_shared.events.interventions import JAKARTA
 from gayari_shared.postgres import Connection
 
 _DAY = "AT TIME ZONE 'Asia/Jakarta')::date"
+
+# The order of the double-funding alerts, and the key a page's cursor names: a village not
+# known (a household not registered) sorts first, so the key has no NULL in it.
+_ALERT_ORDER: Final = (
+    """a.fiscal_year, coalesce(a.village_code, '') COLLATE "C", a.household_id, a.kind"""
+)
+AlertKey = tuple[int, str, uuid.UUID, str]
+
+
+def _alert_key(row: asyncpg.Record) -> AlertKey:
+    return (row["fiscal_year"], row["village_code"] or "", row["household_id"], row["kind"])
 
 
 class _Sql:
@@ -585,25 +596,21 @@ class ReportQueries:
             for r in rows
         ]
 
-    async def double_funding(self, filters: Filters) -> list[DoubleFundingAlert]:
+    async def double_funding(
+        self, filters: Filters, limit: int | None = None, after: AlertKey | None = None
+    ) -> tuple[list[DoubleFundingAlert], int]:
+        """The alerts after the key `after`, at most `limit` (None: all), and how many match
+        the filters on every page."""
         async with self._snapshot(filters.snapshot) as conn:
-            q = _Sql()
-            having = (
-                f"AND bool_or(i.agency = {q(filters.agency)})" if filters.agency is not None else ""
-            )
-            rows = await conn.fetch(
-                f"""SELECT i.household_id, i.village_code, i.fiscal_year,
-                      substr(i.kind, 7) AS kind,
-                      array_agg(DISTINCT i.agency ORDER BY i.agency) AS agencies,
-                      count(*) AS grants, sum(i.amount_idr) AS total_idr,
-                      array_agg(i.intervention_id ORDER BY i.intervention_id) AS grant_ids
-                    FROM {q.live(filters, agency=False, state=True, types=("grant",))}
-                    GROUP BY i.household_id, i.village_code, i.fiscal_year, i.kind
-                    HAVING count(DISTINCT i.agency) >= 2 {having}
-                    ORDER BY i.fiscal_year, i.village_code, i.household_id, kind""",
-                *q.params,
-            )
-        return [
+            if self._tallies:
+                rows, total = await self._kept_alerts(conn, filters, limit, after)
+            else:
+                rows = await self._double_funding(conn, filters)
+                total = len(rows)
+                if after is not None:
+                    rows = [r for r in rows if _alert_key(r) > after]
+                rows = rows[:limit]
+        alerts = [
             DoubleFundingAlert(
                 household_id=r["household_id"],
                 village_code=r["village_code"],
@@ -616,6 +623,54 @@ class ReportQueries:
             )
             for r in rows
         ]
+        return alerts, total
+
+    async def _kept_alerts(
+        self, conn: Connection, filters: Filters, limit: int | None, after: AlertKey | None
+    ) -> tuple[list[asyncpg.Record], int]:
+        q = _Sql()
+        where = [q.areas(filters, "a.village_code")]
+        if filters.fiscal_year is not None:
+            where.append(f"a.fiscal_year = {q(filters.fiscal_year)}")
+        if filters.agency is not None:
+            where.append(f"{q(filters.agency)} = ANY(a.agencies)")
+        matching = " AND ".join(where)
+        total = int(
+            await conn.fetchval(
+                f"SELECT count(*) FROM double_funding a WHERE {matching}", *q.params
+            )
+        )
+        if after is not None:
+            where.append(f"({_ALERT_ORDER}) > ({', '.join(q(v) for v in after)})")
+        page = f"LIMIT {q(limit)}" if limit is not None else ""
+        rows = await conn.fetch(
+            f"""SELECT household_id, village_code, fiscal_year, kind, agencies, grants,
+                  total_idr, grant_ids
+                FROM double_funding a WHERE {" AND ".join(where)}
+                ORDER BY {_ALERT_ORDER} {page}""",
+            *q.params,
+        )
+        return rows, total
+
+    async def _double_funding(self, conn: Connection, filters: Filters) -> list[asyncpg.Record]:
+        """The alerts counted from the facts (derived.py keeps them per household)."""
+        q = _Sql()
+        having = (
+            f"AND bool_or(i.agency = {q(filters.agency)})" if filters.agency is not None else ""
+        )
+        return await conn.fetch(
+            f"""SELECT i.household_id, i.village_code, i.fiscal_year,
+                      substr(i.kind, 7) AS kind,
+                      array_agg(DISTINCT i.agency ORDER BY i.agency) AS agencies,
+                      count(*) AS grants, sum(i.amount_idr) AS total_idr,
+                      array_agg(i.intervention_id ORDER BY i.intervention_id) AS grant_ids
+                    FROM {q.live(filters, agency=False, state=True, types=("grant",))}
+                    GROUP BY i.household_id, i.village_code, i.fiscal_year, i.kind
+                    HAVING count(DISTINCT i.agency) >= 2 {having}
+                    ORDER BY fiscal_year, coalesce(i.village_code, '') COLLATE "C",
+                      i.household_id, kind""",
+            *q.params,
+        )
 
     async def outcomes(
         self, filters: Filters
@@ -711,26 +766,21 @@ class ReportQueries:
                 """SELECT reason, count(*) AS n FROM rejected_events
                    GROUP BY reason ORDER BY n DESC, reason"""
             )
-            waiting = await conn.fetch(
-                """WITH records AS (
-                     SELECT intervention_type, household_id FROM live_interventions
-                     UNION ALL
-                     SELECT 'business-survey', household_id FROM live_surveys)
-                   SELECT r.intervention_type, count(*) AS n,
-                          array_agg(DISTINCT r.household_id) AS households
-                   FROM records r
-                   WHERE NOT EXISTS (SELECT 1 FROM household_state h
-                                     WHERE h.household_id = r.household_id
-                                       AND h.registered_at IS NOT NULL)
-                   GROUP BY 1"""
-            )
-        households: set[uuid.UUID] = set()
-        for r in waiting:
-            households.update(r["households"])
+            if self._tallies:
+                waiting = await conn.fetch(
+                    """SELECT intervention_type, sum(records) AS n FROM waiting_records
+                       GROUP BY 1"""
+                )
+                households = int(
+                    await conn.fetchval("SELECT count(DISTINCT household_id) FROM waiting_records")
+                )
+            else:
+                waiting = await conn.fetch(_WAITING)
+                households = len({h for r in waiting for h in r["households"]})
         return (
             [ReasonCount(reason=r["reason"], events=int(r["n"])) for r in reasons],
             WaitingRecords(
-                households=len(households),
+                households=households,
                 records=sum(int(r["n"]) for r in waiting),
                 by_type={r["intervention_type"]: int(r["n"]) for r in waiting},
             ),
@@ -792,6 +842,21 @@ class ReportQueries:
             households_with_grants=int(row["granted"]),
             idr_disbursed=int(row["idr"]),
         )
+
+
+# Live records of households not registered (yet), counted from the facts (derived.py keeps
+# them per household).
+_WAITING: Final = """WITH records AS (
+      SELECT intervention_type, household_id FROM live_interventions
+      UNION ALL
+      SELECT 'business-survey', household_id FROM live_surveys)
+    SELECT r.intervention_type, count(*) AS n,
+           array_agg(DISTINCT r.household_id) AS households
+    FROM records r
+    WHERE NOT EXISTS (SELECT 1 FROM household_state h
+                      WHERE h.household_id = r.household_id
+                        AND h.registered_at IS NOT NULL)
+    GROUP BY 1"""
 
 
 def _local_day(moment: datetime | None) -> date | None:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from gayari_reporting.adapters.tallies import REBUILD as REBUILD_TALLIES
-from gayari_reporting.adapters.tallies import TALLIES_MIGRATION
+from gayari_reporting.adapters.derived import DERIVED_MIGRATION
+from gayari_reporting.adapters.tallies import REBUILD, REBUILD_TALLIES, TALLIES_MIGRATION
 
 _JAKARTA_DAY = "AT TIME ZONE 'Asia/Jakarta')::date"
 
@@ -271,4 +271,7 @@ MIGRATIONS: Final = (
     DROP INDEX household_state_area;
     ALTER TABLE household_state SET (fillfactor = 90);
     """,
+    # Double-funding alerts and waiting records per household, kept by the projector; the
+    # rebuild fills them (and recomputes the tallies, which it cannot leave out).
+    DERIVED_MIGRATION + "\n" + REBUILD,
 )

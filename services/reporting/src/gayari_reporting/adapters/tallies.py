@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Collection, Iterable
 from typing import Final
 
+from gayari_reporting.adapters import derived
 from gayari_reporting.domain.batch import BatchWrites
 from gayari_shared.postgres import Connection
 
@@ -122,7 +123,8 @@ def _local(column: str) -> str:
 def _sources(scoped: bool) -> str:
     """CTEs over the facts of the households in $1 (of every household unless `scoped`):
     `st` their state with their district ('' where the village is not known), `rec` their live
-    records, `reach` each household's agencies (a bit per agency, tally_agencies) per period."""
+    records, `srv` their live business surveys, `reach` each household's agencies (a bit per
+    agency, tally_agencies) per period."""
     # `= ANY(array)`: the planner sizes the array and probes each table's household index.
     only = "household_id = ANY($1::uuid[])"
     join = f"WHERE x.{only}" if scoped else "WHERE TRUE"
@@ -131,28 +133,33 @@ def _sources(scoped: bool) -> str:
     WITH
     st AS (
       SELECT h.household_id, coalesce(left(h.village_code, 8), '') AS district,
-             h.registered_at, h.enrolled_at, h.exited_at, h.exit_reason,
+             h.village_code, h.registered_at, h.enrolled_at, h.exited_at, h.exit_reason,
              h.initial_decile, h.welfare_decile
       FROM household_state h {"WHERE h." + only if scoped else ""}),
     rec AS (
-      SELECT x.household_id, x.agency, 'grant-' || x.kind AS kind, x.amount_idr AS idr,
+      SELECT x.household_id, x.grant_id AS id, x.agency, 'grant-' || x.kind AS kind,
+             x.amount_idr AS idr,
              coalesce(x.fiscal_year, extract(year FROM {grant_day})::int) AS fiscal_year,
              {_month(_local("x.issued_at"))} AS month
       FROM grants x {join}
       AND NOT EXISTS (SELECT 1 FROM voids v
                         WHERE v.intervention_type = 'grant' AND v.intervention_id = x.grant_id)
       UNION ALL
-      SELECT x.household_id, x.agency, 'training', 0::bigint,
+      SELECT x.household_id, x.completion_id, x.agency, 'training', 0::bigint,
              extract(year FROM x.completed_on)::int, {_month("x.completed_on::timestamp")}
       FROM training_completions x {join}
       AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = 'training-completion'
                         AND v.intervention_id = x.completion_id)
       UNION ALL
-      SELECT x.household_id, x.agency, 'mentoring', 0::bigint,
+      SELECT x.household_id, x.visit_id, x.agency, 'mentoring', 0::bigint,
              extract(year FROM x.visited_on)::int, {_month("x.visited_on::timestamp")}
       FROM mentoring_visits x {join}
       AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = 'mentoring-visit'
                         AND v.intervention_id = x.visit_id)),
+    srv AS (
+      SELECT x.household_id FROM business_surveys x {join}
+      AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = 'business-survey'
+                        AND v.intervention_id = x.survey_id)),
     reach AS (
       SELECT r.household_id, p.fiscal_year, p.month,
              bit_or(1::bigint << a.bit) AS agencies,
@@ -288,7 +295,7 @@ _UPSERT_REACH: Final = """
     SET households = t.households + excluded.households"""
 
 # The households' new contribution plus what RETRACT left in tally_deltas, netted per key.
-CONTRIBUTE: Final = f"""{_sources(scoped=True)},
+CONTRIBUTE: Final = f"""{_sources(scoped=True)},{derived.REFRESH}
     d AS (DELETE FROM tally_deltas WHERE backend = pg_backend_pid() RETURNING *),
     rr AS (SELECT area, agency, kind, fiscal_year, month, n, idr FROM d WHERE tally = 'r'
            UNION ALL {_records(1)}),
@@ -301,11 +308,21 @@ CONTRIBUTE: Final = f"""{_sources(scoped=True)},
     h AS ({_UPSERT_HOUSEHOLDS.format(rows="hh")})
     {_UPSERT_REACH.format(rows="aa")}"""
 
-# From scratch: every household's contribution straight into emptied tallies.
-REBUILD: Final = f"""
+# From scratch: every household's contribution straight into emptied tallies. (The tallies
+# alone: the migration that brought them ran before the derived tables existed.)
+REBUILD_TALLIES: Final = f"""
     TRUNCATE tally_records, tally_households, tally_reach;
     {_ALL_AGENCIES}
     {_sources(scoped=False)},
+    r AS ({_UPSERT_RECORDS.format(rows=f"({_records(1)}) AS x")}),
+    h AS ({_UPSERT_HOUSEHOLDS.format(rows=f"({_households(1)}) AS x")})
+    {_UPSERT_REACH.format(rows=f"({_reach(1)}) AS x")}"""
+
+# The tallies and the derived tables, from scratch.
+REBUILD: Final = f"""
+    TRUNCATE tally_records, tally_households, tally_reach, {", ".join(derived.TABLES)};
+    {_ALL_AGENCIES}
+    {_sources(scoped=False)},{derived.FILL}
     r AS ({_UPSERT_RECORDS.format(rows=f"({_records(1)}) AS x")}),
     h AS ({_UPSERT_HOUSEHOLDS.format(rows=f"({_households(1)}) AS x")})
     {_UPSERT_REACH.format(rows=f"({_reach(1)}) AS x")}"""
@@ -322,6 +339,8 @@ def touched(writes: BatchWrites) -> set[uuid.UUID]:
     households: set[uuid.UUID] = set(writes.states)
     for facts in (writes.grants, writes.trainings, writes.visits):
         households.update(f.household_id for f in facts.values())
+    # Surveys count in no tally, but in a household's waiting records.
+    households.update(f.household_id for f in writes.surveys.values())
     return households
 
 
@@ -329,6 +348,7 @@ _RECORD_TABLES: Final = {
     "grant": ("grants", "grant_id"),
     "training-completion": ("training_completions", "completion_id"),
     "mentoring-visit": ("mentoring_visits", "visit_id"),
+    "business-survey": ("business_surveys", "survey_id"),
 }
 
 
@@ -383,11 +403,12 @@ async def rebuild(conn: Connection) -> None:
     await conn.execute(REBUILD, timeout=REBUILD_TIMEOUT_S)
 
 
-TABLES: Final = ("tally_records", "tally_households", "tally_reach")
+TABLES: Final = ("tally_records", "tally_households", "tally_reach", *derived.TABLES)
 _KEPT: Final = {
     "tally_records": "records <> 0 OR idr <> 0",
     "tally_households": "households <> 0",
     "tally_reach": "households <> 0",
+    **{table: "TRUE" for table in derived.TABLES},
 }
 
 

@@ -8,6 +8,9 @@ the unfiltered figure, which reads as a right answer to the wrong question.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +28,12 @@ TIME_FILTERS: Final = frozenset({"fiscal_year", "month"})
 SNAPSHOT: Final = "snapshot"
 SNAPSHOT_NAME: Final = re.compile(r"^rm_asof_[0-9a-f_]{1,40}$")
 ALL_FILTERS: Final = AREA_FILTERS | TIME_FILTERS | {"agency", SNAPSHOT}
+# A long list a page at a time: at most `limit` rows, those after the cursor `after` (the `next`
+# of the page before). A cursor names the last row's key, so a page never repeats or skips a row
+# because rows were added or removed before it.
+PAGE_FILTERS: Final = frozenset({"limit", "after"})
+MAX_LIMIT: Final = 10_000
+Cursor = tuple[str | int | None, ...]
 
 _AREA_LEVELS: Final[dict[str, tuple[Level, ...]]] = {
     "area": ("province", "regency", "district", "village"),
@@ -43,6 +52,8 @@ class Filters:
     days: int | None = None
     as_of: date | None = None
     snapshot: str | None = None
+    limit: int | None = None
+    after: Cursor | None = None
 
     def as_dict(self) -> dict[str, str | int | None]:
         return {
@@ -115,13 +126,44 @@ def parse_filters(
         except ValueError:
             errors.append(ParameterError("as_of", "expected a date YYYY-MM-DD"))
 
+    limit = _integer(values, "limit", 1, MAX_LIMIT, errors)
+    after = _cursor(values, errors)
+
     snapshot = values.get(SNAPSHOT)
     if snapshot is not None and not SNAPSHOT_NAME.match(snapshot):
         errors.append(ParameterError(SNAPSHOT, "not the name of an as-of report (rm_asof_...)"))
 
     if errors:
         raise InvalidQueryError(errors)
-    return Filters(agency, tuple(codes), fiscal_year, month, days, as_of, snapshot)
+    return Filters(agency, tuple(codes), fiscal_year, month, days, as_of, snapshot, limit, after)
+
+
+def encode_cursor(key: Cursor) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> Cursor | None:
+    """The key a cursor names, or None if it is not one (its shape is the list's to check)."""
+    if len(text) > 512:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (binascii.Error, ValueError):  # UnicodeDecodeError and JSONDecodeError are these
+        return None
+    if not isinstance(key, list) or not all(
+        v is None or (isinstance(v, str | int) and not isinstance(v, bool)) for v in key
+    ):
+        return None
+    return tuple(key)
+
+
+def _cursor(values: dict[str, str], errors: list[ParameterError]) -> Cursor | None:
+    if "after" not in values:
+        return None
+    after = decode_cursor(values["after"])
+    if after is None:
+        errors.append(ParameterError("after", "not a cursor (the `next` of a page)"))
+    return after
 
 
 def _agency(

@@ -246,7 +246,13 @@ class DoubleFundingAlert(BaseModel):
 
 class DoubleFunding(BaseModel):
     filters: dict[str, str | int | None]
-    alerts: list[DoubleFundingAlert]
+    total: int = Field(description="Alerts matching the filters, on every page")
+    alerts: list[DoubleFundingAlert] = Field(
+        description="A page of them: by fiscal year, village, household and kind"
+    )
+    next: str | None = Field(
+        description="The cursor of the next page (pass it as `after`); null on the last page"
+    )
 
 
 class IncomeChange(BaseModel):

@@ -37,7 +37,7 @@ from gayari_reporting.domain.readmodels import (
 from gayari_reporting.entrypoints import views
 from gayari_reporting.entrypoints.views import (
     AREA_PARAMS,
-    DOUBLE_FUNDING_PARAMS,
+    DOUBLE_FUNDING_PAGE_PARAMS,
     EXPORTS,
     UNSERVED_PARAMS,
     Context,
@@ -212,11 +212,13 @@ async def get_unserved(request: Request) -> Unserved:
 @router.get(
     "/double-funding",
     description="Alerts: a household given grants of the same kind by two or more agencies in "
-    "one fiscal year. Parameters: agency, fiscal_year, area, district, village.",
+    "one fiscal year, a page at a time (`total` counts every page; pass `next` as `after` for "
+    "the next one). Parameters: agency, fiscal_year, area, district, village, limit (1-10000, "
+    "default 1000), after.",
 )
 async def get_double_funding(request: Request) -> DoubleFunding:
     ctx = Context.of(request)
-    return await views.double_funding(ctx, ctx.filters(request, DOUBLE_FUNDING_PARAMS))
+    return await views.double_funding(ctx, ctx.filters(request, DOUBLE_FUNDING_PAGE_PARAMS))
 
 
 @router.get(

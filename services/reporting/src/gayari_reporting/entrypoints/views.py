@@ -5,6 +5,7 @@ Shared by the JSON endpoints and the exports, so that an export is exactly its v
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -15,16 +16,19 @@ from fastapi import Request
 from pydantic import BaseModel
 
 from gayari_reporting.adapters.projector import Projector
-from gayari_reporting.adapters.queries import ReportQueries, children_length
+from gayari_reporting.adapters.queries import AlertKey, ReportQueries, children_length
 from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.domain.areas import CHILD, Area, AreaIndex, parent_code
 from gayari_reporting.domain.filters import (
     ALL_FILTERS,
     AREA_FILTERS,
+    PAGE_FILTERS,
     SNAPSHOT,
+    Cursor,
     Filters,
     InvalidQueryError,
     ParameterError,
+    encode_cursor,
     parse_filters,
 )
 from gayari_reporting.domain.privacy import THRESHOLD, public_figures
@@ -57,6 +61,9 @@ from gayari_reporting.settings import ReportingSettings
 from gayari_shared.agencies import Agency
 from gayari_shared.events.interventions import JAKARTA
 from gayari_shared.http.problems import FieldError, ProblemError
+
+# Rows of a list page when the request does not say (filters.MAX_LIMIT at most).
+DEFAULT_LIMIT: Final = 1000
 
 
 def invalid(errors: list[ParameterError], place: str = "query") -> ProblemError:
@@ -191,10 +198,33 @@ async def unserved(ctx: Context, filters: Filters) -> Unserved:
     )
 
 
-async def double_funding(ctx: Context, filters: Filters) -> DoubleFunding:
+async def double_funding(
+    ctx: Context, filters: Filters, default_limit: int | None = DEFAULT_LIMIT
+) -> DoubleFunding:
+    """A page of the alerts (`default_limit` None: all of them, for an export)."""
+    limit = filters.limit or default_limit
+    alerts, total = await ctx.queries.double_funding(filters, limit, _alert_key(filters.after))
+    last = alerts[-1] if alerts and limit is not None and len(alerts) == limit else None
     return DoubleFunding(
-        filters=filters.as_dict(), alerts=await ctx.queries.double_funding(filters)
+        filters=filters.as_dict(),
+        total=total,
+        alerts=alerts,
+        next=None
+        if last is None
+        else encode_cursor(
+            (last.fiscal_year, last.village_code or "", str(last.household_id), last.kind)
+        ),
     )
+
+
+def _alert_key(after: Cursor | None) -> AlertKey | None:
+    if after is None:
+        return None
+    match after:
+        case (int(year), str(village), str(household), str(kind)):
+            with contextlib.suppress(ValueError):
+                return (year, village, uuid.UUID(household), kind)
+    raise invalid([ParameterError("after", "not a cursor of this list")])
 
 
 async def outcomes(ctx: Context, filters: Filters) -> Outcomes:
@@ -316,7 +346,7 @@ async def _unserved_table(ctx: Context, filters: Filters) -> Table:
 
 
 async def _double_funding_table(ctx: Context, filters: Filters) -> Table:
-    alerts = (await double_funding(ctx, filters)).alerts
+    alerts = (await double_funding(ctx, filters, None)).alerts
     if not alerts:
         return empty_table("double-funding", DoubleFundingAlert)
     return table_of("double-funding", alerts)
@@ -343,6 +373,8 @@ async def _data_quality_table(ctx: Context, filters: Filters) -> Table:
 
 UNSERVED_PARAMS: Final = AREA_FILTERS | {"agency", "days", "as_of", SNAPSHOT}
 DOUBLE_FUNDING_PARAMS: Final = AREA_FILTERS | {"agency", "fiscal_year", SNAPSHOT}
+# The list a page at a time; an export has every row.
+DOUBLE_FUNDING_PAGE_PARAMS: Final = DOUBLE_FUNDING_PARAMS | PAGE_FILTERS
 AREA_PARAMS: Final = frozenset({"agency", "fiscal_year", "month", SNAPSHOT})
 OUTCOME_PARAMS: Final = AREA_FILTERS | {SNAPSHOT}
 
