@@ -47,7 +47,9 @@ from tests.conftest import ADMIN_URL, DatabaseFactory
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 LAMANDAU = "62.09"
 DISTRICT = "62.09.03"
-AS_OF = date(2026, 11, 1)
+# The day after the programme's last enrolment (its records end in October): a report for today,
+# as /unserved makes by default.
+AS_OF = date(2026, 11, 3)
 # The programme's records run from its start to the end of October 2026.
 START, END = "2025-01-01 00:00+07", "2026-10-31 23:00+07"
 
@@ -64,6 +66,9 @@ _TABLES = (
     "tally_records",
     "tally_households",
     "tally_reach",
+    "double_funding",
+    "waiting_records",
+    "contacts",
 )
 
 # Each statement runs in the generation's schema, in order; `:lamandau` households out of every
@@ -312,6 +317,7 @@ def cases(queries: ReportQueries, household: uuid.UUID, village: str) -> list[tu
     none = Filters()
     agency = Filters(agency="dinsos")
     district = Filters(areas=(DISTRICT,))
+    dinsos_district = Filters(agency="dinsos", areas=(DISTRICT,))
     in_village = Filters(areas=(village,))
     year = Filters(fiscal_year=2026)
     month = Filters(month=date(2026, 3, 1))
@@ -334,8 +340,17 @@ def cases(queries: ReportQueries, household: uuid.UUID, village: str) -> list[tu
         ("convergence", lambda: queries.convergence(none)),
         ("convergence agency=dinsos", lambda: queries.convergence(agency)),
         (f"convergence district={DISTRICT}", lambda: queries.convergence(district)),
-        ("unserved", lambda: queries.unserved(none, 90, AS_OF)),
-        (f"unserved district={DISTRICT}", lambda: queries.unserved(district, 90, AS_OF)),
+        # A page, as /unserved answers (every household: an export).
+        ("unserved", lambda: queries.unserved(none, 90, AS_OF, DEFAULT_LIMIT)),
+        (
+            f"unserved district={DISTRICT}",
+            lambda: queries.unserved(district, 90, AS_OF, DEFAULT_LIMIT),
+        ),
+        ("unserved agency=dinsos", lambda: queries.unserved(agency, 90, AS_OF, DEFAULT_LIMIT)),
+        (
+            f"unserved agency=dinsos district={DISTRICT}",
+            lambda: queries.unserved(dinsos_district, 90, AS_OF, DEFAULT_LIMIT),
+        ),
         # A page, as /double-funding answers (every alert: an export).
         ("double funding", lambda: queries.double_funding(none, DEFAULT_LIMIT)),
         ("double funding fiscal_year=2026", lambda: queries.double_funding(year, DEFAULT_LIMIT)),

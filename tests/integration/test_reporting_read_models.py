@@ -406,6 +406,10 @@ async def test_areas_roll_up_along_the_hierarchy(run: Run) -> None:
     assert village_view["children"] == []
 
 
+def after_(cursor: str | None) -> dict[str, str]:
+    return {} if cursor is None else {"after": cursor}
+
+
 async def test_time_series_unserved_and_outcomes(run: Run) -> None:
     prog = run.programme
     months = {m["month"]: m for m in (await get(run, "/timeseries"))["months"]}
@@ -437,6 +441,17 @@ async def test_time_series_unserved_and_outcomes(run: Run) -> None:
             str(h) for h, day in last.items() if h not in prog.exited and (AS_OF - day).days > days
         }
         assert listed == expected and view["households"] == len(expected)
+        pages, after = [], None
+        while True:  # a household a page, by village then the longest without contact
+            page = await get(
+                run, "/unserved", days=days, as_of=AS_OF.isoformat(), limit=1, **after_(after)
+            )
+            assert page["households"] == len(expected)
+            pages += [h["household_id"] for v in page["villages"] for h in v["households"]]
+            if (after := page["next"]) is None:
+                break
+        assert pages == [h["household_id"] for v in view["villages"] for h in v["households"]]
+        assert len(pages) == len(expected) >= 2
     lamandau_only = await get(
         run, "/unserved", days=90, as_of=AS_OF.isoformat(), district="62.09.03"
     )
@@ -496,6 +511,12 @@ async def test_filters_and_bad_input(run: Run) -> None:
         ("/double-funding", {"after": encode_cursor((2026, "", "not-a-uuid", "x"))}, "query.after"),
         ("/areas/62.99", {}, "path.code"),
         ("/unserved", {"days": "-3"}, "query.days"),
+        ("/unserved", {"limit": "10001"}, "query.limit"),
+        (
+            "/unserved",
+            {"after": encode_cursor(("62.09", "2026-13-01", str(uuid.UUID(int=1))))},
+            "query.after",
+        ),
         ("/exports/nothing.csv", {}, "path.view"),
     ):
         response = await run.http.get(path, params=params)

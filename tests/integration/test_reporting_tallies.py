@@ -22,10 +22,15 @@ from gayari_reporting.adapters import tallies
 from gayari_reporting.adapters.areas import area_index
 from gayari_reporting.adapters.generations import Generations, use_active
 from gayari_reporting.adapters.projector import decode
-from gayari_reporting.adapters.queries import AlertKey, ReportQueries, children_length
+from gayari_reporting.adapters.queries import (
+    AlertKey,
+    ReportQueries,
+    UnservedKey,
+    children_length,
+)
 from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.domain.filters import Filters
-from gayari_reporting.domain.readmodels import DoubleFundingAlert
+from gayari_reporting.domain.readmodels import DoubleFundingAlert, UnservedHousehold
 from gayari_shared.events.contracts import (
     BusinessSurveyedV1,
     GrantIssuedV2,
@@ -46,6 +51,10 @@ from tests.integration.test_reporting_order_independence import record
 pytestmark = pytest.mark.stack
 AGENCIES = ("dinsos", "dispar", "distakan", "dkukmpp")
 T0 = datetime(2025, 1, 6, 3, 0, tzinfo=UTC)
+# A day after every record of the programme (the kept contacts answer), and one within it (the
+# facts do, as records after it do not count).
+AFTER_ALL = date(2026, 12, 31)
+WITHIN = date(2026, 3, 1)
 TOPICS = ("t.households", "t.interventions")
 
 
@@ -316,6 +325,24 @@ async def test_every_report_from_the_tallies_equals_the_facts(loaded: asyncpg.Po
             )[0]:
                 paged += page
             assert paged == got_alerts, plain
+    unserved = 0
+    for filters in every:
+        if filters.fiscal_year is not None or filters.month is not None:
+            continue  # not filters of the list
+        for days, as_of in ((30, AFTER_ALL), (120, AFTER_ALL), (400, AFTER_ALL), (60, WITHIN)):
+            got_unserved, total = await fast.unserved(filters, days, as_of)
+            assert (got_unserved, total) == await exact.unserved(filters, days, as_of), filters
+            assert total == len(got_unserved)
+            unserved += total
+            listed: list[tuple[str | None, UnservedHousehold]] = []
+            while rows := (
+                await fast.unserved(
+                    filters, days, as_of, 5, unserved_key(listed[-1]) if listed else None
+                )
+            )[0]:
+                listed += rows
+            assert listed == got_unserved, (filters, days, as_of)
+    assert unserved > 500
     got_quality, want_quality = await fast.data_quality(), await exact.data_quality()
     assert got_quality == want_quality
     assert got_quality[1].households > 5 and len(got_quality[1].by_type) == 4, got_quality
@@ -331,6 +358,10 @@ async def test_every_report_from_the_tallies_equals_the_facts(loaded: asyncpg.Po
             }, (code, filters)
             compared += 1
     assert compared > 1000 and nonzero > 100 and alerts > 20
+
+
+def unserved_key(row: tuple[str | None, UnservedHousehold]) -> UnservedKey:
+    return (row[0] or "", row[1].last_contact, row[1].household_id)
 
 
 def key_of(alert: DoubleFundingAlert) -> AlertKey:

@@ -3,7 +3,9 @@ households among all of them (the tallies, tallies.py, keep figures per area ins
 - `double_funding`: a household's grants of one kind in one fiscal year from two or more
   agencies (the alerts of /double-funding);
 - `waiting_records`: live records of a household that is not registered yet, by type (the
-  waiting part of /data-quality).
+  waiting part of /data-quality);
+- `contacts`: when an enrolled household still in the programme was last reached, by any agency
+  (agency '') and by each agency that reached it (/unserved).
 
 Read by scanning every record, both took 0.7 to 2 s at a million households for a few thousand
 rows. They are kept the way the tallies are: each batch recomputes the rows of every household
@@ -41,7 +43,27 @@ DERIVED_MIGRATION: Final = """
     );
 """
 
-TABLES: Final = ("double_funding", "waiting_records")
+# A household's last contact: one row for any agency (with the agencies that reached it), and
+# one per agency that reached it; the list reads them in its own order, a page at a time. For an
+# agency, a household it never reached counts from its enrolment: `contacts_enrolled` lists those
+# in the same order, so the two merge without a sort.
+CONTACTS_MIGRATION: Final = """
+    CREATE TABLE contacts (
+        household_id uuid NOT NULL,
+        agency       text NOT NULL,
+        village_code text COLLATE "C" NOT NULL,  -- '' where it is not known
+        last_on      date NOT NULL,
+        enrolled_on  date NOT NULL,
+        reached      bigint NOT NULL,  -- a bit per agency (tally_agencies); in the '' row
+        PRIMARY KEY (household_id, agency)
+    );
+    CREATE INDEX contacts_list ON contacts (agency, village_code, last_on, household_id);
+    CREATE INDEX contacts_due ON contacts (agency, last_on) INCLUDE (village_code);
+    CREATE INDEX contacts_enrolled ON contacts (village_code, enrolled_on, household_id)
+        INCLUDE (reached) WHERE agency = '';
+"""
+
+TABLES: Final = ("double_funding", "waiting_records", "contacts")
 
 # Over the CTEs of tallies._sources: each table's rows for the households in scope.
 _DOUBLE_FUNDING: Final = """
@@ -65,6 +87,26 @@ _WAITING: Final = """
     WHERE NOT EXISTS (SELECT 1 FROM st WHERE st.household_id = w.household_id
                                           AND st.registered_at IS NOT NULL)
     GROUP BY 1, 2"""
+
+# Enrolled and not exited: its latest live record (of any agency), or its enrolment day if none;
+# and its latest of each agency's.
+_ACTIVE: Final = "st.enrolled_at IS NOT NULL AND st.exited_at IS NULL"
+_ENROLLED_ON: Final = "(st.enrolled_at AT TIME ZONE 'Asia/Jakarta')::date"
+CONTACTS: Final = f"""
+    SELECT st.household_id, '' AS agency, coalesce(st.village_code, '') AS village_code,
+           coalesce(l.last_on, {_ENROLLED_ON}) AS last_on, {_ENROLLED_ON} AS enrolled_on,
+           coalesce(l.reached, 0) AS reached
+    FROM st LEFT JOIN (SELECT r.household_id, max(r.day) AS last_on,
+                              bit_or(1::bigint << a.bit) AS reached
+                       FROM rec r JOIN tally_agencies a USING (agency) GROUP BY 1) AS l
+         USING (household_id)
+    WHERE {_ACTIVE}
+    UNION ALL
+    SELECT st.household_id, r.agency, coalesce(st.village_code, ''), max(r.day), {_ENROLLED_ON},
+           0
+    FROM rec r JOIN st USING (household_id)
+    WHERE {_ACTIVE}
+    GROUP BY st.household_id, r.agency, st.village_code, st.enrolled_at"""
 
 # CTEs (to follow those of tallies._sources(scoped=True)) that bring the rows of the households
 # in $1 up to date: upsert what is new or changed, delete what no longer holds.
@@ -94,9 +136,34 @@ REFRESH: Final = f"""
       DELETE FROM waiting_records t
       WHERE t.household_id = ANY($1::uuid[])
         AND NOT EXISTS (SELECT 1 FROM w_new n WHERE n.household_id = t.household_id
-                          AND n.intervention_type = t.intervention_type)),"""
+                          AND n.intervention_type = t.intervention_type)),
+    ct_new AS ({CONTACTS}),
+    ct_up AS (
+      INSERT INTO contacts AS t
+      SELECT * FROM ct_new ORDER BY household_id, agency
+      ON CONFLICT (household_id, agency) DO UPDATE
+      SET village_code = excluded.village_code, last_on = excluded.last_on,
+          enrolled_on = excluded.enrolled_on, reached = excluded.reached
+      WHERE (t.village_code, t.last_on, t.enrolled_on, t.reached)
+            IS DISTINCT FROM (excluded.village_code, excluded.last_on, excluded.enrolled_on,
+                              excluded.reached)),
+    ct_gone AS (
+      DELETE FROM contacts t
+      WHERE t.household_id = ANY($1::uuid[])
+        AND NOT EXISTS (SELECT 1 FROM ct_new n WHERE n.household_id = t.household_id
+                          AND n.agency = t.agency)),"""
 
-# CTEs (to follow tallies._sources(scoped=False)) that fill the emptied tables.
-FILL: Final = f"""
-    df_fill AS (INSERT INTO double_funding {_DOUBLE_FUNDING}),
-    w_fill AS (INSERT INTO waiting_records {_WAITING}),"""
+_ROWS: Final = {
+    "double_funding": _DOUBLE_FUNDING,
+    "waiting_records": _WAITING,
+    "contacts": CONTACTS,
+}
+
+
+def fill(tables: tuple[str, ...] = TABLES) -> str:
+    """CTEs (to follow tallies._sources(scoped=False)) that fill these emptied tables."""
+    return "".join(
+        f"""
+    fill_{table} AS (INSERT INTO {table} {_ROWS[table]}),"""
+        for table in tables
+    )

@@ -71,6 +71,7 @@ _LEGACY_OBJECTS: Final = (
     "TABLE tally_agencies",
     "TABLE double_funding",
     "TABLE waiting_records",
+    "TABLE contacts",
 )
 
 

@@ -52,6 +52,15 @@ _ALERT_ORDER: Final = (
 AlertKey = tuple[int, str, uuid.UUID, str]
 
 
+# The order of the unserved households, and the key of a page's cursor: village ('' where not
+# known, first), last contact, household.
+UnservedKey = tuple[str, date, uuid.UUID]
+
+
+def _unserved_key(row: asyncpg.Record) -> UnservedKey:
+    return (row["village_code"], row["last_contact"], row["household_id"])
+
+
 def _alert_key(row: asyncpg.Record) -> AlertKey:
     return (row["fiscal_year"], row["village_code"] or "", row["household_id"], row["kind"])
 
@@ -562,31 +571,33 @@ class ReportQueries:
         return reached, enrolled_reached, enrolled
 
     async def unserved(
-        self, filters: Filters, days: int, as_of: date
-    ) -> list[tuple[str | None, UnservedHousehold]]:
+        self,
+        filters: Filters,
+        days: int,
+        as_of: date,
+        limit: int | None = None,
+        after: UnservedKey | None = None,
+    ) -> tuple[list[tuple[str | None, UnservedHousehold]], int]:
+        """Enrolled households in the programme whose last contact is more than `days` before
+        `as_of`: those after the key `after`, at most `limit` (None: all), and how many on
+        every page."""
         cutoff = as_of - timedelta(days=days)
         async with self._snapshot(filters.snapshot) as conn:
-            q = _Sql()
-            # One grouped pass over the interventions of the area's households (of every
-            # household without an area), not a lookup per household.
-            rows = await conn.fetch(
-                f"""WITH latest AS (
-                      SELECT i.household_id, max(i.happened_on) AS day
-                      FROM {q.live(Filters(filters.agency, filters.areas), until=as_of)}
-                      GROUP BY i.household_id)
-                    SELECT household_id, village_code, last_contact FROM (
-                      SELECT h.household_id, h.village_code,
-                        coalesce(l.day, {_day("h.enrolled_at")}) AS last_contact
-                      FROM household_state h LEFT JOIN latest l USING (household_id)
-                      WHERE h.enrolled_at IS NOT NULL AND h.exited_at IS NULL
-                        AND {q.areas(filters)}) AS c
-                    WHERE last_contact < {q(cutoff)}
-                    ORDER BY village_code, last_contact, household_id""",
-                *q.params,
-            )
+            # The kept contacts hold each household's latest record whenever it is dated: they
+            # answer for a day after every one of them (today, unless records are dated ahead).
+            if self._tallies and await conn.fetchval(
+                "SELECT coalesce(max(last_on) <= $1, true) FROM contacts WHERE agency = ''", as_of
+            ):
+                rows, total = await self._kept_unserved(conn, filters, cutoff, limit, after)
+            else:
+                rows = await self._unserved(conn, filters, cutoff, as_of)
+                total = len(rows)
+                if after is not None:
+                    rows = [r for r in rows if _unserved_key(r) > after]
+                rows = rows[:limit]
         return [
             (
-                r["village_code"],
+                r["village_code"] or None,
                 UnservedHousehold(
                     household_id=r["household_id"],
                     last_contact=r["last_contact"],
@@ -594,7 +605,73 @@ class ReportQueries:
                 ),
             )
             for r in rows
-        ]
+        ], total
+
+    async def _kept_unserved(
+        self,
+        conn: Connection,
+        filters: Filters,
+        cutoff: date,
+        limit: int | None,
+        after: UnservedKey | None,
+    ) -> tuple[list[asyncpg.Record], int]:
+        q = _Sql()
+        area = q.areas(filters, "c.village_code")
+        due = q(cutoff)
+        if filters.agency is None:
+            matching = f"""SELECT c.household_id, c.village_code, c.last_on AS last_contact
+                           FROM contacts c
+                           WHERE c.agency = '' AND c.last_on < {due} AND {area}"""
+        else:
+            # Reached by the agency: its own last contact; never reached by it: the enrolment.
+            agency = q(filters.agency)
+            matching = f"""SELECT c.household_id, c.village_code, c.last_on AS last_contact
+                           FROM contacts c
+                           WHERE c.agency = {agency} AND c.last_on < {due} AND {area}
+                           UNION ALL
+                           SELECT c.household_id, c.village_code, c.enrolled_on
+                           FROM contacts c
+                           WHERE c.agency = '' AND c.enrolled_on < {due} AND {area}
+                             AND c.reached & coalesce((SELECT 1::bigint << a.bit
+                                                       FROM tally_agencies a
+                                                       WHERE a.agency = {agency}), 0) = 0"""
+        total = int(await conn.fetchval(f"SELECT count(*) FROM ({matching}) AS m", *q.params))
+        later = (
+            f"WHERE (m.village_code, m.last_contact, m.household_id) > ({q(after[0])}, "
+            f"{q(after[1])}, {q(after[2])})"
+            if after is not None
+            else ""
+        )
+        page = f"LIMIT {q(limit)}" if limit is not None else ""
+        rows = await conn.fetch(
+            f"""SELECT * FROM ({matching}) AS m {later}
+                ORDER BY m.village_code, m.last_contact, m.household_id {page}""",
+            *q.params,
+        )
+        return rows, total
+
+    async def _unserved(
+        self, conn: Connection, filters: Filters, cutoff: date, as_of: date
+    ) -> list[asyncpg.Record]:
+        """Every unserved household, counted from the facts (derived.py keeps the contacts)."""
+        q = _Sql()
+        # One grouped pass over the interventions of the area's households (of every household
+        # without an area), not a lookup per household.
+        return await conn.fetch(
+            f"""WITH latest AS (
+                  SELECT i.household_id, max(i.happened_on) AS day
+                  FROM {q.live(Filters(filters.agency, filters.areas), until=as_of)}
+                  GROUP BY i.household_id)
+                SELECT household_id, village_code, last_contact FROM (
+                  SELECT h.household_id, coalesce(h.village_code, '') AS village_code,
+                    coalesce(l.day, {_day("h.enrolled_at")}) AS last_contact
+                  FROM household_state h LEFT JOIN latest l USING (household_id)
+                  WHERE h.enrolled_at IS NOT NULL AND h.exited_at IS NULL
+                    AND {q.areas(filters)}) AS c
+                WHERE last_contact < {q(cutoff)}
+                ORDER BY village_code COLLATE "C", last_contact, household_id""",
+            *q.params,
+        )
 
     async def double_funding(
         self, filters: Filters, limit: int | None = None, after: AlertKey | None = None

@@ -19,8 +19,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from gayari_reporting.adapters.derived import DERIVED_MIGRATION
-from gayari_reporting.adapters.tallies import REBUILD, REBUILD_TALLIES, TALLIES_MIGRATION
+from gayari_reporting.adapters.derived import CONTACTS_MIGRATION, DERIVED_MIGRATION
+from gayari_reporting.adapters.tallies import (
+    FILL_CONTACTS,
+    REBUILD_TALLIES,
+    TALLIES_MIGRATION,
+    rebuild_sql,
+)
 
 _JAKARTA_DAY = "AT TIME ZONE 'Asia/Jakarta')::date"
 
@@ -273,5 +278,6 @@ MIGRATIONS: Final = (
     """,
     # Double-funding alerts and waiting records per household, kept by the projector; the
     # rebuild fills them (and recomputes the tallies, which it cannot leave out).
-    DERIVED_MIGRATION + "\n" + REBUILD,
+    DERIVED_MIGRATION + "\n" + rebuild_sql(("double_funding", "waiting_records")),
+    CONTACTS_MIGRATION + "\n" + FILL_CONTACTS,
 )

@@ -140,19 +140,21 @@ def _sources(scoped: bool) -> str:
       SELECT x.household_id, x.grant_id AS id, x.agency, 'grant-' || x.kind AS kind,
              x.amount_idr AS idr,
              coalesce(x.fiscal_year, extract(year FROM {grant_day})::int) AS fiscal_year,
-             {_month(_local("x.issued_at"))} AS month
+             {_month(_local("x.issued_at"))} AS month, {grant_day} AS day
       FROM grants x {join}
       AND NOT EXISTS (SELECT 1 FROM voids v
                         WHERE v.intervention_type = 'grant' AND v.intervention_id = x.grant_id)
       UNION ALL
       SELECT x.household_id, x.completion_id, x.agency, 'training', 0::bigint,
-             extract(year FROM x.completed_on)::int, {_month("x.completed_on::timestamp")}
+             extract(year FROM x.completed_on)::int, {_month("x.completed_on::timestamp")},
+             x.completed_on
       FROM training_completions x {join}
       AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = 'training-completion'
                         AND v.intervention_id = x.completion_id)
       UNION ALL
       SELECT x.household_id, x.visit_id, x.agency, 'mentoring', 0::bigint,
-             extract(year FROM x.visited_on)::int, {_month("x.visited_on::timestamp")}
+             extract(year FROM x.visited_on)::int, {_month("x.visited_on::timestamp")},
+             x.visited_on
       FROM mentoring_visits x {join}
       AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = 'mentoring-visit'
                         AND v.intervention_id = x.visit_id)),
@@ -318,14 +320,24 @@ REBUILD_TALLIES: Final = f"""
     h AS ({_UPSERT_HOUSEHOLDS.format(rows=f"({_households(1)}) AS x")})
     {_UPSERT_REACH.format(rows=f"({_reach(1)}) AS x")}"""
 
-# The tallies and the derived tables, from scratch.
-REBUILD: Final = f"""
-    TRUNCATE tally_records, tally_households, tally_reach, {", ".join(derived.TABLES)};
+
+def rebuild_sql(tables: tuple[str, ...] = derived.TABLES) -> str:
+    """The tallies and these derived tables, from scratch (a migration names the tables that
+    existed when it ran)."""
+    return f"""
+    TRUNCATE tally_records, tally_households, tally_reach, {", ".join(tables)};
     {_ALL_AGENCIES}
-    {_sources(scoped=False)},{derived.FILL}
+    {_sources(scoped=False)},{derived.fill(tables)}
     r AS ({_UPSERT_RECORDS.format(rows=f"({_records(1)}) AS x")}),
     h AS ({_UPSERT_HOUSEHOLDS.format(rows=f"({_households(1)}) AS x")})
     {_UPSERT_REACH.format(rows=f"({_reach(1)}) AS x")}"""
+
+
+REBUILD: Final = rebuild_sql()
+
+# The contacts alone, from scratch (the migration that brought them).
+FILL_CONTACTS: Final = f"""{_sources(scoped=False)}
+    INSERT INTO contacts {derived.CONTACTS}"""
 
 
 def agencies(writes: BatchWrites) -> set[str]:

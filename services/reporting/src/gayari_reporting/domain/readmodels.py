@@ -229,8 +229,13 @@ class Unserved(BaseModel):
     filters: dict[str, str | int | None]
     days: int
     as_of: date
-    households: int
-    villages: list[UnservedVillage]
+    households: int = Field(description="Unserved households on every page")
+    villages: list[UnservedVillage] = Field(
+        description="A page of them by village, then the longest without contact first"
+    )
+    next: str | None = Field(
+        description="The cursor of the next page (pass it as `after`); null on the last page"
+    )
 
 
 class DoubleFundingAlert(BaseModel):

@@ -39,7 +39,7 @@ from gayari_reporting.entrypoints.views import (
     AREA_PARAMS,
     DOUBLE_FUNDING_PAGE_PARAMS,
     EXPORTS,
-    UNSERVED_PARAMS,
+    UNSERVED_PAGE_PARAMS,
     Context,
 )
 from gayari_shared.agencies import Agency
@@ -202,11 +202,13 @@ async def get_convergence(request: Request) -> Convergence:
     "/unserved",
     description="Enrolled households that have not exited and whose latest intervention (or "
     "enrolment, if none) is more than `days` days before `as_of` (default: today, Jakarta), "
-    "by village. Parameters: days, as_of (YYYY-MM-DD), agency, area, district, village.",
+    "by village, a page at a time (`households` counts every page; pass `next` as `after` for "
+    "the next one). Parameters: days, as_of (YYYY-MM-DD), agency, area, district, village, "
+    "limit (1-10000, default 1000), after.",
 )
 async def get_unserved(request: Request) -> Unserved:
     ctx = Context.of(request)
-    return await views.unserved(ctx, ctx.filters(request, UNSERVED_PARAMS))
+    return await views.unserved(ctx, ctx.filters(request, UNSERVED_PAGE_PARAMS))
 
 
 @router.get(

@@ -9,14 +9,19 @@ import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Final
 
 from fastapi import Request
 from pydantic import BaseModel
 
 from gayari_reporting.adapters.projector import Projector
-from gayari_reporting.adapters.queries import AlertKey, ReportQueries, children_length
+from gayari_reporting.adapters.queries import (
+    AlertKey,
+    ReportQueries,
+    UnservedKey,
+    children_length,
+)
 from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.domain.areas import CHILD, Area, AreaIndex, parent_code
 from gayari_reporting.domain.filters import (
@@ -169,10 +174,16 @@ async def convergence_view(ctx: Context, filters: Filters) -> Convergence:
     return convergence(filters.as_dict(), reached, enrolled_reached, enrolled, len(ctx.agencies))
 
 
-async def unserved(ctx: Context, filters: Filters) -> Unserved:
+async def unserved(
+    ctx: Context, filters: Filters, default_limit: int | None = DEFAULT_LIMIT
+) -> Unserved:
+    """A page of the unserved households (`default_limit` None: all, for an export)."""
     days = filters.days or ctx.settings.unserved_days
     as_of = filters.as_of or datetime.now(JAKARTA).date()
-    rows = await ctx.queries.unserved(filters, days, as_of)
+    limit = filters.limit or default_limit
+    rows, total = await ctx.queries.unserved(
+        filters, days, as_of, limit, _unserved_key(filters.after)
+    )
     villages: dict[str | None, list[UnservedHousehold]] = {}
     for code, household in rows:
         villages.setdefault(code, []).append(household)
@@ -189,13 +200,29 @@ async def unserved(ctx: Context, filters: Filters) -> Unserved:
                 households=households,
             )
         )
+    last = rows[-1] if rows and limit is not None and len(rows) == limit else None
     return Unserved(
         filters=filters.as_dict(),
         days=days,
         as_of=as_of,
-        households=len(rows),
+        households=total,
         villages=listed,
+        next=None
+        if last is None
+        else encode_cursor(
+            (last[0] or "", last[1].last_contact.isoformat(), str(last[1].household_id))
+        ),
     )
+
+
+def _unserved_key(after: Cursor | None) -> UnservedKey | None:
+    if after is None:
+        return None
+    match after:
+        case (str(village), str(day), str(household)):
+            with contextlib.suppress(ValueError):
+                return (village, date.fromisoformat(day), uuid.UUID(household))
+    raise invalid([ParameterError("after", "not a cursor of this list")])
 
 
 async def double_funding(
@@ -336,7 +363,7 @@ class _UnservedRow(BaseModel):
 
 
 async def _unserved_table(ctx: Context, filters: Filters) -> Table:
-    view = await unserved(ctx, filters)
+    view = await unserved(ctx, filters, None)
     rows = [
         _UnservedRow(**v.model_dump(exclude={"households"}), **h.model_dump())
         for v in view.villages
@@ -372,6 +399,7 @@ async def _data_quality_table(ctx: Context, filters: Filters) -> Table:
 
 
 UNSERVED_PARAMS: Final = AREA_FILTERS | {"agency", "days", "as_of", SNAPSHOT}
+UNSERVED_PAGE_PARAMS: Final = UNSERVED_PARAMS | PAGE_FILTERS
 DOUBLE_FUNDING_PARAMS: Final = AREA_FILTERS | {"agency", "fiscal_year", SNAPSHOT}
 # The list a page at a time; an export has every row.
 DOUBLE_FUNDING_PAGE_PARAMS: Final = DOUBLE_FUNDING_PARAMS | PAGE_FILTERS
