@@ -5,7 +5,7 @@ households among all of them (the tallies, tallies.py, keep figures per area ins
 - `waiting_records`: live records of a household that is not registered yet, by type (the
   waiting part of /data-quality);
 - `contacts`: when an enrolled household still in the programme was last reached, by any agency
-  (agency '') and by each agency that reached it (/unserved).
+  and by each agency that reached it (/unserved).
 
 Read by scanning every record, both took 0.7 to 2 s at a million households for a few thousand
 rows. They are kept the way the tallies are: each batch recomputes the rows of every household
@@ -43,24 +43,19 @@ DERIVED_MIGRATION: Final = """
     );
 """
 
-# A household's last contact: one row for any agency (with the agencies that reached it), and
-# one per agency that reached it; the list reads them in its own order, a page at a time. For an
-# agency, a household it never reached counts from its enrolment: `contacts_enrolled` lists those
-# in the same order, so the two merge without a sort.
+# A household's last contact: a row per enrolled household still in the programme, read in the
+# list's order a page at a time, or by how long ago for a count. One row, not one per agency: the
+# row changes with every record, and each row costs its index entries again.
 CONTACTS_MIGRATION: Final = """
     CREATE TABLE contacts (
-        household_id uuid NOT NULL,
-        agency       text NOT NULL,
+        household_id uuid PRIMARY KEY,
         village_code text COLLATE "C" NOT NULL,  -- '' where it is not known
-        last_on      date NOT NULL,
+        last_on      date NOT NULL,   -- its latest record of any agency, or its enrolment
         enrolled_on  date NOT NULL,
-        reached      bigint NOT NULL,  -- a bit per agency (tally_agencies); in the '' row
-        PRIMARY KEY (household_id, agency)
+        last_by      jsonb NOT NULL   -- {agency: its latest record of that agency's}
     );
-    CREATE INDEX contacts_list ON contacts (agency, village_code, last_on, household_id);
-    CREATE INDEX contacts_due ON contacts (agency, last_on) INCLUDE (village_code);
-    CREATE INDEX contacts_enrolled ON contacts (village_code, enrolled_on, household_id)
-        INCLUDE (reached) WHERE agency = '';
+    CREATE INDEX contacts_list ON contacts (village_code, last_on, household_id);
+    CREATE INDEX contacts_due ON contacts (last_on) INCLUDE (village_code);
 """
 
 TABLES: Final = ("double_funding", "waiting_records", "contacts")
@@ -90,23 +85,17 @@ _WAITING: Final = """
 
 # Enrolled and not exited: its latest live record (of any agency), or its enrolment day if none;
 # and its latest of each agency's.
-_ACTIVE: Final = "st.enrolled_at IS NOT NULL AND st.exited_at IS NULL"
 _ENROLLED_ON: Final = "(st.enrolled_at AT TIME ZONE 'Asia/Jakarta')::date"
 CONTACTS: Final = f"""
-    SELECT st.household_id, '' AS agency, coalesce(st.village_code, '') AS village_code,
+    SELECT st.household_id, coalesce(st.village_code, '') AS village_code,
            coalesce(l.last_on, {_ENROLLED_ON}) AS last_on, {_ENROLLED_ON} AS enrolled_on,
-           coalesce(l.reached, 0) AS reached
-    FROM st LEFT JOIN (SELECT r.household_id, max(r.day) AS last_on,
-                              bit_or(1::bigint << a.bit) AS reached
-                       FROM rec r JOIN tally_agencies a USING (agency) GROUP BY 1) AS l
-         USING (household_id)
-    WHERE {_ACTIVE}
-    UNION ALL
-    SELECT st.household_id, r.agency, coalesce(st.village_code, ''), max(r.day), {_ENROLLED_ON},
-           0
-    FROM rec r JOIN st USING (household_id)
-    WHERE {_ACTIVE}
-    GROUP BY st.household_id, r.agency, st.village_code, st.enrolled_at"""
+           coalesce(l.last_by, '{{}}') AS last_by
+    FROM st LEFT JOIN (
+      SELECT a.household_id, max(a.last_on) AS last_on,
+             jsonb_object_agg(a.agency, a.last_on) AS last_by
+      FROM (SELECT household_id, agency, max(day) AS last_on FROM rec GROUP BY 1, 2) AS a
+      GROUP BY 1) AS l USING (household_id)
+    WHERE st.enrolled_at IS NOT NULL AND st.exited_at IS NULL"""
 
 # CTEs (to follow those of tallies._sources(scoped=True)) that bring the rows of the households
 # in $1 up to date: upsert what is new or changed, delete what no longer holds.
@@ -140,18 +129,19 @@ REFRESH: Final = f"""
     ct_new AS ({CONTACTS}),
     ct_up AS (
       INSERT INTO contacts AS t
-      SELECT * FROM ct_new ORDER BY household_id, agency
-      ON CONFLICT (household_id, agency) DO UPDATE
+      SELECT * FROM ct_new ORDER BY household_id
+      ON CONFLICT (household_id) DO UPDATE
       SET village_code = excluded.village_code, last_on = excluded.last_on,
-          enrolled_on = excluded.enrolled_on, reached = excluded.reached
-      WHERE (t.village_code, t.last_on, t.enrolled_on, t.reached)
+          enrolled_on = excluded.enrolled_on, last_by = excluded.last_by
+      WHERE (t.village_code, t.last_on, t.enrolled_on, t.last_by)
             IS DISTINCT FROM (excluded.village_code, excluded.last_on, excluded.enrolled_on,
-                              excluded.reached)),
+                              excluded.last_by)),
+    -- Only a household out of the programme (exited, or not enrolled) can have a row to drop:
+    -- the others are not looked up a second time.
     ct_gone AS (
       DELETE FROM contacts t
-      WHERE t.household_id = ANY($1::uuid[])
-        AND NOT EXISTS (SELECT 1 FROM ct_new n WHERE n.household_id = t.household_id
-                          AND n.agency = t.agency)),"""
+      WHERE t.household_id IN (SELECT h FROM unnest($1::uuid[]) AS h
+                               EXCEPT ALL SELECT household_id FROM ct_new)),"""
 
 _ROWS: Final = {
     "double_funding": _DOUBLE_FUNDING,

@@ -586,7 +586,7 @@ class ReportQueries:
             # The kept contacts hold each household's latest record whenever it is dated: they
             # answer for a day after every one of them (today, unless records are dated ahead).
             if self._tallies and await conn.fetchval(
-                "SELECT coalesce(max(last_on) <= $1, true) FROM contacts WHERE agency = ''", as_of
+                "SELECT coalesce(max(last_on) <= $1, true) FROM contacts", as_of
             ):
                 rows, total = await self._kept_unserved(conn, filters, cutoff, limit, after)
             else:
@@ -617,24 +617,14 @@ class ReportQueries:
     ) -> tuple[list[asyncpg.Record], int]:
         q = _Sql()
         area = q.areas(filters, "c.village_code")
-        due = q(cutoff)
-        if filters.agency is None:
-            matching = f"""SELECT c.household_id, c.village_code, c.last_on AS last_contact
-                           FROM contacts c
-                           WHERE c.agency = '' AND c.last_on < {due} AND {area}"""
-        else:
-            # Reached by the agency: its own last contact; never reached by it: the enrolment.
-            agency = q(filters.agency)
-            matching = f"""SELECT c.household_id, c.village_code, c.last_on AS last_contact
-                           FROM contacts c
-                           WHERE c.agency = {agency} AND c.last_on < {due} AND {area}
-                           UNION ALL
-                           SELECT c.household_id, c.village_code, c.enrolled_on
-                           FROM contacts c
-                           WHERE c.agency = '' AND c.enrolled_on < {due} AND {area}
-                             AND c.reached & coalesce((SELECT 1::bigint << a.bit
-                                                       FROM tally_agencies a
-                                                       WHERE a.agency = {agency}), 0) = 0"""
+        # For an agency, a household it never reached counts from its enrolment.
+        last = (
+            "c.last_on"
+            if filters.agency is None
+            else f"coalesce((c.last_by ->> {q(filters.agency)})::date, c.enrolled_on)"
+        )
+        matching = f"""SELECT c.household_id, c.village_code, {last} AS last_contact
+                       FROM contacts c WHERE {last} < {q(cutoff)} AND {area}"""
         total = int(await conn.fetchval(f"SELECT count(*) FROM ({matching}) AS m", *q.params))
         later = (
             f"WHERE (m.village_code, m.last_contact, m.household_id) > ({q(after[0])}, "

@@ -123,11 +123,21 @@ def _local(column: str) -> str:
 def _sources(scoped: bool) -> str:
     """CTEs over the facts of the households in $1 (of every household unless `scoped`):
     `st` their state with their district ('' where the village is not known), `rec` their live
-    records, `srv` their live business surveys, `reach` each household's agencies (a bit per
-    agency, tally_agencies) per period."""
+    records, `srv` the live business surveys of those not registered, `reach` each household's
+    agencies (a bit per agency, tally_agencies) per period."""
     # `= ANY(array)`: the planner sizes the array and probes each table's household index.
     only = "household_id = ANY($1::uuid[])"
     join = f"WHERE x.{only}" if scoped else "WHERE TRUE"
+    # Surveys count only while their household is not registered (waiting records): a batch
+    # reads the surveys of those households alone.
+    unregistered = (
+        """x.household_id IN (SELECT u FROM unnest($1::uuid[]) AS u
+                              EXCEPT ALL SELECT household_id FROM st
+                                         WHERE registered_at IS NOT NULL)"""
+        if scoped
+        else """NOT EXISTS (SELECT 1 FROM household_state h WHERE h.household_id = x.household_id
+                              AND h.registered_at IS NOT NULL)"""
+    )
     grant_day = _day("x.issued_at")
     return f"""
     WITH
@@ -159,7 +169,7 @@ def _sources(scoped: bool) -> str:
       AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = 'mentoring-visit'
                         AND v.intervention_id = x.visit_id)),
     srv AS (
-      SELECT x.household_id FROM business_surveys x {join}
+      SELECT x.household_id FROM business_surveys x WHERE {unregistered}
       AND NOT EXISTS (SELECT 1 FROM voids v WHERE v.intervention_type = 'business-survey'
                         AND v.intervention_id = x.survey_id)),
     reach AS (
