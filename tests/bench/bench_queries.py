@@ -69,6 +69,8 @@ _TABLES = (
     "double_funding",
     "waiting_records",
     "contacts",
+    "income_pairs",
+    "tally_incomes",
 )
 
 # Each statement runs in the generation's schema, in order; `:lamandau` households out of every

@@ -397,3 +397,58 @@ async def test_a_long_migration_is_not_cut_by_the_request_timeout(
         assert await migrate(pool, "slow", ["SELECT pg_sleep(0.4)"]) == 1
     finally:
         await pool.close()
+
+
+async def test_the_kept_median_income_change_interpolates_as_postgresql_does(
+    databases: DatabaseFactory,
+) -> None:
+    """Changes of +100,000, +300,000, -50,000 and +1,000,000: an even count, so the median is
+    halfway between the middle two (200,000); a fifth household (+300,000) makes it 300,000."""
+    pool = await create_pool(await databases.create("income"))
+    fast, exact = ReportQueries(pool), ReportQueries(pool, tallies=False)
+    village = places()[0]
+
+    def household(first: int, latest: int) -> list[Envelope]:
+        hid = uuid.uuid4()
+        data: list[Any] = [
+            HouseholdRegisteredV1(
+                household_id=hid,
+                village_code=village,
+                welfare_decile=2,
+                member_count=3,
+                kk_hash=uuid.uuid4().hex * 2,
+                registered_at=T0,
+            )
+        ]
+        for days, income in ((10, first), (200, latest)):
+            data.append(
+                BusinessSurveyedV1(
+                    household_id=hid,
+                    survey_id=uuid.uuid4(),
+                    agency="dinsos",
+                    surveyed_on=(T0 + timedelta(days=days)).date(),
+                    monthly_income_idr=income,
+                    workers=1,
+                    recorded_at=T0 + timedelta(days=days),
+                )
+            )
+        return [envelope_for(d, source="/gayari/test", correlation_id="income") for d in data]
+
+    try:
+        await Generations(pool).prepare()
+        changes = [(900_000, 1_000_000), (500_000, 800_000), (400_000, 350_000), (0, 1_000_000)]
+        events = [e for pair in changes for e in household(*pair)]
+        await project(pool, events, seed=1)
+        for area in ((), (village[:8],), (village[:5],)):
+            income = (await fast.outcomes(Filters(areas=area)))[2]
+            assert income == (await exact.outcomes(Filters(areas=area)))[2]
+            assert (income.households_surveyed_twice, income.median_change_idr) == (4, 200_000)
+            assert (income.households_up, income.households_down) == (3, 1)
+            assert income.mean_change_idr == round((100_000 + 300_000 - 50_000 + 1_000_000) / 4)
+        # The same events again (their offsets are behind the stored ones), then a fifth.
+        await project(pool, events + household(100_000, 400_000), seed=2)
+        income = (await fast.outcomes(Filters()))[2]
+        assert income == (await exact.outcomes(Filters()))[2]
+        assert (income.households_surveyed_twice, income.median_change_idr) == (5, 300_000)
+    finally:
+        await pool.close()

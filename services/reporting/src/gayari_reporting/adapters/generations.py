@@ -72,6 +72,8 @@ _LEGACY_OBJECTS: Final = (
     "TABLE double_funding",
     "TABLE waiting_records",
     "TABLE contacts",
+    "TABLE income_pairs",
+    "TABLE tally_incomes",
 )
 
 

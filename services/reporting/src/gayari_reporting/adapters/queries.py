@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import asyncpg
 
-from gayari_reporting.adapters import tallied
+from gayari_reporting.adapters import incomes, tallied
 from gayari_reporting.adapters.generations import (
     UnknownGenerationError,
     use_active,
@@ -744,56 +744,61 @@ class ReportQueries:
     ) -> tuple[int, dict[str, int], IncomeChange, list[DecileMove]]:
         tallied_scope = self._tallied(filters)
         async with self._snapshot(filters.snapshot) as conn:
-            q = _Sql()
-            area = q.areas(filters)
             if tallied_scope is not None:
                 enrolled, exit_reasons, move_rows = await tallied.outcomes(conn, tallied_scope)
+                income = await incomes.income_change(conn, tallied_scope)
             else:
                 enrolled, exit_reasons, move_rows = await self._outcomes(conn, filters)
-            income = await conn.fetchrow(
-                # A household's surveys in one ordered aggregate (survey_id breaks ties, so
-                # the first and the last are the same whichever way they are sorted): one
-                # pass in household order, no window sorts.
-                f"""WITH surveyed AS (
-                      SELECT array_agg(s.monthly_income_idr
-                                       ORDER BY s.surveyed_on, s.recorded_at, s.survey_id)
-                               AS incomes
-                      FROM live_surveys s LEFT JOIN household_state h USING (household_id)
-                      WHERE {area}
-                      GROUP BY s.household_id HAVING count(*) >= 2),
-                    pairs AS (
-                      SELECT incomes[1] AS first_idr, incomes[cardinality(incomes)] AS latest_idr
-                      FROM surveyed)
-                    SELECT count(*) AS n,
-                      round(avg(first_idr)) AS mean_first, round(avg(latest_idr)) AS mean_latest,
-                      round(avg(latest_idr - first_idr)) AS mean_change,
-                      round(percentile_cont(0.5) WITHIN GROUP
-                            (ORDER BY latest_idr - first_idr)) AS median_change,
-                      count(*) FILTER (WHERE latest_idr > first_idr) AS up,
-                      count(*) FILTER (WHERE latest_idr < first_idr) AS down,
-                      count(*) FILTER (WHERE latest_idr = first_idr) AS same
-                    FROM pairs""",
-                *q.params,
-            )
+                income = await self._income_change(conn, filters)
+        return (
+            enrolled,
+            exit_reasons,
+            income,
+            [DecileMove(from_decile=a, to_decile=b, households=n) for a, b, n in move_rows],
+        )
+
+    async def _income_change(self, conn: Connection, filters: Filters) -> IncomeChange:
+        """Counted from the surveys (incomes.py keeps it for the tallied areas)."""
+        q = _Sql()
+        income = await conn.fetchrow(
+            # A household's surveys in one ordered aggregate (survey_id breaks ties, so the
+            # first and the last are the same whichever way they are sorted): one pass in
+            # household order, no window sorts.
+            f"""WITH surveyed AS (
+                  SELECT array_agg(s.monthly_income_idr
+                                   ORDER BY s.surveyed_on, s.recorded_at, s.survey_id)
+                           AS incomes
+                  FROM live_surveys s LEFT JOIN household_state h USING (household_id)
+                  WHERE {q.areas(filters)}
+                  GROUP BY s.household_id HAVING count(*) >= 2),
+                pairs AS (
+                  SELECT incomes[1] AS first_idr, incomes[cardinality(incomes)] AS latest_idr
+                  FROM surveyed)
+                SELECT count(*) AS n,
+                  round(avg(first_idr)) AS mean_first, round(avg(latest_idr)) AS mean_latest,
+                  round(avg(latest_idr - first_idr)) AS mean_change,
+                  round(percentile_cont(0.5) WITHIN GROUP
+                        (ORDER BY latest_idr - first_idr)) AS median_change,
+                  count(*) FILTER (WHERE latest_idr > first_idr) AS up,
+                  count(*) FILTER (WHERE latest_idr < first_idr) AS down,
+                  count(*) FILTER (WHERE latest_idr = first_idr) AS same
+                FROM pairs""",
+            *q.params,
+        )
         assert income is not None
 
         def whole(value: Any) -> int | None:
             return None if value is None else int(value)
 
-        return (
-            enrolled,
-            exit_reasons,
-            IncomeChange(
-                households_surveyed_twice=int(income["n"]),
-                mean_first_income_idr=whole(income["mean_first"]),
-                mean_latest_income_idr=whole(income["mean_latest"]),
-                mean_change_idr=whole(income["mean_change"]),
-                median_change_idr=whole(income["median_change"]),
-                households_up=int(income["up"]),
-                households_down=int(income["down"]),
-                households_unchanged=int(income["same"]),
-            ),
-            [DecileMove(from_decile=a, to_decile=b, households=n) for a, b, n in move_rows],
+        return IncomeChange(
+            households_surveyed_twice=int(income["n"]),
+            mean_first_income_idr=whole(income["mean_first"]),
+            mean_latest_income_idr=whole(income["mean_latest"]),
+            mean_change_idr=whole(income["mean_change"]),
+            median_change_idr=whole(income["median_change"]),
+            households_up=int(income["up"]),
+            households_down=int(income["down"]),
+            households_unchanged=int(income["same"]),
         )
 
     async def _outcomes(

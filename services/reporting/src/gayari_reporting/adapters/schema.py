@@ -20,6 +20,8 @@ from __future__ import annotations
 from typing import Final
 
 from gayari_reporting.adapters.derived import CONTACTS_MIGRATION, DERIVED_MIGRATION
+from gayari_reporting.adapters.incomes import INCOMES_MIGRATION
+from gayari_reporting.adapters.incomes import REBUILD as REBUILD_INCOMES
 from gayari_reporting.adapters.tallies import (
     FILL_CONTACTS,
     REBUILD_TALLIES,
@@ -280,4 +282,6 @@ MIGRATIONS: Final = (
     # rebuild fills them (and recomputes the tallies, which it cannot leave out).
     DERIVED_MIGRATION + "\n" + rebuild_sql(("double_funding", "waiting_records")),
     CONTACTS_MIGRATION + "\n" + FILL_CONTACTS,
+    # The income change of the outcomes report, kept per household and tallied per area.
+    INCOMES_MIGRATION + "\n" + REBUILD_INCOMES,
 )

@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import asyncpg
 
-from gayari_reporting.adapters import tallies
+from gayari_reporting.adapters import incomes, tallies
 from gayari_reporting.adapters.generations import use_active, use_schema
 from gayari_reporting.adapters.schema import STATE_UPSERT
 from gayari_reporting.domain.batch import BatchWrites, fold
@@ -250,10 +250,13 @@ class ReadModelStore:
                 # grow faster than their statistics and the planner would scan whole tables.
                 await conn.execute("SET LOCAL enable_seqscan = off")
                 await tallies.lock_partitions(conn, f"{entered}/{group}", (p for _, p in keys))
-                households = tallies.touched(writes) | await tallies.voided_households(conn, writes)
+                voided = await tallies.voided_households(conn, writes)
+                households = tallies.touched(writes) | voided
                 await tallies.retract(conn, households, tallies.agencies(writes))
             await _write(conn, writes, rejected)
             await tallies.contribute(conn, households)
+            if tally:
+                await incomes.refresh(conn, incomes.households(writes, voided))
             if advanced:
                 topics, partitions, offsets = _columns(advanced, 3)
                 await conn.execute(

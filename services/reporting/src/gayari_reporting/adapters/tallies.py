@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Collection, Iterable
 from typing import Final
 
-from gayari_reporting.adapters import derived
+from gayari_reporting.adapters import derived, incomes
 from gayari_reporting.domain.batch import BatchWrites
 from gayari_shared.postgres import Connection
 
@@ -423,14 +423,22 @@ async def contribute(conn: Connection, households: Collection[uuid.UUID]) -> Non
 async def rebuild(conn: Connection) -> None:
     """Every tally from the facts (the caller holds the generation: no batch runs meanwhile)."""
     await conn.execute(REBUILD, timeout=REBUILD_TIMEOUT_S)
+    await conn.execute(incomes.REBUILD, timeout=REBUILD_TIMEOUT_S)
 
 
-TABLES: Final = ("tally_records", "tally_households", "tally_reach", *derived.TABLES)
+TABLES: Final = (
+    "tally_records",
+    "tally_households",
+    "tally_reach",
+    *derived.TABLES,
+    *incomes.TABLES,
+)
 _KEPT: Final = {
     "tally_records": "records <> 0 OR idr <> 0",
     "tally_households": "households <> 0",
     "tally_reach": "households <> 0",
     **{table: "TRUE" for table in derived.TABLES},
+    **incomes.KEPT,
 }
 
 
