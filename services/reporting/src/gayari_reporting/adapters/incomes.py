@@ -13,7 +13,7 @@ household's batches are serialised like the tallies' (tallies.lock_partitions).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Final
 
 from gayari_reporting.domain.batch import BatchWrites
@@ -164,6 +164,11 @@ async def income_change(conn: Connection, area: str) -> IncomeChange:
     """The income change of the area's households (a tallied area: '' for the country)."""
     row = await conn.fetchrow(_INCOME, len(area), area)
     assert row is not None
+    return income_change_of(row)
+
+
+def income_change_of(row: Mapping[str, Any]) -> IncomeChange:
+    """From a row of n, mean_first, mean_latest, mean_change, median_change, up, down, same."""
     return IncomeChange(
         households_surveyed_twice=int(row["n"]),
         mean_first_income_idr=_whole(row["mean_first"]),

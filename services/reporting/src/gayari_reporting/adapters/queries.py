@@ -786,20 +786,7 @@ class ReportQueries:
             *q.params,
         )
         assert income is not None
-
-        def whole(value: Any) -> int | None:
-            return None if value is None else int(value)
-
-        return IncomeChange(
-            households_surveyed_twice=int(income["n"]),
-            mean_first_income_idr=whole(income["mean_first"]),
-            mean_latest_income_idr=whole(income["mean_latest"]),
-            mean_change_idr=whole(income["mean_change"]),
-            median_change_idr=whole(income["median_change"]),
-            households_up=int(income["up"]),
-            households_down=int(income["down"]),
-            households_unchanged=int(income["same"]),
-        )
+        return incomes.income_change_of(income)
 
     async def _outcomes(
         self, conn: Connection, filters: Filters
