@@ -165,6 +165,16 @@ async def fresh_database() -> str:
     return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
+async def drop_databases(urls: list[str]) -> None:
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        for url in urls:
+            name = url.rsplit("/", 1)[1]
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
     """A process's resident set with its children's (the replay's workers are children)."""
     total = 0.0
@@ -214,6 +224,7 @@ class Bench:
         self.topics = {s: f"{self.prefix}.{s}" for s in ("households", "interventions")}
         self.results: dict[str, Any] = {"events": events}
         self.replay_workers = 1  # the command's default
+        self.databases: list[str] = []
         self.services: list[Service] = []
         keys = KeyFile(workdir / "api-keys.json")
         _, record = issue_key("bench", {Role.REPORTING_READ})
@@ -319,7 +330,7 @@ class Bench:
                 await asyncio.sleep(0.05)
 
     async def catch_up(self) -> tuple[Service, asyncpg.Pool, str]:
-        url, group = await fresh_database(), f"{self.prefix}-reporting"
+        url, group = await self.database(), f"{self.prefix}-reporting"
         service = await self.start_reporting(url, group, "reporting")
         assert service.process is not None
         pool = await create_pool(url, max_size=2)
@@ -455,7 +466,7 @@ class Bench:
 
     async def naive_peer(self, events: int) -> None:
         """As the tutorials do: one event, one transaction, one commit."""
-        pool = await create_pool(await fresh_database(), max_size=4)
+        pool = await create_pool(await self.database(), max_size=4)
         await Generations(pool).prepare()
         store = ReadModelStore(pool)
         broker = KafkaBroker(self.bootstrap, logger=None)
@@ -492,7 +503,7 @@ class Bench:
     async def two_instances(self) -> None:
         """Two reporting instances in one group on the same backlog: measured from the moment
         both hold partitions (the first starts projecting while the second starts up)."""
-        url, group = await fresh_database(), f"{self.prefix}-pair"
+        url, group = await self.database(), f"{self.prefix}-pair"
         first = await self.start_reporting(url, group, "pair-1")
         second = await self.start_reporting(url, group, "pair-2")
         pool = await create_pool(url, max_size=2)
@@ -559,7 +570,15 @@ class Bench:
             for service in self.services:
                 service.kill()
             await delete_topics_with_prefix(self.bootstrap, self.prefix + ".")
+            await drop_databases(self.databases)
         return self.results
+
+    async def database(self) -> str:
+        """A fresh database, dropped when the run ends however it ends (a million events'
+        read models are about 0.5 GB each)."""
+        url = await fresh_database()
+        self.databases.append(url)
+        return url
 
 
 def summarise(results: dict[str, Any]) -> None:
