@@ -5,11 +5,14 @@ nothing; households count only once the registry's events say they are enrolled.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -17,7 +20,17 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from gayari_interventions.adapters.postgres import (
+    MIGRATIONS,
+    InterventionsUnitOfWork,
+    unit_of_work,
+)
 from gayari_interventions.bootstrap import create_app
+from gayari_interventions.domain.budget import BudgetAllocationRequest
+from gayari_interventions.domain.grants import GrantRequest
+from gayari_interventions.domain.households import KnownHousehold
+from gayari_interventions.service_layer import handlers
+from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_interventions.settings import InterventionsSettings
 from gayari_shared.agencies import DEFAULT_AGENCIES, Agency
 from gayari_shared.auth.keys import KeyFile, Role, issue_key
@@ -31,6 +44,8 @@ from gayari_shared.events.contracts import (
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
+from gayari_shared.postgres import create_pool, migrate
+from gayari_shared.rules import RuleViolationError
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory, KeySet
 from tests.kafka_tools import read_topic
@@ -603,3 +618,129 @@ async def test_a_fifth_agency_joins_by_configuration_alone(
         data = [json.loads(r.value) for r in records]
         assert {d["agency"] for d in data} == {"diskan"}
         assert {r.key for r in records} == {str(household).encode(), b"agency:diskan"}
+
+
+@pytest.fixture
+async def interventions_pool(databases: DatabaseFactory) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(await databases.create("interventions"), session_reset=False)
+    try:
+        await migrate(pool, "interventions", MIGRATIONS)
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def enrolled_household(pool: asyncpg.Pool) -> uuid.UUID:
+    household_id = uuid.uuid4()
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO known_households (household_id, village_code, welfare_decile,
+                   registered_at, enrolled_at) VALUES ($1, '62.09.01.2001', 2, $2, $2)""",
+            household_id,
+            T0,
+        )
+    return household_id
+
+
+def capital(household_id: uuid.UUID) -> GrantRequest:
+    return GrantRequest(
+        household_id=household_id, kind="capital", amount_idr=1_000_000, purpose="Modal warung"
+    )
+
+
+async def test_a_household_exiting_while_a_grant_is_decided_gets_no_grant(
+    interventions_pool: asyncpg.Pool,
+) -> None:
+    """A grant is decided on the household read without a lock and written only if its row is
+    unchanged: an exit applied in between (by the consumer, another connection) makes the grant
+    be decided again under the household's lock, and refused."""
+    pool = interventions_pool
+    household_id = await enrolled_household(pool)
+
+    class ExitMeanwhile(InterventionsUnitOfWork):
+        async def versioned_household(
+            self, household_id: uuid.UUID
+        ) -> tuple[KnownHousehold, int] | None:
+            seen = await super().versioned_household(household_id)
+            async with pool.acquire() as other:
+                await other.execute(
+                    """UPDATE known_households SET exited_at = now(), exit_reason = 'moved'
+                       WHERE household_id = $1""",
+                    household_id,
+                )
+            return seen
+
+    @asynccontextmanager
+    async def racing() -> AsyncIterator[InterventionsUnitOfWork]:
+        async with pool.acquire() as conn:
+            yield ExitMeanwhile(conn, "test")
+
+    deps = InterventionsDeps(
+        unit_of_work=partial(unit_of_work, pool, "test"),
+        agencies=frozenset({"distakan"}),
+        statements=racing,
+    )
+    with pytest.raises(RuleViolationError, match="exited"):
+        await handlers.record_grant(deps, "distakan", capital(household_id), "c")
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM grants") == 0
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_records_written_in_one_statement_wake_the_relay(
+    interventions_pool: asyncpg.Pool,
+) -> None:
+    """A household's record (guarded by the version of its household) and an agency's record,
+    each with its event in one statement outside a transaction: the rows, the grant's items,
+    one outbox row each, and the relay nudged after each; a refused record nudges nothing."""
+    pool = interventions_pool
+    household_id = await enrolled_household(pool)
+    nudged: list[int] = []
+
+    async def outbox_rows() -> int:
+        async with pool.acquire() as conn:
+            return int(await conn.fetchval("SELECT count(*) FROM outbox"))
+
+    def nudge() -> None:
+        nudged.append(len(nudged))
+
+    uow = partial(unit_of_work, pool, "test", staged=nudge)
+    deps = InterventionsDeps(
+        unit_of_work=uow, agencies=frozenset({"distakan"}), statements=partial(uow, atomic=False)
+    )
+    equipment = GrantRequest.model_validate(
+        {"household_id": household_id, "kind": "equipment", "items": [NILA, JARING]}
+        | {"purpose": "Keramba"}
+    )
+    grant = await handlers.record_grant(deps, "distakan", equipment, "c")
+    assert (nudged, await outbox_rows()) == ([0], 1)
+    budget = BudgetAllocationRequest(fiscal_year=T0.year, amount_idr=50_000_000)
+    await handlers.record_budget_allocation(deps, "distakan", budget, "c")
+    assert (nudged, await outbox_rows()) == ([0, 1], 2)
+    with pytest.raises(RuleViolationError):
+        await handlers.record_grant(deps, "distakan", capital(uuid.uuid4()), "c")  # unknown
+    assert (nudged, await outbox_rows()) == ([0, 1], 2)
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT amount_idr FROM grants WHERE id = $1", grant.id) == (
+            1_150_000
+        )
+        items = await conn.fetch("SELECT line, quantity FROM grant_items ORDER BY line")
+        assert [tuple(i) for i in items] == [(1, 1000), (2, 2)]
+        assert await conn.fetchval("SELECT count(*) FROM budget_allocations") == 1
+        types = await conn.fetch("SELECT event_type, topic FROM outbox ORDER BY seq")
+        assert [tuple(t) for t in types] == [
+            ("gayari.grant.issued.v2", "test.interventions"),
+            ("gayari.budget.allocated.v1", "test.interventions"),
+        ]
+
+
+async def test_the_startup_heap_is_left_out_of_collections(
+    databases: DatabaseFactory, isolated_settings: CommonSettings
+) -> None:
+    """Once started, what the service built is frozen out of the collector's scans."""
+    gc.unfreeze()
+    url = await databases.create("interventions")
+    app = create_app(isolated_settings, InterventionsSettings(database_url=url))
+    async with app.router.lifespan_context(app):
+        assert gc.get_freeze_count() > 50_000
+    gc.unfreeze()

@@ -16,10 +16,13 @@ from gayari_shared.events.factory import envelope_for
 from gayari_shared.kafka.clients import idempotent_producer
 from gayari_shared.kafka.topics import TopicSpec, ensure_topics
 from gayari_shared.outbox import (
+    _LANE_LOCK_CLASS,
+    NOTIFY_CHANNEL,
     OUTBOX_LANES_MIGRATION,
     OUTBOX_MIGRATION,
     OutboxRelay,
     add_to_outbox,
+    lane_of,
 )
 from gayari_shared.postgres import create_pool, migrate
 from gayari_shared.settings import CommonSettings
@@ -173,3 +176,89 @@ async def test_two_relays_keep_each_households_order(
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
         received[record.key.decode()].append(dict(record.headers)["ce_id"].decode())
     assert received == written  # per household: every event once, in the order written
+
+
+async def test_relay_publishes_every_free_lane_in_one_transaction(
+    databases: DatabaseFactory, isolated_settings: CommonSettings
+) -> None:
+    """Rows of many lanes go out in one batch, one commit (one published_at), not a transaction
+    per lane; a lane another relay holds is left to it, and published once it is free."""
+    bootstrap = isolated_settings.kafka_bootstrap_servers
+    topic = isolated_settings.topic("interventions")
+    await ensure_topics(bootstrap, [TopicSpec(topic, 6, 1)])
+    pool = await create_pool(await databases.create())
+    await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
+    producer = idempotent_producer(bootstrap, "outbox-test")
+    await producer.start()
+    relay = OutboxRelay(pool, lambda: producer)
+    relay._producer = producer
+    try:
+        envelopes = [envelope_for(_event(), source="/s", correlation_id="c") for _ in range(60)]
+        async with pool.acquire() as conn, conn.transaction():
+            for envelope in envelopes:
+                await add_to_outbox(conn, envelope, topic)
+        async with pool.acquire() as conn:
+            lanes = await conn.fetch("SELECT DISTINCT lane FROM outbox ORDER BY lane")
+        assert len(lanes) > 8
+        held = lanes[0]["lane"]
+        async with pool.acquire() as other, other.transaction():
+            assert await other.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1, $2)", _LANE_LOCK_CLASS, held
+            )
+            assert await relay.publish_pending() == sum(
+                lane_of(e.to_kafka(topic).key) != held for e in envelopes
+            )
+        async with pool.acquire() as conn:
+            stamps = await conn.fetch(
+                "SELECT DISTINCT published_at FROM outbox WHERE published_at IS NOT NULL"
+            )
+            assert len(stamps) == 1  # one transaction
+        assert await relay.publish_pending() > 0  # the held lane, now free
+        assert await relay.pending() == 0
+    finally:
+        await producer.stop()
+        await pool.close()
+    assert len(await read_topic(bootstrap, topic, expect=60)) == 60
+
+
+async def test_nudges_wake_the_relay_and_coalesce_into_few_notifications(
+    databases: DatabaseFactory, isolated_settings: CommonSettings
+) -> None:
+    """A writer that committed rows nudges its relay: it wakes at once (without polling) and
+    the relays of other instances get a notification, sent outside the writers'
+    transactions; a burst of nudges makes a notification or two, not one each."""
+    bootstrap = isolated_settings.kafka_bootstrap_servers
+    topic = isolated_settings.topic("interventions")
+    await ensure_topics(bootstrap, [TopicSpec(topic, 3, 1)])
+    pool = await create_pool(await databases.create())
+    await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
+    relay = OutboxRelay(
+        pool, partial(idempotent_producer, bootstrap, "outbox-test"), poll_interval_s=3600
+    )
+    listener = await pool.acquire()
+    notified: asyncio.Queue[str] = asyncio.Queue()
+
+    def on_notify(*args: object) -> None:
+        notified.put_nowait(str(args[2]))
+
+    await listener.add_listener(NOTIFY_CHANNEL, on_notify)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.5)  # started, and asleep for an hour unless woken
+        async with pool.acquire() as conn, conn.transaction():
+            for _ in range(5):
+                envelope = envelope_for(_event(), source="/s", correlation_id="c")
+                await add_to_outbox(conn, envelope, topic, notify=False)
+        for _ in range(50):
+            relay.nudge()
+        async with asyncio.timeout(10):
+            assert await notified.get() == NOTIFY_CHANNEL
+            while await relay.pending():
+                await asyncio.sleep(0.05)
+        assert 1 <= relay.notifications_sent <= 2
+    finally:
+        relay.stop()
+        await task
+        await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
+        await pool.release(listener)
+        await pool.close()

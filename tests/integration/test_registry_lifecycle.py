@@ -4,9 +4,14 @@ listed for review."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -14,9 +19,19 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from gayari_registry.adapters.postgres import MIGRATIONS, REGISTRATION_LOOKUP
+from gayari_registry.adapters.postgres import (
+    MIGRATIONS,
+    REGISTRATION_LOOKUP,
+    HouseholdUnitOfWork,
+    unit_of_work,
+)
 from gayari_registry.bootstrap import create_app
+from gayari_registry.domain.model import Household, HouseholdApplication, Reference, enrol
+from gayari_registry.service_layer.handlers import RegistryDeps, _transition, register_household
 from gayari_registry.settings import RegistrySettings
+from gayari_shared.areas import load_areas
+from gayari_shared.events.base import EventData
+from gayari_shared.outbox import NOTIFY_CHANNEL
 from gayari_shared.postgres import create_pool, migrate
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory, KeySet
@@ -341,3 +356,120 @@ async def test_registration_lookup_is_served_by_indexes(registry_db: str) -> Non
         await pool.close()
     plan = "\n".join(row[0] for row in rows)
     assert "Seq Scan" not in plan, plan
+
+
+async def test_a_known_kk_answers_its_household_whatever_the_application_says(
+    registry: httpx.AsyncClient, registry_db: str
+) -> None:
+    """The registration's one statement looks up the KK and the NIKs and writes only when
+    neither is held: a known KK is answered with its household (200), even for an application
+    that breaks a rule or names another household's NIK, and nothing is written."""
+    first = (await registry.post("/households", json=household(1))).json()
+    other = (await registry.post("/households", json=household(2))).json()
+    assert await written(registry_db) == (2, 4, 0, 2)
+    broken = household(1)
+    broken["members"][1]["birth_date"] = "2005-06-13"  # does not match the NIK
+    taken = household(1)
+    taken["members"][1] = person("Budi", other["members"][1]["nik"], "M", "2005-06-12", "child")
+    for body in (household(1), broken, taken):
+        reply = await registry.post("/households", json=body)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["id"] == first["id"]
+        assert reply.headers["location"] == f"/households/{first['id']}"
+    assert await written(registry_db) == (2, 4, 0, 2)
+    new = household(3)
+    new["members"][1]["birth_date"] = "2005-06-13"
+    assert (await registry.post("/households", json=new)).status_code == 422
+    assert await written(registry_db) == (2, 4, 0, 2)
+
+
+async def test_each_write_wakes_the_relay_at_commit(
+    registry: httpx.AsyncClient, registry_db: str
+) -> None:
+    """A registration and a life-cycle step wake the relay once committed (the unit of work
+    nudges it; it notifies the channel for the relays of other instances, outside the writes'
+    transactions)."""
+    listener = await asyncpg.connect(registry_db)
+    notified: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener(NOTIFY_CHANNEL, lambda *args: notified.put_nowait(args[2]))
+    try:
+        created = await registry.post("/households", json=household())
+        assert created.status_code == 201
+        async with asyncio.timeout(5):
+            assert await notified.get() == NOTIFY_CHANNEL
+        household_id = created.json()["id"]
+        enrolled = await registry.post(
+            f"/households/{household_id}/enrolment", json={"cohort_year": 2026}
+        )
+        assert enrolled.status_code == 201
+        async with asyncio.timeout(5):
+            assert await notified.get() == NOTIFY_CHANNEL
+    finally:
+        await listener.close()
+
+
+async def test_a_household_changed_while_a_step_is_decided_is_not_overwritten(
+    registry_db: str, isolated_settings: CommonSettings
+) -> None:
+    """A life-cycle step reads the household without a lock and writes it back only if its row
+    is unchanged: a change committed in between (here the decile, by another connection) makes
+    the step run again on the household as it is now, under its lock; nothing is lost."""
+    prefix = isolated_settings.topic_prefix
+    pool = await create_pool(registry_db, session_reset=False)
+    try:
+        await migrate(pool, "registry", MIGRATIONS)
+
+        class ChangedMeanwhile(HouseholdUnitOfWork):
+            async def versioned(self, household_id: uuid.UUID) -> tuple[Household, int] | None:
+                found = await super().versioned(household_id)
+                async with pool.acquire() as other:
+                    await other.execute(
+                        "UPDATE households SET welfare_decile = 7 WHERE id = $1", household_id
+                    )
+                return found
+
+        @asynccontextmanager
+        async def racing(*, atomic: bool = True) -> AsyncIterator[HouseholdUnitOfWork]:
+            if atomic:
+                async with unit_of_work(pool, prefix) as uow:
+                    yield uow
+            else:
+                async with pool.acquire() as conn:
+                    yield ChangedMeanwhile(conn, prefix)
+
+        reference = Reference(load_areas())
+        plain = RegistryDeps(partial(unit_of_work, pool, prefix), reference, "test secret")
+        application = HouseholdApplication.model_validate(household())
+        registered = (await register_household(plain, application, "c")).household
+        decided_on: list[int] = []
+
+        def step(current: Household) -> tuple[Household, EventData | None]:
+            decided_on.append(current.welfare_decile)
+            return enrol(current, 2026, "dinsos", now=datetime.now(UTC))
+
+        deps = RegistryDeps(racing, reference, "test secret")
+        enrolled = await _transition(deps, registered.id, step, "c")
+        assert decided_on == [2, 7]  # decided again on the changed household
+        assert enrolled.welfare_decile == 7 and len(enrolled.enrolments) == 1
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT welfare_decile, (SELECT count(*) FROM enrolments) AS enrolments, "
+                "(SELECT count(*) FROM outbox) AS events FROM households WHERE id = $1",
+                registered.id,
+            )
+        assert row is not None
+        assert tuple(row) == (7, 1, 2)  # the change kept; one enrolment, one event for it
+    finally:
+        await pool.close()
+
+
+async def test_the_startup_heap_is_left_out_of_collections(
+    registry_db: str, isolated_settings: CommonSettings
+) -> None:
+    """Once started, what the registry built (the area codes above all) is frozen out of the
+    collector's scans: a full collection of it stalled every request in flight."""
+    gc.unfreeze()
+    app = create_app(isolated_settings, RegistrySettings(database_url=registry_db))
+    async with app.router.lifespan_context(app):
+        assert gc.get_freeze_count() > 100_000
+    gc.unfreeze()

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from gayari_interventions.settings import InterventionsSettings
+from gayari_registry.settings import RegistrySettings
+from gayari_shared.settings import ConfigurationError, load_settings
+
 BIN = Path(sys.executable).parent
 
 
@@ -51,3 +55,20 @@ def test_the_registry_does_not_start_without_its_hash_secret() -> None:
     assert started.returncode == 2
     assert "GAYARI_HASH_SECRET" in started.stderr
     assert "Traceback" not in started.stderr
+
+
+@pytest.mark.parametrize("service", ["registry", "interventions"])
+def test_the_database_pool_size_is_configured_and_checked(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings_class: type[RegistrySettings | InterventionsSettings] = (
+        RegistrySettings if service == "registry" else InterventionsSettings
+    )
+    variable = f"GAYARI_{service.upper()}_DATABASE_POOL_SIZE"
+    monkeypatch.delenv(variable, raising=False)
+    assert settings_class().database_pool_size == 20
+    monkeypatch.setenv(variable, "32")
+    assert settings_class().database_pool_size == 32
+    monkeypatch.setenv(variable, "1")  # the relay's listener alone would take it
+    with pytest.raises(ConfigurationError, match=variable):
+        load_settings(settings_class)

@@ -10,9 +10,12 @@ from pydantic import ValidationError
 from gayari_registry.domain.model import (
     HouseholdApplication,
     Reference,
+    enrol,
+    exit_programme,
     register,
     registered_event,
 )
+from gayari_registry.entrypoints.http import HouseholdView
 from gayari_shared.areas import load_areas
 from gayari_shared.hashing import keyed_hash
 from gayari_shared.rules import RuleViolationError
@@ -91,3 +94,21 @@ def test_registered_event_carries_no_personal_data() -> None:
     assert event.kk_hash == keyed_hash("secret", "6209010101010001")
     assert event.member_count == 1
     assert event.member_ids == [household.members[0].member_id]
+
+
+def test_household_view_answers_what_validating_the_household_again_gives() -> None:
+    """HouseholdView.of takes the household's validated fields as they are: the JSON is the
+    one a full validation of its dump gives, for a household with address, flags, members and
+    enrolments."""
+    application_ = application(
+        address={"rt": "3", "rw": "1", "street": "Jl. Tjilik Riwut"},
+        village_code="62.01.01.2001",  # outside Lamandau: flagged
+    )
+    household = register(application_, Reference(load_areas()), household_id=uuid.uuid4(), now=NOW)
+    household, _ = enrol(household, 2026, "dinsos", now=NOW)
+    household, _ = exit_programme(household, "moved", now=NOW)
+    assert household.flags and household.enrolments and household.address
+    validated = HouseholdView.model_validate({**household.model_dump(), "status": household.status})
+    view = HouseholdView.of(household)
+    assert view.model_dump_json() == validated.model_dump_json()
+    assert json.loads(view.model_dump_json())["status"] == "exited"

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
 import uuid
 import zlib
-from collections.abc import Callable
-from typing import Final
+from collections.abc import AsyncIterator, Callable
+from typing import Final, Protocol
 
 import asyncpg
 import structlog
@@ -80,10 +81,24 @@ def outbox_row(envelope: Envelope, topic: str) -> OutboxRow:
     )
 
 
-async def add_to_outbox(conn: Connection, envelope: Envelope, topic: str) -> None:
-    """Stage an event in the caller's transaction; it is published only if that commits."""
-    # One statement, one round trip: the row, and the notification that wakes the relay
-    # (PostgreSQL delivers it at commit only, so the relay wakes for committed rows).
+async def add_to_outbox(
+    conn: Connection, envelope: Envelope, topic: str, *, notify: bool = True
+) -> None:
+    """Stage an event in the caller's transaction; it is published only if that commits.
+
+    `notify`: the statement also notifies the relays' channel (delivered at commit only). A
+    transaction that notifies holds PostgreSQL's one notification lock from its commit until
+    that commit is flushed, so committing writers that notify queue one behind the other and
+    lose group commit: a writer that tells its relay itself after the commit
+    (OutboxRelay.nudge) passes False."""
+    if not notify:
+        await conn.execute(
+            f"""INSERT INTO outbox ({OUTBOX_COLUMNS})
+                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)""",
+            *outbox_row(envelope, topic),
+        )
+        return
+    # One statement, one round trip: the row, and the notification that wakes the relay.
     await conn.execute(
         f"""WITH staged AS (
                INSERT INTO outbox ({OUTBOX_COLUMNS})
@@ -92,6 +107,40 @@ async def add_to_outbox(conn: Connection, envelope: Envelope, topic: str) -> Non
         *outbox_row(envelope, topic),
         NOTIFY_CHANNEL,
     )
+
+
+class Staging(Protocol):
+    """A unit of work that says whether it wrote an event to the outbox."""
+
+    staged: bool
+
+
+def _nothing() -> None:
+    pass
+
+
+@contextlib.asynccontextmanager
+async def staging_work(
+    conn: Connection,
+    uow: Staging,
+    *,
+    atomic: bool = True,
+    staged: Callable[[], None] = _nothing,
+) -> AsyncIterator[None]:
+    """One transaction, or with `atomic` False none: each statement commits on its own, for a
+    use case whose writes are one statement (a BEGIN and a COMMIT fewer). `staged` is called
+    once the events the unit wrote are committed (OutboxRelay.nudge: the relay wakes)."""
+    if not atomic:
+        try:
+            yield
+        finally:
+            if uow.staged:
+                staged()
+        return
+    async with conn.transaction():
+        yield
+    if uow.staged:
+        staged()
 
 
 class OutboxRelay:
@@ -116,6 +165,9 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self.published_total = 0
         self._next_housekeeping = 0.0
+        self._notify_wanted = False
+        self._notifier: asyncio.Task[None] | None = None
+        self.notifications_sent = 0
 
     async def run(self) -> None:
         listener = await self._pool.acquire()
@@ -142,6 +194,8 @@ class OutboxRelay:
                 if sent < self._batch_size:
                     await self._sleep(self._poll_interval_s)
         finally:
+            if self._notifier is not None:
+                await self._notifier
             if self._producer is not None:
                 await self._producer.stop()  # flushes what is in flight
             with contextlib.suppress(Exception):
@@ -151,6 +205,28 @@ class OutboxRelay:
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+
+    def nudge(self) -> None:
+        """This process committed outbox rows: wake this relay now, and the relays of other
+        instances (sharing the outbox) by one notification on their channel, sent after the
+        commit, outside the writers' transactions. Notifications coalesce: while one is being
+        sent, any number of nudges make one more. One lost (the process dies first) delays
+        publishing until a relay polls, nothing more."""
+        self._wake.set()
+        self._notify_wanted = True
+        if not self._stopping.is_set() and (self._notifier is None or self._notifier.done()):
+            self._notifier = asyncio.create_task(self._notify_others(), name="outbox-notify")
+
+    async def _notify_others(self) -> None:
+        while self._notify_wanted and not self._stopping.is_set():
+            self._notify_wanted = False
+            try:
+                async with self._pool.acquire() as conn:
+                    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+            except Exception as exc:
+                log.warning("outbox notification failed", error=f"{type(exc).__name__}: {exc}")
+                return
+            self.notifications_sent += 1
 
     async def _start_producer(self) -> AIOKafkaProducer:
         producer = self._producer_factory()
@@ -162,50 +238,73 @@ class OutboxRelay:
         return producer
 
     async def publish_pending(self) -> int:
-        """Publish a batch from every lane no other relay holds; returns how many rows."""
+        """Publish a batch from lanes no other relay holds, in one transaction; returns how
+        many rows.
+
+        The lanes with pending rows are taken in a random order until they hold a batch (so
+        with several relays and a backlog each gets lanes of its own; with little pending, one
+        relay takes every free lane in one go: one commit, not one per lane). The rows are
+        read by a statement after the one that took the locks: it sees every row marked by a
+        relay that held one of those lanes before (a lock is released after its commit is
+        visible), so nothing is sent twice and each lane leaves in order."""
         producer = self._producer
         if producer is None:
             raise RuntimeError("the relay's producer is not started")
         async with self._pool.acquire() as conn:
-            lanes = await conn.fetch("SELECT DISTINCT lane FROM outbox WHERE published_at IS NULL")
-        published = 0
-        for row in lanes:
-            published += await self._publish_lane(producer, row["lane"])
-        return published
-
-    async def _publish_lane(self, producer: AIOKafkaProducer, lane: int) -> int:
-        async with self._pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock($1, $2)", _LANE_LOCK_CLASS, lane
-            ):
-                return 0  # another relay is publishing this lane
-            rows = await conn.fetch(
-                """SELECT seq, event_id, topic, key, value, headers FROM outbox
-                   WHERE published_at IS NULL AND lane = $1 ORDER BY seq LIMIT $2""",
-                lane,
-                self._batch_size,
+            counts = await conn.fetch(
+                "SELECT lane, count(*) AS n FROM outbox WHERE published_at IS NULL GROUP BY lane"
             )
-            if not rows:
+            if not counts:
                 return 0
-            deliveries = []
-            for row in rows:
-                headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
-                deliveries.append(
-                    await producer.send(
-                        row["topic"], value=row["value"], key=row["key"], headers=headers
-                    )
+            lanes = self._choose_lanes({row["lane"]: row["n"] for row in counts})
+            async with conn.transaction():
+                locked = await conn.fetch(
+                    """SELECT lane FROM unnest($2::int[]) AS lane
+                       WHERE pg_try_advisory_xact_lock($1, lane)""",
+                    _LANE_LOCK_CLASS,
+                    lanes,
                 )
-            # Every record acked by the broker before any row counts as published.
-            await asyncio.gather(*deliveries)
-            await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
-                [row["seq"] for row in rows],
-            )
+                if not locked:
+                    return 0  # other relays are publishing these lanes
+                rows = await conn.fetch(
+                    """SELECT seq, event_id, topic, key, value, headers FROM outbox
+                       WHERE published_at IS NULL AND lane = ANY($1::smallint[])
+                       ORDER BY seq LIMIT $2""",
+                    [row["lane"] for row in locked],
+                    self._batch_size,
+                )
+                if not rows:
+                    return 0
+                deliveries = []
+                for row in rows:
+                    headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
+                    deliveries.append(
+                        await producer.send(
+                            row["topic"], value=row["value"], key=row["key"], headers=headers
+                        )
+                    )
+                # Every record acked by the broker before any row counts as published.
+                await asyncio.gather(*deliveries)
+                await conn.execute(
+                    "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
+                    [row["seq"] for row in rows],
+                )
         self.published_total += len(rows)
         for row in rows:
             EVENTS_PUBLISHED.labels(row["topic"]).inc()
-        log.debug("outbox published", count=len(rows))
+        log.debug("outbox published", count=len(rows), lanes=len(locked))
         return len(rows)
+
+    def _choose_lanes(self, pending: dict[int, int]) -> list[int]:
+        """Lanes in a random order, as many as hold a batch of pending rows."""
+        chosen: list[int] = []
+        rows = 0
+        for lane in random.sample(sorted(pending), len(pending)):
+            chosen.append(lane)
+            rows += pending[lane]
+            if rows >= self._batch_size:
+                break
+        return chosen
 
     async def pending(self) -> int:
         async with self._pool.acquire() as conn:

@@ -23,6 +23,7 @@ from gayari_shared.kafka.deadletter import send_to_dead_letters
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
 from gayari_shared.outbox import OutboxRelay
 from gayari_shared.postgres import create_pool, database_reachable, migrate
+from gayari_shared.runtime import freeze_startup_heap
 from gayari_shared.service import load_keys, make_app
 from gayari_shared.settings import CommonSettings
 
@@ -34,12 +35,19 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.keys = load_keys(common)
         # Its connections run transactions only: no session reset on release.
-        pool = await create_pool(settings.database_url, session_reset=False)
+        pool = await create_pool(
+            settings.database_url, max_size=settings.database_pool_size, session_reset=False
+        )
         await migrate(pool, SERVICE, MIGRATIONS)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
+        relay = OutboxRelay(
+            pool, partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
+        )
+        uow = partial(unit_of_work, pool, common.topic_prefix, staged=relay.nudge)
         deps = InterventionsDeps(
-            unit_of_work=partial(unit_of_work, pool, common.topic_prefix),
+            unit_of_work=uow,
             agencies=frozenset(agency.code for agency in common.agencies),
+            statements=partial(uow, atomic=False),
         )
         app.state.deps = deps
         app.state.checks = {
@@ -62,10 +70,8 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
             [common.intake_topic(agency.code) for agency in common.agencies],
         )
         await broker.start()
-        relay = OutboxRelay(
-            pool, partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
-        )
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        freeze_startup_heap()
         try:
             yield
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gayari_shared.settings import database_url
@@ -13,4 +14,7 @@ class InterventionsSettings(BaseSettings):
     )
 
     database_url: str = database_url("interventions")
+    # Connections of the pool: HTTP requests hold one per write (the relay and the consumers
+    # a few more).
+    database_pool_size: int = Field(default=20, ge=2, le=200)
     http_port: int = 8102

@@ -20,6 +20,7 @@ from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
 from gayari_shared.outbox import OutboxRelay
 from gayari_shared.postgres import create_pool, database_reachable, migrate
+from gayari_shared.runtime import freeze_startup_heap
 from gayari_shared.service import load_keys, make_app
 from gayari_shared.settings import CommonSettings
 
@@ -34,11 +35,16 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
         app.state.keys = load_keys(common)
         app.state.asyncapi = asyncapi.document(common)
         # Its connections run transactions only: no session reset on release.
-        pool = await create_pool(settings.database_url, session_reset=False)
+        pool = await create_pool(
+            settings.database_url, max_size=settings.database_pool_size, session_reset=False
+        )
         await migrate(pool, SERVICE, MIGRATIONS)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
+        relay = OutboxRelay(
+            pool, partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
+        )
         app.state.deps = RegistryDeps(
-            unit_of_work=partial(unit_of_work, pool, common.topic_prefix),
+            unit_of_work=partial(unit_of_work, pool, common.topic_prefix, staged=relay.nudge),
             reference=Reference(load_areas(), settings.home_regency),
             hash_secret=hash_secret,
         )
@@ -46,10 +52,8 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
             "database": partial(database_reachable, pool),
             "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
         }
-        relay = OutboxRelay(
-            pool, partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
-        )
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
+        freeze_startup_heap()
         try:
             yield
         finally:

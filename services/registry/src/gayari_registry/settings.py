@@ -12,6 +12,8 @@ class RegistrySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GAYARI_REGISTRY_", extra="ignore", frozen=True)
 
     database_url: str = database_url("registry")
+    # Connections of the pool: HTTP requests hold one per write (the relay one or two more).
+    database_pool_size: int = Field(default=20, ge=2, le=200)
     http_port: int = 8101
     # The programme's regency (Lamandau): households elsewhere are registered but flagged.
     home_regency: str = Field(default="62.09", pattern=r"^\d{2}\.\d{2}$")

@@ -7,8 +7,9 @@ Records are never updated or deleted: a correction is a row in `voids`, and ever
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -33,7 +34,14 @@ from gayari_interventions.domain.training import (
 from gayari_interventions.domain.voids import Void, VoidTarget
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.interventions import InterventionType
-from gayari_shared.outbox import OUTBOX_LANES_MIGRATION, OUTBOX_MIGRATION, add_to_outbox
+from gayari_shared.outbox import (
+    OUTBOX_COLUMNS,
+    OUTBOX_LANES_MIGRATION,
+    OUTBOX_MIGRATION,
+    add_to_outbox,
+    outbox_row,
+    staging_work,
+)
 from gayari_shared.postgres import Connection
 
 
@@ -279,12 +287,112 @@ def _live(kind: InterventionType, alias: str) -> str:
     )
 
 
+# Records written with their event in one statement (see InterventionsUnitOfWork.record).
+Recordable = Grant | TrainingSession | MentoringVisit | BusinessSurvey | BudgetAllocation
+
+
+def _record_row(record: Recordable) -> tuple[str, dict[str, Any]]:
+    """The table of a record and its columns with their values."""
+    if isinstance(record, Grant):
+        return "grants", {
+            "id": record.id,
+            "household_id": record.household_id,
+            "agency": record.agency,
+            "kind": record.kind,
+            "amount_idr": record.amount_idr,
+            "issued_at": record.issued_at,
+            "purpose": record.purpose,
+            "fiscal_year": record.fiscal_year,
+            "budget_line": record.budget_line,
+        }
+    if isinstance(record, TrainingSession):
+        return "training_sessions", {
+            "id": record.id,
+            "agency": record.agency,
+            "topic": record.topic,
+            "starts_on": record.starts_on,
+            "ends_on": record.ends_on,
+            "hours": record.hours,
+            "place": record.place,
+            "recorded_at": record.recorded_at,
+        }
+    if isinstance(record, MentoringVisit):
+        return "mentoring_visits", {
+            "id": record.id,
+            "household_id": record.household_id,
+            "agency": record.agency,
+            "visited_on": record.visited_on,
+            "business_status": record.business_status,
+            "notes": record.notes,
+            "recorded_at": record.recorded_at,
+        }
+    if isinstance(record, BusinessSurvey):
+        return "business_surveys", {
+            "id": record.id,
+            "household_id": record.household_id,
+            "agency": record.agency,
+            "surveyed_on": record.surveyed_on,
+            "monthly_income_idr": record.monthly_income_idr,
+            "workers": record.workers,
+            "recorded_at": record.recorded_at,
+        }
+    return "budget_allocations", {
+        "id": record.id,
+        "agency": record.agency,
+        "fiscal_year": record.fiscal_year,
+        "amount_idr": record.amount_idr,
+        "budget_line": record.budget_line,
+        "allocated_at": record.allocated_at,
+    }
+
+
+@functools.cache
+def _record_statement(table: str, columns: tuple[str, ...], guarded: bool, items: bool) -> str:
+    """A record, its grant items (if any) and its event in one statement: $1.. the record's
+    columns, then the outbox row, then, `guarded`, the household and the version of its row
+    that the record was decided on (the statement writes nothing if the household changed
+    since), then the items' arrays. Returns the record's id when it was written. (No
+    notification: the unit of work tells the relay after the commit, see add_to_outbox.)"""
+    n = len(columns)
+    o = n + 1
+    p = o + 7
+    parts = []
+    source = ""
+    if guarded:
+        # FOR SHARE, as known_household: an exit arriving meanwhile waits for this record.
+        parts.append(
+            f"household AS (SELECT FROM known_households WHERE household_id = ${p} "
+            f"AND xmin = ${p + 1}::xid FOR SHARE)"
+        )
+        source = " FROM household"
+        p += 2
+    values = ", ".join(f"${i}" for i in range(1, n + 1))
+    parts.append(
+        f"recorded AS (INSERT INTO {table} ({', '.join(columns)}) "
+        f"SELECT {values}{source} RETURNING id)"
+    )
+    if items:
+        parts.append(
+            "items AS (INSERT INTO grant_items "
+            "(grant_id, line, description, quantity, unit, unit_value_idr) "
+            f"SELECT recorded.id, i.* FROM recorded, unnest(${p}::smallint[], ${p + 1}::text[], "
+            f"${p + 2}::int[], ${p + 3}::text[], ${p + 4}::bigint[]) AS i)"
+        )
+    parts.append(
+        f"staged AS (INSERT INTO outbox ({OUTBOX_COLUMNS}) "
+        f"SELECT ${o}, ${o + 1}, ${o + 2}, ${o + 3}, ${o + 4}, ${o + 5}::jsonb, ${o + 6} "
+        "FROM recorded)"
+    )
+    return "WITH " + ",\n".join(parts) + "\nSELECT id FROM recorded"
+
+
 class InterventionsUnitOfWork:
     """One transaction: intervention rows and their events commit together."""
 
     def __init__(self, conn: Connection, topic_prefix: str) -> None:
         self._conn = conn
         self._topic_prefix = topic_prefix
+        self.staged = False  # an event was written (committed, outside a transaction)
 
     # -- households, as the registry's events tell them ------------------------------------
 
@@ -296,6 +404,58 @@ class InterventionsUnitOfWork:
             household_id,
         )
         return None if row is None else _known(row)
+
+    async def versioned_household(
+        self, household_id: uuid.UUID
+    ) -> tuple[KnownHousehold, int] | None:
+        """The household and the version of its row (its xmin), read without a lock, for
+        `record(..., household_version=...)`."""
+        row = await self._conn.fetchrow(
+            f"SELECT {_KNOWN_COLUMNS}, xmin AS row_version FROM known_households "
+            "WHERE household_id = $1",
+            household_id,
+        )
+        if row is None:
+            return None
+        known = dict(row)
+        version = int(known.pop("row_version"))
+        member_ids = known["member_ids"]
+        known["member_ids"] = None if member_ids is None else frozenset(member_ids)
+        return KnownHousehold.model_validate(known), version
+
+    async def record(
+        self,
+        record: Recordable,
+        envelope: Envelope,
+        stream: str,
+        *,
+        household_version: int | None = None,
+    ) -> bool:
+        """The record, its grant items and its event in one statement: one round trip, and
+        atomic without a transaction. With `household_version` (from versioned_household),
+        only if the record's household is still that version, taken FOR SHARE: False when it
+        changed meanwhile, then nothing is written."""
+        table, row = _record_row(record)
+        args: list[Any] = [
+            *row.values(),
+            *outbox_row(envelope, f"{self._topic_prefix}.{stream}"),
+        ]
+        guarded = household_version is not None
+        if guarded:
+            args += [row["household_id"], household_version]
+        items = record.items if isinstance(record, Grant) else []
+        if items:
+            args += [
+                list(range(1, len(items) + 1)),
+                [i.description for i in items],
+                [i.quantity for i in items],
+                [i.unit for i in items],
+                [i.unit_value_idr for i in items],
+            ]
+        query = _record_statement(table, tuple(row), guarded, bool(items))
+        written = await self._conn.fetchval(query, *args) is not None
+        self.staged = self.staged or written
+        return written
 
     async def learn_households(self, changes: Mapping[uuid.UUID, HouseholdChanges]) -> int:
         """A batch of the registry's events, folded per household, merged into the stored
@@ -336,51 +496,7 @@ class InterventionsUnitOfWork:
             )
         return len(writes)
 
-    # -- grants ------------------------------------------------------------------------------
-
-    async def add_grant(self, grant: Grant) -> None:
-        await self._conn.execute(
-            """INSERT INTO grants (id, household_id, agency, kind, amount_idr, issued_at,
-                                   purpose, fiscal_year, budget_line)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-            grant.id,
-            grant.household_id,
-            grant.agency,
-            grant.kind,
-            grant.amount_idr,
-            grant.issued_at,
-            grant.purpose,
-            grant.fiscal_year,
-            grant.budget_line,
-        )
-        if not grant.items:  # a capital grant: no round trip for nothing
-            return
-        await self._conn.executemany(
-            """INSERT INTO grant_items
-                   (grant_id, line, description, quantity, unit, unit_value_idr)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            [
-                (grant.id, line, i.description, i.quantity, i.unit, i.unit_value_idr)
-                for line, i in enumerate(grant.items, start=1)
-            ],
-        )
-
     # -- training ----------------------------------------------------------------------------
-
-    async def add_session(self, session: TrainingSession) -> None:
-        await self._conn.execute(
-            """INSERT INTO training_sessions
-                   (id, agency, topic, starts_on, ends_on, hours, place, recorded_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-            session.id,
-            session.agency,
-            session.topic,
-            session.starts_on,
-            session.ends_on,
-            session.hours,
-            session.place,
-            session.recorded_at,
-        )
 
     async def live_session(self, session_id: uuid.UUID) -> TrainingSession | None:
         # FOR UPDATE: participants of one session are added one at a time, so the check for
@@ -472,51 +588,6 @@ class InterventionsUnitOfWork:
             completion.member_id,
         )
 
-    # -- following the business ----------------------------------------------------------------
-
-    async def add_mentoring_visit(self, visit: MentoringVisit) -> None:
-        await self._conn.execute(
-            """INSERT INTO mentoring_visits
-                   (id, household_id, agency, visited_on, business_status, notes, recorded_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-            visit.id,
-            visit.household_id,
-            visit.agency,
-            visit.visited_on,
-            visit.business_status,
-            visit.notes,
-            visit.recorded_at,
-        )
-
-    async def add_business_survey(self, survey: BusinessSurvey) -> None:
-        await self._conn.execute(
-            """INSERT INTO business_surveys (id, household_id, agency, surveyed_on,
-                                             monthly_income_idr, workers, recorded_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-            survey.id,
-            survey.household_id,
-            survey.agency,
-            survey.surveyed_on,
-            survey.monthly_income_idr,
-            survey.workers,
-            survey.recorded_at,
-        )
-
-    # -- budgets -------------------------------------------------------------------------------
-
-    async def add_budget_allocation(self, allocation: BudgetAllocation) -> None:
-        await self._conn.execute(
-            """INSERT INTO budget_allocations
-                   (id, agency, fiscal_year, amount_idr, budget_line, allocated_at)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            allocation.id,
-            allocation.agency,
-            allocation.fiscal_year,
-            allocation.amount_idr,
-            allocation.budget_line,
-            allocation.allocated_at,
-        )
-
     # -- voids ---------------------------------------------------------------------------------
 
     async def void_target(self, kind: InterventionType, record_id: uuid.UUID) -> VoidTarget | None:
@@ -547,7 +618,8 @@ class InterventionsUnitOfWork:
     # -- events --------------------------------------------------------------------------------
 
     async def publish(self, envelope: Envelope, stream: str) -> None:
-        await add_to_outbox(self._conn, envelope, f"{self._topic_prefix}.{stream}")
+        await add_to_outbox(self._conn, envelope, f"{self._topic_prefix}.{stream}", notify=False)
+        self.staged = True
 
     # -- intake from agency systems ---------------------------------------------------------
 
@@ -590,7 +662,14 @@ class InterventionsUnitOfWork:
 
 @asynccontextmanager
 async def unit_of_work(
-    pool: asyncpg.Pool, topic_prefix: str
+    pool: asyncpg.Pool,
+    topic_prefix: str,
+    *,
+    atomic: bool = True,
+    staged: Callable[[], None] = lambda: None,
 ) -> AsyncIterator[InterventionsUnitOfWork]:
-    async with pool.acquire() as conn, conn.transaction():
-        yield InterventionsUnitOfWork(conn, topic_prefix)
+    """outbox.staging_work over a connection of the pool."""
+    async with pool.acquire() as conn:
+        uow = InterventionsUnitOfWork(conn, topic_prefix)
+        async with staging_work(conn, uow, atomic=atomic, staged=staged):
+            yield uow

@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from gayari_interventions.adapters.postgres import InterventionsUnitOfWork
+from gayari_interventions.adapters.postgres import InterventionsUnitOfWork, Recordable
 from gayari_interventions.domain.budget import (
     BudgetAllocation,
     BudgetAllocationRequest,
@@ -22,7 +23,11 @@ from gayari_interventions.domain.budget import (
     budget_allocated,
 )
 from gayari_interventions.domain.grants import Grant, GrantRequest, grant_issued, issue_grant
-from gayari_interventions.domain.households import HouseholdEvent, fold_household_events
+from gayari_interventions.domain.households import (
+    HouseholdEvent,
+    KnownHousehold,
+    fold_household_events,
+)
 from gayari_interventions.domain.monitoring import (
     BusinessSurvey,
     BusinessSurveyRequest,
@@ -53,6 +58,7 @@ from gayari_interventions.domain.training import (
 )
 from gayari_interventions.domain.voids import Void, VoidRequest, intervention_voided, void_record
 from gayari_shared.events.base import EventBase
+from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for
 
 UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[InterventionsUnitOfWork]]
@@ -62,6 +68,14 @@ UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[InterventionsUnitOf
 class InterventionsDeps:
     unit_of_work: UnitOfWorkFactory
     agencies: frozenset[str]
+    # Statements outside a transaction, each atomic by itself (see _record): a use case whose
+    # write is one statement then needs no BEGIN, no COMMIT and no lock held between round
+    # trips. None: every use case runs in one unit_of_work transaction, as it must when a
+    # wrapper of unit_of_work writes in that transaction too (intake's claim of an event id).
+    statements: UnitOfWorkFactory | None = None
+
+
+R = TypeVar("R", bound=Recordable)
 
 
 def agency_source(agency: str) -> str:
@@ -72,41 +86,96 @@ def agency_source(agency: str) -> str:
 async def _publish(
     uow: InterventionsUnitOfWork, event: EventBase, agency: str, correlation_id: str
 ) -> None:
-    envelope = envelope_for(event, source=agency_source(agency), correlation_id=correlation_id)
-    await uow.publish(envelope, event.STREAM)
+    await uow.publish(_envelope(event, agency, correlation_id), event.STREAM)
+
+
+def _envelope(event: EventBase, agency: str, correlation_id: str) -> Envelope:
+    return envelope_for(event, source=agency_source(agency), correlation_id=correlation_id)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
+async def _record(
+    deps: InterventionsDeps,
+    household_id: uuid.UUID | None,
+    decide: Callable[[KnownHousehold | None], R],
+    event_of: Callable[[R], EventBase],
+    *,
+    agency: str,
+    correlation_id: str,
+) -> R:
+    """Decide a record (for `household_id`, or for the agency alone when None) and write it
+    with its event in one statement.
+
+    With `deps.statements`, optimistically, outside a transaction: the household is read
+    without a lock, and the statement writes only if its row is still the version decided on,
+    taking it FOR SHARE for that statement as the transaction would (two round trips for a
+    household's record, one for an agency's, against five). A household changed meanwhile (an
+    exit just applied, say) is decided again the locked way: in one transaction, the household
+    read FOR SHARE, so an exit arriving meanwhile waits for the record."""
+    if deps.statements is not None:
+        async with deps.statements() as uow:
+            if household_id is None:
+                record = decide(None)
+                event = event_of(record)
+                await uow.record(record, _envelope(event, agency, correlation_id), event.STREAM)
+                return record
+            seen = await uow.versioned_household(household_id)
+            if seen is not None:
+                household, version = seen
+                record = decide(household)
+                event = event_of(record)
+                if await uow.record(
+                    record,
+                    _envelope(event, agency, correlation_id),
+                    event.STREAM,
+                    household_version=version,
+                ):
+                    return record
+    async with deps.unit_of_work() as uow:
+        known = None if household_id is None else await uow.known_household(household_id)
+        record = decide(known)
+        event = event_of(record)
+        await uow.record(record, _envelope(event, agency, correlation_id), event.STREAM)
+    return record
+
+
 async def record_grant(
     deps: InterventionsDeps, agency: str, request: GrantRequest, correlation_id: str
 ) -> Grant:
-    async with deps.unit_of_work() as uow:
-        grant = issue_grant(
+    def decide(household: KnownHousehold | None) -> Grant:
+        return issue_grant(
             request,
             agency=agency,
             agencies=deps.agencies,
-            household=await uow.known_household(request.household_id),
+            household=household,
             grant_id=uuid.uuid4(),
             now=_now(),
         )
-        await uow.add_grant(grant)
-        await _publish(uow, grant_issued(grant), agency, correlation_id)
-    return grant
+
+    return await _record(
+        deps,
+        request.household_id,
+        decide,
+        grant_issued,
+        agency=agency,
+        correlation_id=correlation_id,
+    )
 
 
 async def record_training_session(
     deps: InterventionsDeps, agency: str, request: TrainingSessionRequest, correlation_id: str
 ) -> TrainingSession:
-    async with deps.unit_of_work() as uow:
-        session = record_session(
+    def decide(_: KnownHousehold | None) -> TrainingSession:
+        return record_session(
             request, agency=agency, agencies=deps.agencies, session_id=uuid.uuid4(), now=_now()
         )
-        await uow.add_session(session)
-        await _publish(uow, session_recorded(session), agency, correlation_id)
-    return session
+
+    return await _record(
+        deps, None, decide, session_recorded, agency=agency, correlation_id=correlation_id
+    )
 
 
 async def add_training_participant(
@@ -179,47 +248,60 @@ async def record_training_completion(
 async def record_mentoring_visit(
     deps: InterventionsDeps, agency: str, request: MentoringVisitRequest, correlation_id: str
 ) -> MentoringVisit:
-    async with deps.unit_of_work() as uow:
-        visit = record_visit(
+    def decide(household: KnownHousehold | None) -> MentoringVisit:
+        return record_visit(
             request,
             agency=agency,
             agencies=deps.agencies,
-            household=await uow.known_household(request.household_id),
+            household=household,
             visit_id=uuid.uuid4(),
             now=_now(),
         )
-        await uow.add_mentoring_visit(visit)
-        await _publish(uow, mentoring_visited(visit), agency, correlation_id)
-    return visit
+
+    return await _record(
+        deps,
+        request.household_id,
+        decide,
+        mentoring_visited,
+        agency=agency,
+        correlation_id=correlation_id,
+    )
 
 
 async def record_business_survey(
     deps: InterventionsDeps, agency: str, request: BusinessSurveyRequest, correlation_id: str
 ) -> BusinessSurvey:
-    async with deps.unit_of_work() as uow:
-        survey = record_survey(
+    def decide(household: KnownHousehold | None) -> BusinessSurvey:
+        return record_survey(
             request,
             agency=agency,
             agencies=deps.agencies,
-            household=await uow.known_household(request.household_id),
+            household=household,
             survey_id=uuid.uuid4(),
             now=_now(),
         )
-        await uow.add_business_survey(survey)
-        await _publish(uow, business_surveyed(survey), agency, correlation_id)
-    return survey
+
+    return await _record(
+        deps,
+        request.household_id,
+        decide,
+        business_surveyed,
+        agency=agency,
+        correlation_id=correlation_id,
+    )
 
 
 async def record_budget_allocation(
     deps: InterventionsDeps, agency: str, request: BudgetAllocationRequest, correlation_id: str
 ) -> BudgetAllocation:
-    async with deps.unit_of_work() as uow:
-        allocation = allocate_budget(
+    def decide(_: KnownHousehold | None) -> BudgetAllocation:
+        return allocate_budget(
             request, agency=agency, agencies=deps.agencies, allocation_id=uuid.uuid4(), now=_now()
         )
-        await uow.add_budget_allocation(allocation)
-        await _publish(uow, budget_allocated(allocation), agency, correlation_id)
-    return allocation
+
+    return await _record(
+        deps, None, decide, budget_allocated, agency=agency, correlation_id=correlation_id
+    )
 
 
 async def void_intervention(

@@ -55,8 +55,11 @@ async def accept_intake(
 
     Raises DuplicateIntakeError for an event id seen before, and the domain's errors
     (RuleViolationError, ForbiddenError, ...) for a message that breaks a rule."""
+    # The claim and the record in one transaction: no statements outside it.
     once = dataclasses.replace(
-        deps, unit_of_work=_claiming(deps.unit_of_work, event_id, message.agency, message.TYPE)
+        deps,
+        unit_of_work=_claiming(deps.unit_of_work, event_id, message.agency, message.TYPE),
+        statements=None,
     )
     fields = message.model_dump(exclude={"agency"})
     match message:

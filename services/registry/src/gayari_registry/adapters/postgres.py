@@ -4,7 +4,7 @@ transaction."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
@@ -22,11 +22,11 @@ from gayari_registry.domain.model import (
 )
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.outbox import (
-    NOTIFY_CHANNEL,
     OUTBOX_COLUMNS,
     OUTBOX_LANES_MIGRATION,
     OUTBOX_MIGRATION,
     outbox_row,
+    staging_work,
 )
 from gayari_shared.postgres import Connection
 
@@ -121,11 +121,16 @@ _HOUSEHOLD = """
     FROM households h"""
 
 
-# The household holding a KK, and the households holding some NIKs: both by index.
-REGISTRATION_LOOKUP: Final = """
-    SELECT NULL::text AS nik, id FROM households WHERE kk = $1
+def _held(kk: int, niks: int) -> str:
+    """The household holding the KK $kk (nik NULL), and the households holding the NIKs
+    $niks: both by index."""
+    return f"""
+    SELECT NULL::text AS nik, id FROM households WHERE kk = ${kk}
     UNION ALL
-    SELECT nik, household_id FROM members WHERE nik = ANY($2::bpchar[])"""
+    SELECT nik, household_id FROM members WHERE nik = ANY(${niks}::bpchar[])"""
+
+
+REGISTRATION_LOOKUP: Final = _held(1, 2)
 
 
 def _arrays(first: int, *types: str) -> str:
@@ -146,38 +151,51 @@ def _members_from(first: int) -> str:
 
 
 def _staged(first: int) -> str:
-    """The event of the write `written` into the outbox, parameters $first..$first+6, and
-    the notification on channel $first+7 that wakes the relay (delivered at commit only)."""
-    n = list(range(first, first + 8))
+    """The event of the write `written` into the outbox, parameters $first..$first+6. No
+    notification in the statement: the unit of work tells the relay after the commit (see
+    add_to_outbox on why)."""
+    n = list(range(first, first + 7))
     return f"""
     staged AS (
         INSERT INTO outbox ({OUTBOX_COLUMNS})
         SELECT ${n[0]}, ${n[1]}, ${n[2]}, ${n[3]}, ${n[4]}, ${n[5]}::jsonb, ${n[6]}
-        FROM written RETURNING seq)
-    SELECT pg_notify(${n[7]}, '') FROM staged"""
+        FROM written)"""
 
 
 # A write and the event it causes in one statement, one round trip (not one per table and
-# one for the outbox). A registration: inserted unless the KK is registered already, then
-# nothing is written and no row comes back. $1..$11 the household (_row, then kk and
-# registered_at), $12..$18 its members, $19.. the outbox row.
+# one for the outbox, nor one more to look up the KK and the NIKs first). A registration:
+# inserted unless the KK or a member's NIK is held already; then nothing is written and the
+# rows that come back say who holds them (nik NULL: the household holding the KK), as
+# REGISTRATION_LOOKUP would. $1..$11 the household (_row, then kk and registered_at),
+# $12..$18 its members, $19.. the outbox row.
 _REGISTER: Final = f"""
-    WITH written AS (
+    WITH held AS ({_held(10, 14)}),
+    written AS (
         INSERT INTO households
             (id, head_name, village_code, welfare_decile, address, flags, head_key,
              head_birth_date, updated_at, kk, registered_at)
-        VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11)
+        SELECT $1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11
+        WHERE NOT EXISTS (SELECT FROM held)
         ON CONFLICT (kk) DO NOTHING RETURNING id),
-    members AS ({_members_from(12)}),{_staged(19)}"""
-# A household read FOR UPDATE written back: $1..$9 its row, $10..$16 its members when they
-# changed (deleted first, by another statement; else empty arrays), $17..$22 its enrolments,
-# $23.. the outbox row.
-_SAVE: Final = f"""
+    members AS ({_members_from(12)}),{_staged(19)}
+    SELECT true AS created, NULL::text AS nik, id FROM written
+    UNION ALL
+    SELECT false, nik, id FROM held"""
+
+
+def _save(guarded: bool) -> str:
+    """A household written back: $1..$9 its row, $10..$16 its members when they changed
+    (deleted first, by another statement; else empty arrays), $17..$22 its enrolments, $23..
+    the outbox row. Read FOR UPDATE before; or, `guarded`, read without a lock and written
+    only if its row is still the version read ($30, the row's xmin: every update of a
+    household, whatever part of it changes, writes a new row version)."""
+    guard = " AND xmin = $30::xid" if guarded else ""
+    return f"""
     WITH written AS (
         UPDATE households SET head_name = $2, village_code = $3, welfare_decile = $4,
             address = $5::jsonb, flags = $6::jsonb, head_key = $7, head_birth_date = $8,
             updated_at = $9
-        WHERE id = $1 RETURNING id),
+        WHERE id = $1{guard} RETURNING id),
     members AS ({_members_from(10)}),
     enrolled AS (
         INSERT INTO enrolments
@@ -186,7 +204,12 @@ _SAVE: Final = f"""
             {_arrays(17, "smallint", "smallint", "text", "timestamptz", "text", "timestamptz")}
         ) AS e
         ON CONFLICT (household_id, number) DO UPDATE
-            SET exit_reason = excluded.exit_reason, exited_at = excluded.exited_at),{_staged(23)}"""
+            SET exit_reason = excluded.exit_reason, exited_at = excluded.exited_at),{_staged(23)}
+    SELECT id FROM written"""
+
+
+_SAVE: Final = _save(guarded=False)
+_SAVE_IF_UNCHANGED: Final = _save(guarded=True)
 
 
 def _row(household: Household) -> tuple[Any, ...]:
@@ -247,35 +270,54 @@ class HouseholdUnitOfWork:
     def __init__(self, conn: Connection, topic_prefix: str) -> None:
         self._conn = conn
         self._topic_prefix = topic_prefix
+        self.staged = False  # an event was written (committed, outside a transaction)
 
-    async def add_if_new(self, household: Household, event: Envelope, stream: str) -> bool:
-        """Insert the household, its members and its event unless the KK is registered
-        already; False when it was (then nothing is written)."""
+    async def add_if_new(
+        self, household: Household, event: Envelope, stream: str
+    ) -> tuple[bool, uuid.UUID | None, dict[str, uuid.UUID]]:
+        """Insert the household, its members and its event unless its KK or a member's NIK is
+        held already, in one round trip. (True, None, {}) when it was written; else nothing
+        is written and (False, the household holding the KK or None, the household holding
+        each NIK held), as registration_lookup tells. (False, None, {}): the KK was registered
+        by a concurrent request meanwhile."""
         try:
-            written = await self._conn.fetchrow(
+            rows = await self._conn.fetch(
                 _REGISTER,
                 *_row(household),
                 household.kk,
                 household.registered_at,
                 *_member_arrays(household),
                 *outbox_row(event, self._topic(stream)),
-                NOTIFY_CHANNEL,
             )
         except asyncpg.UniqueViolationError as exc:
             raise _nik_taken(exc) from exc
-        return written is not None
+        if any(row["created"] for row in rows):
+            self.staged = True
+            return True, None, {}
+        existing = next((row["id"] for row in rows if row["nik"] is None), None)
+        return False, existing, {row["nik"]: row["id"] for row in rows if row["nik"] is not None}
 
     async def save(
-        self, household: Household, *, members: bool, event: Envelope, stream: str
-    ) -> None:
+        self,
+        household: Household,
+        *,
+        members: bool,
+        event: Envelope,
+        stream: str,
+        if_version: int | None = None,
+    ) -> bool:
         """Write back a household read with `by_id(..., for_update=True)` (its members too
-        when they changed) and stage the event the change causes."""
+        when they changed) and stage the event the change causes. With `if_version` (from
+        `versioned`, read without a lock, members unchanged) only if the household is still
+        that version: False when it changed meanwhile, then nothing is written."""
         if members:
+            if if_version is not None:
+                raise ValueError("a member change is written under the household's lock")
             await self._conn.execute("DELETE FROM members WHERE household_id = $1", household.id)
         enrolments = household.enrolments
         try:
             written = await self._conn.fetchrow(
-                _SAVE,
+                _SAVE if if_version is None else _SAVE_IF_UNCHANGED,
                 *_row(household),
                 *(_member_arrays(household) if members else [[]] * 7),
                 list(range(len(enrolments))),
@@ -285,11 +327,14 @@ class HouseholdUnitOfWork:
                 [e.exit_reason for e in enrolments],
                 [e.exited_at for e in enrolments],
                 *outbox_row(event, self._topic(stream)),
-                NOTIFY_CHANNEL,
+                *(() if if_version is None else (if_version,)),
             )
         except asyncpg.UniqueViolationError as exc:
             raise _nik_taken(exc) from exc
-        assert written is not None, "saved a household that was not read FOR UPDATE"
+        if if_version is None:
+            assert written is not None, "saved a household that was not read FOR UPDATE"
+        self.staged = self.staged or written is not None
+        return written is not None
 
     async def owners_of(self, niks: Sequence[str], excluding: uuid.UUID) -> dict[str, uuid.UUID]:
         """The other household holding each of these NIKs, for those another household holds."""
@@ -315,6 +360,16 @@ class HouseholdUnitOfWork:
     async def by_kk(self, kk: str) -> Household | None:
         row = await self._conn.fetchrow(f"{_HOUSEHOLD} WHERE h.kk = $1", kk)
         return _household(row) if row else None
+
+    async def versioned(self, household_id: uuid.UUID) -> tuple[Household, int] | None:
+        """The household and the version of its row (its xmin), read without a lock, for
+        `save(..., if_version=...)`."""
+        row = await self._conn.fetchrow(
+            f"{_HOUSEHOLD.replace('SELECT h.*,', 'SELECT h.*, h.xmin AS row_version,', 1)} "
+            "WHERE h.id = $1",
+            household_id,
+        )
+        return None if row is None else (_household(row), int(row["row_version"]))
 
     async def by_id(self, household_id: uuid.UUID, *, for_update: bool = False) -> Household | None:
         # FOR UPDATE: changes to one household queue behind each other instead of racing.
@@ -343,13 +398,14 @@ class HouseholdUnitOfWork:
 
 @asynccontextmanager
 async def unit_of_work(
-    pool: asyncpg.Pool, topic_prefix: str, *, atomic: bool = True
+    pool: asyncpg.Pool,
+    topic_prefix: str,
+    *,
+    atomic: bool = True,
+    staged: Callable[[], None] = lambda: None,
 ) -> AsyncIterator[HouseholdUnitOfWork]:
-    """One transaction; with `atomic` False none: each statement commits on its own, for a use
-    case whose writes are one statement (a BEGIN and a COMMIT fewer)."""
+    """outbox.staging_work over a connection of the pool."""
     async with pool.acquire() as conn:
-        if not atomic:
-            yield HouseholdUnitOfWork(conn, topic_prefix)
-            return
-        async with conn.transaction():
-            yield HouseholdUnitOfWork(conn, topic_prefix)
+        uow = HouseholdUnitOfWork(conn, topic_prefix)
+        async with staging_work(conn, uow, atomic=atomic, staged=staged):
+            yield uow

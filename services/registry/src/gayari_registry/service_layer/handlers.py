@@ -85,21 +85,28 @@ async def register_household(
     whatever else the application says (the KK is the household's identity).
 
     No transaction around it: its one write, the household with its members and its event, is
-    one statement, atomic by itself; the lookups before and after read committed data, as they
-    would in a transaction (READ COMMITTED), and a concurrent registration of the KK or of a
-    NIK is caught by that statement's unique indexes."""
+    one statement, atomic by itself, which also looks up who holds the KK and the NIKs (one
+    round trip for a new household); the lookups read committed data, as they would in a
+    transaction (READ COMMITTED), and a concurrent registration of the KK or of a NIK is caught
+    by that statement's unique indexes."""
     async with deps.unit_of_work(atomic=False) as uow:
-        known, nik_owners = await uow.registration_lookup(
-            application.kk, [m.nik for m in application.members]
-        )
-        if known is None:
+        try:
             household = register(application, deps.reference, household_id=uuid.uuid4(), now=_now())
-            # The new household's id is in no row yet: every owner found is another household.
-            check_niks_free(household, nik_owners)
+        except RuleViolationError:
+            # A known KK is answered whatever else the application says.
+            known, _ = await uow.registration_lookup(application.kk, [])
+            if known is None:
+                raise
+        else:
             event = registered_event(household, keyed_hash(deps.hash_secret, household.kk))
-            # The household, its members and its event in one statement.
-            if await uow.add_if_new(household, _envelope(event, correlation_id), event.STREAM):
+            created, known, nik_owners = await uow.add_if_new(
+                household, _envelope(event, correlation_id), event.STREAM
+            )
+            if created:
                 return Registration(household, created=True)
+            if known is None:
+                # The new household's id is in no row: every owner found is another household.
+                check_niks_free(household, nik_owners)
         # Known already, or registered by a concurrent request meanwhile.
         existing = await uow.by_kk(application.kk)
     assert existing is not None
@@ -107,6 +114,32 @@ async def register_household(
 
 
 async def _transition(
+    deps: RegistryDeps, household_id: uuid.UUID, step: Step, correlation_id: str
+) -> Household:
+    """Apply one life-cycle step; its event commits with the change. Optimistically first
+    (two round trips, no transaction): read the household, apply the step, write it back only
+    if its row is unchanged since. A change of members, or a household changed meanwhile, takes
+    the household's lock instead."""
+    async with deps.unit_of_work(atomic=False) as uow:
+        found = await uow.versioned(household_id)
+        if found is None:
+            raise UnknownHouseholdError(household_id)
+        household, version = found
+        updated, event = step(household)
+        if event is None:
+            return household
+        if updated.members == household.members and await uow.save(
+            updated,
+            members=False,
+            event=_envelope(event, correlation_id),
+            stream=event.STREAM,
+            if_version=version,
+        ):
+            return updated
+    return await _locked_transition(deps, household_id, step, correlation_id)
+
+
+async def _locked_transition(
     deps: RegistryDeps, household_id: uuid.UUID, step: Step, correlation_id: str
 ) -> Household:
     """Apply one life-cycle step to a locked household; its event commits with the change."""
