@@ -507,7 +507,7 @@ async def print_read_models(keys: Keys) -> None:
         agencies = (await client.get(f"{REPORTING}/agencies")).json()["agencies"]
         districts = (await client.get(f"{REPORTING}/areas/62.09")).json()["children"]
         convergence = (await client.get(f"{REPORTING}/convergence")).json()
-        alerts = (await client.get(f"{REPORTING}/double-funding")).json()["alerts"]
+        alerts = (await client.get(f"{REPORTING}/double-funding")).json()["total"]
         unserved = (await client.get(f"{REPORTING}/unserved")).json()
     print()
     print(f"  {'agency':<10} {'reached':>8} {'budget':>20} {'realised':>9}")
@@ -530,10 +530,12 @@ async def print_read_models(keys: Keys) -> None:
     print()
     print(f"  households by agencies reaching them  {reached}")
     print(f"  collaboration (enrolled, 2+ agencies) {convergence['collaboration_percent']} %")
-    print(f"  double-funding alerts                 {len(alerts)}")
+    print(f"  double-funding alerts                 {alerts}")
+    # Both lists come a page at a time; their totals count every page.
+    villages = "" if unserved["next"] else f" in {len(unserved['villages'])} villages"
     print(
         f"  unserved for {unserved['days']} days              "
-        f"{unserved['households']} households in {len(unserved['villages'])} villages"
+        f"{unserved['households']} households{villages}"
     )
     print(f"  more: {REPORTING}/docs (summary, areas, timeseries, outcomes, exports ...)")
 
