@@ -291,59 +291,19 @@ def _live(kind: InterventionType, alias: str) -> str:
 Recordable = Grant | TrainingSession | MentoringVisit | BusinessSurvey | BudgetAllocation
 
 
+# Each record's table: its fields are the table's columns (a grant's items have their own).
+_TABLE_OF: Final[dict[type[Recordable], str]] = {
+    Grant: "grants",
+    TrainingSession: "training_sessions",
+    MentoringVisit: "mentoring_visits",
+    BusinessSurvey: "business_surveys",
+    BudgetAllocation: "budget_allocations",
+}
+
+
 def _record_row(record: Recordable) -> tuple[str, dict[str, Any]]:
     """The table of a record and its columns with their values."""
-    if isinstance(record, Grant):
-        return "grants", {
-            "id": record.id,
-            "household_id": record.household_id,
-            "agency": record.agency,
-            "kind": record.kind,
-            "amount_idr": record.amount_idr,
-            "issued_at": record.issued_at,
-            "purpose": record.purpose,
-            "fiscal_year": record.fiscal_year,
-            "budget_line": record.budget_line,
-        }
-    if isinstance(record, TrainingSession):
-        return "training_sessions", {
-            "id": record.id,
-            "agency": record.agency,
-            "topic": record.topic,
-            "starts_on": record.starts_on,
-            "ends_on": record.ends_on,
-            "hours": record.hours,
-            "place": record.place,
-            "recorded_at": record.recorded_at,
-        }
-    if isinstance(record, MentoringVisit):
-        return "mentoring_visits", {
-            "id": record.id,
-            "household_id": record.household_id,
-            "agency": record.agency,
-            "visited_on": record.visited_on,
-            "business_status": record.business_status,
-            "notes": record.notes,
-            "recorded_at": record.recorded_at,
-        }
-    if isinstance(record, BusinessSurvey):
-        return "business_surveys", {
-            "id": record.id,
-            "household_id": record.household_id,
-            "agency": record.agency,
-            "surveyed_on": record.surveyed_on,
-            "monthly_income_idr": record.monthly_income_idr,
-            "workers": record.workers,
-            "recorded_at": record.recorded_at,
-        }
-    return "budget_allocations", {
-        "id": record.id,
-        "agency": record.agency,
-        "fiscal_year": record.fiscal_year,
-        "amount_idr": record.amount_idr,
-        "budget_line": record.budget_line,
-        "allocated_at": record.allocated_at,
-    }
+    return _TABLE_OF[type(record)], record.model_dump(exclude={"items"})
 
 
 @functools.cache
