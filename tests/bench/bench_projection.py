@@ -223,7 +223,7 @@ class Bench:
         self.prefix = f"bench-{uuid.uuid4().hex[:8]}"
         self.topics = {s: f"{self.prefix}.{s}" for s in ("households", "interventions")}
         self.results: dict[str, Any] = {"events": events}
-        self.replay_workers = 1  # the command's default
+        self.replay_workers: int | None = None  # None: the command's default
         self.databases: list[str] = []
         self.services: list[Service] = []
         keys = KeyFile(workdir / "api-keys.json")
@@ -355,8 +355,7 @@ class Bench:
                 str(BIN / "gayari-reporting-replay"),
                 "--no-progress",
                 "--keep-previous",
-                "--workers",
-                str(self.replay_workers),
+                *(() if self.replay_workers is None else ("--workers", str(self.replay_workers))),
             ],
             env=env,
             stdout=subprocess.PIPE,
@@ -377,7 +376,7 @@ class Bench:
             f"service {rss.peak['reporting']:.0f} MB",
         )
         self.results["replay"].update(
-            workers=self.replay_workers,
+            workers=self.replay_workers or "default",
             replay_peak_rss_mb=round(rss.peak["replay"]),
             reporting_peak_rss_mb=round(rss.peak["reporting"]),
             output=out.strip(),
@@ -610,7 +609,9 @@ def main() -> None:
     parser.add_argument("--naive-events", type=int, default=5_000)
     parser.add_argument("--freshness-seconds", type=int, default=60)
     parser.add_argument("--no-pair", action="store_true", help="skip the two-instance run")
-    parser.add_argument("--replay-workers", type=int, default=1)
+    parser.add_argument(
+        "--replay-workers", type=int, default=None, help="default: the replay command's"
+    )
     args = parser.parse_args()
     # The pipeline, not the terminal: per-event INFO lines would be most of what is measured.
     configure_logging("bench", "WARNING", json=True)

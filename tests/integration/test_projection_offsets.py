@@ -12,6 +12,7 @@ from functools import partial
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from gayari_reporting.adapters import tallies
 from gayari_reporting.adapters.generations import Generations, use_active
 from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.store import ReadModelStore
@@ -102,8 +103,17 @@ async def totals(pool: Pool) -> tuple[int, int, int]:
     return int(row["h"]), int(row["g"]), int(row["idr"])
 
 
+async def drift(pool: Pool) -> dict[str, int]:
+    async with pool.acquire() as conn, conn.transaction():
+        await use_active(conn)
+        return await tallies.drift(conn)
+
+
+# Three lanes: batches split over partition indexes and committed side by side, all of them
+# adding to the same country-wide tally rows.
+@pytest.mark.parametrize("lanes", [1, 3])
 async def test_projection_resumes_from_stored_offsets(
-    databases: DatabaseFactory, isolated_settings: CommonSettings
+    databases: DatabaseFactory, isolated_settings: CommonSettings, lanes: int
 ) -> None:
     bootstrap = isolated_settings.kafka_bootstrap_servers
     topics = {s: isolated_settings.topic(s) for s in ("households", "interventions")}
@@ -120,6 +130,7 @@ async def test_projection_resumes_from_stored_offsets(
             topics=list(topics.values()),
             store=store,
             max_records=50,
+            lanes=lanes,
         )
 
     first = programme(40)
@@ -149,6 +160,7 @@ async def test_projection_resumes_from_stored_offsets(
     assert run2.projected_total == 51, "the restart re-projected events it had stored"
     expected_idr = sum(1_000_000 + i for i in range(40)) + sum(1_000_000 + i for i in range(25))
     assert await totals(pool) == (65, 65, expected_idr)
+    assert await drift(pool) == dict.fromkeys(tallies.TABLES, 0)
     await pool.close()
 
 

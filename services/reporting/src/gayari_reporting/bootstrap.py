@@ -52,6 +52,7 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
             topics=[common.topic(stream) for stream in DOMAIN_STREAMS],
             store=store,
             max_records=settings.max_batch_records,
+            lanes=settings.projector_lanes,
             log_each_up_to=settings.log_each_event_up_to,
             dead_letters=partial(
                 send_to_dead_letters, dead_letters, common.deadletter_topic, consumer="reporting"

@@ -19,6 +19,10 @@ class ReportingSettings(BaseSettings):
     # so larger batches go faster; 10,000 measured 17,100 events/s against 14,000 at 5,000 and
     # 15,500 at 20,000 (peak RSS 200 MB, 170 at 5,000, 267 at 20,000).
     max_batch_records: int = Field(default=10_000, ge=1)
+    # Transactions a batch is split into and committed side by side, on disjoint partitions
+    # (so disjoint households): one transaction is one PostgreSQL backend, one core. At most
+    # the partition count; each lane holds a pool connection while it commits.
+    projector_lanes: int = Field(default=2, ge=1, le=64)
     # A batch of at most this many events logs a line per event (the trail of live traffic,
     # with correlation ids); a bigger one, a catch-up, logs one line per batch.
     log_each_event_up_to: int = Field(default=100, ge=0)

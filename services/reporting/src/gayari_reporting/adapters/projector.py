@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
+from functools import partial
+from typing import TypeVar
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
-from gayari_reporting.adapters.commits import InOrderCommits
+from gayari_reporting.adapters.commits import Lanes
 from gayari_reporting.adapters.store import (
     ConsumedRecord,
     EventMeta,
@@ -33,6 +35,7 @@ from gayari_shared.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED
 from gayari_shared.tracing import consuming, tracing_enabled
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 
 def decode(
@@ -80,6 +83,20 @@ def decode_batch(
     }
 
 
+def split_into_lanes(fetched: Fetched, batch: Batch, lanes: int) -> list[tuple[Fetched, Batch]]:
+    """A fetch and its decoded batch as one part per lane; partition index n goes to lane
+    n mod `lanes`, always the same one, so each lane commits its partitions' batches in order.
+    Every topic is keyed by household with the same partition count: one index of every topic
+    is one lane, and a household's events never straddle two."""
+    parts: list[tuple[Fetched, Batch]] = [({}, {}) for _ in range(lanes)]
+    for tp, records in fetched.items():
+        if records:
+            lane_fetched, lane_batch = parts[tp.partition % lanes]
+            lane_fetched[tp] = records
+            lane_batch[(tp.topic, tp.partition)] = batch[(tp.topic, tp.partition)]
+    return parts
+
+
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, projector: Projector) -> None:
         self._projector = projector
@@ -104,10 +121,12 @@ class Projector:
         topics: Sequence[str],
         store: ReadModelStore,
         max_records: int = 2000,
+        lanes: int = 1,
         dead_letters: DeadLetterSink | None = None,
         log_each_up_to: int = 100,
     ) -> None:
         self.group_id = group_id
+        self._lanes = lanes
         self._log_each_up_to = log_each_up_to
         self._dead_letters = dead_letters
         self._topics = topics
@@ -151,31 +170,36 @@ class Projector:
         )
 
     async def run(self) -> None:
-        """Fetch and decode the next batch while the database commits the one before: decoding
-        is this process's work, committing is PostgreSQL's, and they overlap. Batches still
-        commit one after the other, in order."""
+        """Fetch and decode the next batch while the database commits those before: decoding
+        is this process's work, committing is PostgreSQL's, and they overlap. Each lane (its
+        share of the partitions) commits in order, one transaction at a time, beside the
+        others: one transaction is one PostgreSQL backend, one core."""
         consumer = self._consumer
         consumer.subscribe(list(self._topics), listener=_SeekToStoredOffsets(self))
         await self._start_with_retry()
-        commits: InOrderCommits[tuple[Fetched, Batch]] = InOrderCommits(
-            lambda work: self._project(*work)
+        lanes: Lanes[tuple[Fetched, Batch, str | None]] = Lanes(
+            self._lanes, lambda work: self._project(*work)
         )
         try:
             while not self._stopping.is_set():
                 fetched = await consumer.getmany(timeout_ms=500, max_records=self._max_records)
                 batch = decode_batch(fetched)
-                await commits.drain()
                 if self._switched:
-                    # The batch in flight found a new generation active. What was fetched since
-                    # follows the old positions: read again from the new generation's offsets.
+                    # A batch found a new generation active. Whatever was submitted since
+                    # carries the old one and is refused; what was fetched follows the old
+                    # positions: read again from the new generation's offsets.
+                    await lanes.drain()
                     self._switched = False
                     await self.seek_to_stored(list(consumer.assignment()))
                     continue
-                if fetched:
-                    await commits.submit((fetched, batch))
-            await commits.drain()
+                for lane, (part, decoded) in enumerate(
+                    split_into_lanes(fetched, batch, self._lanes)
+                ):
+                    if part:
+                        await lanes.submit(lane, (part, decoded, self.generation))
+            await lanes.drain()
         finally:
-            commits.cancel()
+            lanes.cancel()
             await consumer.stop()
 
     def stop(self) -> None:
@@ -204,38 +228,20 @@ class Projector:
             positions.append((tp.topic, tp.partition, position, self._consumer.highwater(tp)))
         return positions
 
-    async def _project(
-        self,
-        fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-        batch: dict[PartitionKey, list[ConsumedRecord]],
-    ) -> None:
-        backoff, dead_lettered = 0.5, False
-        while True:
-            try:
-                if not dead_lettered:  # once: a retried batch must not dead-letter again
-                    await self._dead_letter(fetched, batch)
-                    dead_lettered = True
-                result = await self._store.apply(self.group_id, batch, schema=self.generation)
-                break
-            except GenerationSwitchedError:
-                # A replay switched generations: this batch belongs to the new one's offsets.
-                # The loop repositions (never here: it is fetching the next batch meanwhile).
-                log.info("read-model generation switched; repositioning", was=self.generation)
-                self._switched = True
-                return
-            except _TRANSIENT as exc:
-                if self._stopping.is_set():
-                    raise  # leave unprojected: the stored offsets have not moved
-                log.warning(
-                    "read model unavailable; retrying batch", error=str(exc), backoff_s=backoff
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+    async def _project(self, fetched: Fetched, batch: Batch, generation: str | None) -> None:
+        """One lane's batch, into the generation the projector was positioned on when it was
+        fetched (a batch fetched before a switch must never land in the new generation)."""
+        if not await self._retrying(partial(self._dead_letter, fetched, batch, generation)):
+            return
+        apply = partial(self._store.apply, self.group_id, batch, schema=generation)
+        result = await self._retrying(apply)
+        if result is None:
+            return  # a replay switched generations: the loop repositions
         self.projected_total += len(result.applied)
         self._count(fetched, len(result.applied), result.skipped_as_seen)
         if len(result.applied) > self._log_each_up_to:
             # A catch-up: a line per event would cost more than projecting it.
-            log.info("events projected", count=len(result.applied), generation=self.generation)
+            log.info("events projected", count=len(result.applied), generation=generation)
         else:
             self._log_each(result.applied)
         if result.skipped_as_seen:
@@ -245,6 +251,27 @@ class Projector:
             await self._consumer.commit(
                 {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
             )
+
+    async def _retrying(self, step: Callable[[], Awaitable[T]]) -> T | None:
+        """`step` until it succeeds, through database outages; None if a replay switched the
+        active generation (what was fetched belongs to the new one's offsets)."""
+        backoff = 0.5
+        while True:
+            try:
+                return await step()
+            except GenerationSwitchedError:
+                # Never repositioned here: the loop is fetching the next batch meanwhile.
+                log.info("read-model generation switched; repositioning", was=self.generation)
+                self._switched = True
+                return None
+            except _TRANSIENT as exc:
+                if self._stopping.is_set():
+                    raise  # leave unprojected: the stored offsets have not moved
+                log.warning(
+                    "read model unavailable; retrying batch", error=str(exc), backoff_s=backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
 
     def _log_each(self, applied: list[ConsumedRecord]) -> None:
         """The trail of live traffic: each event with the correlation id it was caused by."""
@@ -258,11 +285,7 @@ class Projector:
                     household_id=record.meta.household_id,
                 )
 
-    async def _dead_letter(
-        self,
-        fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-        batch: dict[PartitionKey, list[ConsumedRecord]],
-    ) -> None:
+    async def _dead_letter(self, fetched: Fetched, batch: Batch, generation: str | None) -> bool:
         rejected = [
             (tp, raw, consumed)
             for tp, records in fetched.items()
@@ -270,12 +293,10 @@ class Projector:
             if isinstance(consumed.outcome, Rejected)
         ]
         if self._dead_letters is None or not rejected:
-            return
+            return True
         # A record fetched again after a rebalance was dead-lettered the first time round.
         stored = await self._store.stored_offsets(
-            self.group_id,
-            [(tp.topic, tp.partition) for tp, _, _ in rejected],
-            schema=self.generation,
+            self.group_id, [(tp.topic, tp.partition) for tp, _, _ in rejected], schema=generation
         )
         for tp, raw, consumed in rejected:
             if raw.offset < stored.get((tp.topic, tp.partition), 0):
@@ -283,6 +304,7 @@ class Projector:
             assert isinstance(consumed.outcome, Rejected)
             await self._dead_letters(Rejection.of(raw, consumed.outcome.reason))
             DEAD_LETTERS.labels(f"{self.group_id}-projector", "rejected").inc()
+        return True
 
     def _count(
         self,
@@ -318,8 +340,11 @@ class Projector:
                 backoff = min(backoff * 2, 30.0)
 
 
-# The database went away or restarts: the same batch is retried, nothing is skipped.
+# The database went away or restarts: the same batch is retried, nothing is skipped. A deadlock
+# between lanes should not happen (they take shared tally rows in one order), but were it to, the
+# victim's transaction is rolled back whole and can simply go again.
 _TRANSIENT = (
+    asyncpg.DeadlockDetectedError,
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
