@@ -3,7 +3,6 @@ stop."""
 
 from __future__ import annotations
 
-import gc
 import signal
 import sys
 from collections.abc import Callable
@@ -71,12 +70,3 @@ def serve(app: FastAPI, host: str, port: int) -> None:
         http="httptools",
         loop="asyncio" if sys.platform == "win32" else "uvloop",
     )
-
-
-def freeze_startup_heap() -> None:
-    """Call when a service has started: what it built so far (its app, reference data, clients)
-    lives as long as the process, so one full collection now, and the collector never scans it
-    again. Otherwise every full collection walks it all (tens of milliseconds with the area
-    codes loaded, over a hundred with FastStream), stalling each request in flight."""
-    gc.collect()
-    gc.freeze()

@@ -18,12 +18,12 @@ from gayari_interventions.entrypoints.intake import IntakeWiring, register_intak
 from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_interventions.settings import InterventionsSettings
 from gayari_shared.events.contracts import HOUSEHOLDS
+from gayari_shared.heap import freeze_startup_heap
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.deadletter import send_to_dead_letters
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
 from gayari_shared.outbox import OutboxRelay
 from gayari_shared.postgres import create_pool, database_reachable, migrate
-from gayari_shared.runtime import freeze_startup_heap
 from gayari_shared.service import load_keys, make_app
 from gayari_shared.settings import CommonSettings
 

@@ -16,11 +16,11 @@ from gayari_registry.entrypoints.http import router
 from gayari_registry.service_layer.handlers import RegistryDeps
 from gayari_registry.settings import RegistrySettings
 from gayari_shared.areas import load_areas
+from gayari_shared.heap import freeze_startup_heap
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
 from gayari_shared.outbox import OutboxRelay
 from gayari_shared.postgres import create_pool, database_reachable, migrate
-from gayari_shared.runtime import freeze_startup_heap
 from gayari_shared.service import load_keys, make_app
 from gayari_shared.settings import CommonSettings
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -22,6 +21,7 @@ from gayari_reporting.entrypoints import asyncapi, dashboard, views
 from gayari_reporting.entrypoints.http import case_router, public_router, router
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.events.contracts import DOMAIN_STREAMS
+from gayari_shared.heap import freeze_startup_heap
 from gayari_shared.http.problems import problem_response
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.deadletter import send_to_dead_letters
@@ -71,8 +71,7 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
         }
         # Everything built so far lives as long as the process: keep the collector from
         # scanning it again on every full collection (40 % of projection throughput, measured).
-        gc.collect()
-        gc.freeze()
+        freeze_startup_heap()
         task = asyncio.create_task(projector.run(), name="projector")
         task.add_done_callback(_report_projector_end)
 

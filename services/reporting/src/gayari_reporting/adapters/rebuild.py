@@ -20,7 +20,6 @@ name as a period report.
 from __future__ import annotations
 
 import asyncio
-import gc
 import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from gayari_reporting.adapters.commits import InOrderCommits
 from gayari_reporting.adapters.generations import Generations
 from gayari_reporting.adapters.projector import Fetched, decode_batch
 from gayari_reporting.adapters.store import PartitionKey, ReadModelStore
+from gayari_shared.heap import freeze_startup_heap
 from gayari_shared.logging import configure_logging
 from gayari_shared.postgres import create_pool
 
@@ -250,7 +250,7 @@ class _Rebuild:
 def _work(share: _Share, counter: Synchronized[int]) -> None:
     """A worker process's whole life."""
     configure_logging("reporting-replay", "WARNING")
-    gc.freeze()
+    freeze_startup_heap()
 
     def count(n: int) -> None:
         with counter.get_lock():

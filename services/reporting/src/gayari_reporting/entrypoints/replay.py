@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import sys
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from gayari_reporting.adapters.generations import Generations, UnknownGeneration
 from gayari_reporting.adapters.rebuild import RebuildResult, ReplayRunningError, rebuild
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.events.contracts import DOMAIN_STREAMS
+from gayari_shared.heap import freeze_startup_heap
 from gayari_shared.logging import configure_logging
 from gayari_shared.postgres import create_pool
 from gayari_shared.settings import CommonSettings, ConfigurationError, load_settings
@@ -87,8 +87,7 @@ async def _run(
     args: argparse.Namespace, common: CommonSettings, settings: ReportingSettings
 ) -> int:
     pool = await create_pool(settings.database_url, max_size=4)
-    gc.collect()
-    gc.freeze()  # as the service does: the startup heap is not scanned again on every collection
+    freeze_startup_heap()  # as the service does
     try:
         generations = Generations(pool)
         if args.list:
