@@ -37,7 +37,7 @@ from gayari_reporting.adapters.commits import InOrderCommits
 from gayari_reporting.adapters.generations import Generations
 from gayari_reporting.adapters.projector import Fetched, decode_batch
 from gayari_reporting.adapters.store import PartitionKey, ReadModelStore
-from gayari_shared.heap import freeze_startup_heap
+from gayari_shared.heap import collect_less_often, freeze_startup_heap
 from gayari_shared.logging import configure_logging
 from gayari_shared.postgres import create_pool
 
@@ -251,6 +251,7 @@ def _work(share: _Share, counter: Synchronized[int]) -> None:
     """A worker process's whole life."""
     configure_logging("reporting-replay", "WARNING")
     freeze_startup_heap()
+    collect_less_often()
 
     def count(n: int) -> None:
         with counter.get_lock():

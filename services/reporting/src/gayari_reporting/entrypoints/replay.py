@@ -34,7 +34,7 @@ from gayari_reporting.adapters.generations import Generations, UnknownGeneration
 from gayari_reporting.adapters.rebuild import RebuildResult, ReplayRunningError, rebuild
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.events.contracts import DOMAIN_STREAMS
-from gayari_shared.heap import freeze_startup_heap
+from gayari_shared.heap import collect_less_often, freeze_startup_heap
 from gayari_shared.logging import configure_logging
 from gayari_shared.postgres import create_pool
 from gayari_shared.settings import CommonSettings, ConfigurationError, load_settings
@@ -88,6 +88,7 @@ async def _run(
 ) -> int:
     pool = await create_pool(settings.database_url, max_size=4)
     freeze_startup_heap()  # as the service does
+    collect_less_often()
     try:
         generations = Generations(pool)
         if args.list:
