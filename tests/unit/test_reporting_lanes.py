@@ -10,17 +10,23 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from gayari_reporting.adapters.commits import Lanes
 from gayari_reporting.adapters.projector import Batch, Fetched, split_into_lanes
-from gayari_reporting.adapters.store import ConsumedRecord
+from gayari_reporting.adapters.store import ConsumedRecord, Rejected
 
 
-def fetch_of(sizes: dict[tuple[str, int], int]) -> tuple[Fetched, Batch]:
+def fetch_of(sizes: dict[tuple[str, int], int], rejected_every: int = 0) -> tuple[Fetched, Batch]:
     fetched: Fetched = {
         TopicPartition(t, p): [
-            ConsumerRecord(t, p, o, 0, 0, b"k", b"v", None, 1, 1, []) for o in range(n)
+            ConsumerRecord(t, p, 100 + o, 0, 0, b"k", b"v", None, 1, 1, []) for o in range(n)
         ]
         for (t, p), n in sizes.items()
     }
-    batch: Batch = {key: [ConsumedRecord(o, None) for o in range(n)] for key, n in sizes.items()}
+
+    def outcome(o: int) -> Rejected | None:
+        return Rejected(f"bad {o}") if rejected_every and o % rejected_every == 0 else None
+
+    batch: Batch = {
+        key: [ConsumedRecord(100 + o, outcome(o)) for o in range(n)] for key, n in sizes.items()
+    }
     return fetched, batch
 
 
@@ -35,19 +41,26 @@ def test_a_partition_index_always_goes_to_the_same_lane_and_nothing_is_lost(
         for topic in ("households", "interventions")
         for p in range(6)
     }
-    fetched, batch = fetch_of(sizes)
+    fetched, batch = fetch_of(sizes, rejected_every=7)
     parts = split_into_lanes(fetched, batch, lanes)
 
     assert len(parts) == lanes
-    for lane, (part, decoded) in enumerate(parts):
-        assert {tp.partition % lanes for tp in part} <= {lane}
-        assert set(decoded) == {(tp.topic, tp.partition) for tp in part}
-        for tp, records in part.items():
-            assert (
-                records is fetched[tp]
-                and decoded[(tp.topic, tp.partition)] is batch[(tp.topic, tp.partition)]
-            )
-    placed = sorted((tp.topic, tp.partition) for part, _ in parts for tp in part)
+    for lane, part in enumerate(parts):
+        assert {tp.partition % lanes for tp in part.ends} <= {lane}
+        assert set(part.batch) == {(tp.topic, tp.partition) for tp in part.ends}
+        for tp, (end, count) in part.ends.items():
+            key = (tp.topic, tp.partition)
+            assert part.batch[key] is batch[key]
+            assert (end, count) == (100 + sizes[key], sizes[key])
+        assert [
+            (tp.partition % lanes, raw.offset, why.reason) for tp, raw, why in part.rejected
+        ] == [
+            (lane, 100 + o, f"bad {o}")
+            for tp in fetched
+            if tp in part.ends
+            for o in range(0, sizes[(tp.topic, tp.partition)], 7)
+        ]
+    placed = sorted((tp.topic, tp.partition) for part in parts for tp in part.ends)
     assert placed == sorted(key for key, n in sizes.items() if n), "each non-empty part once"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import TypeVar
@@ -83,17 +84,34 @@ def decode_batch(
     }
 
 
-def split_into_lanes(fetched: Fetched, batch: Batch, lanes: int) -> list[tuple[Fetched, Batch]]:
+@dataclass(frozen=True, slots=True)
+class LaneBatch:
+    """One lane's share of a fetch: its decoded records, and of the raw ones only what is
+    still needed (a lane may wait a while with a batch in hand; the raw records would double
+    what it holds)."""
+
+    batch: Batch
+    ends: dict[TopicPartition, tuple[int, int]]  # partition: (next offset, records fetched)
+    rejected: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes], Rejected]]
+
+
+def split_into_lanes(fetched: Fetched, batch: Batch, lanes: int) -> list[LaneBatch]:
     """A fetch and its decoded batch as one part per lane; partition index n goes to lane
     n mod `lanes`, always the same one, so each lane commits its partitions' batches in order.
     Every topic is keyed by household with the same partition count: one index of every topic
     is one lane, and a household's events never straddle two."""
-    parts: list[tuple[Fetched, Batch]] = [({}, {}) for _ in range(lanes)]
+    parts = [LaneBatch({}, {}, []) for _ in range(lanes)]
     for tp, records in fetched.items():
-        if records:
-            lane_fetched, lane_batch = parts[tp.partition % lanes]
-            lane_fetched[tp] = records
-            lane_batch[(tp.topic, tp.partition)] = batch[(tp.topic, tp.partition)]
+        if not records:
+            continue
+        part, decoded = parts[tp.partition % lanes], batch[(tp.topic, tp.partition)]
+        part.batch[(tp.topic, tp.partition)] = decoded
+        part.ends[tp] = (records[-1].offset + 1, len(records))
+        part.rejected.extend(
+            (tp, raw, consumed.outcome)
+            for raw, consumed in zip(records, decoded, strict=True)
+            if isinstance(consumed.outcome, Rejected)
+        )
     return parts
 
 
@@ -177,7 +195,7 @@ class Projector:
         consumer = self._consumer
         consumer.subscribe(list(self._topics), listener=_SeekToStoredOffsets(self))
         await self._start_with_retry()
-        lanes: Lanes[tuple[Fetched, Batch, str | None]] = Lanes(
+        lanes: Lanes[tuple[LaneBatch, str | None]] = Lanes(
             self._lanes, lambda work: self._project(*work)
         )
         try:
@@ -192,11 +210,12 @@ class Projector:
                     self._switched = False
                     await self.seek_to_stored(list(consumer.assignment()))
                     continue
-                for lane, (part, decoded) in enumerate(
-                    split_into_lanes(fetched, batch, self._lanes)
-                ):
-                    if part:
-                        await lanes.submit(lane, (part, decoded, self.generation))
+                parts = split_into_lanes(fetched, batch, self._lanes)
+                del fetched, batch  # the raw records, while the lanes may keep us waiting
+                for lane, part in enumerate(parts):
+                    if part.ends:
+                        await lanes.submit(lane, (part, self.generation))
+                del parts
             await lanes.drain()
         finally:
             lanes.cancel()
@@ -228,17 +247,17 @@ class Projector:
             positions.append((tp.topic, tp.partition, position, self._consumer.highwater(tp)))
         return positions
 
-    async def _project(self, fetched: Fetched, batch: Batch, generation: str | None) -> None:
+    async def _project(self, part: LaneBatch, generation: str | None) -> None:
         """One lane's batch, into the generation the projector was positioned on when it was
         fetched (a batch fetched before a switch must never land in the new generation)."""
-        if not await self._retrying(partial(self._dead_letter, fetched, batch, generation)):
+        if not await self._retrying(partial(self._dead_letter, part.rejected, generation)):
             return
-        apply = partial(self._store.apply, self.group_id, batch, schema=generation)
+        apply = partial(self._store.apply, self.group_id, part.batch, schema=generation)
         result = await self._retrying(apply)
         if result is None:
             return  # a replay switched generations: the loop repositions
         self.projected_total += len(result.applied)
-        self._count(fetched, len(result.applied), result.skipped_as_seen)
+        self._count(part.ends, len(result.applied), result.skipped_as_seen)
         if len(result.applied) > self._log_each_up_to:
             # A catch-up: a line per event would cost more than projecting it.
             log.info("events projected", count=len(result.applied), generation=generation)
@@ -248,9 +267,7 @@ class Projector:
             log.info("records already projected skipped", count=result.skipped_as_seen)
         # Kafka's committed offsets only mirror the database's, for lag tooling.
         with contextlib.suppress(Exception):
-            await self._consumer.commit(
-                {tp: records[-1].offset + 1 for tp, records in fetched.items() if records}
-            )
+            await self._consumer.commit({tp: end for tp, (end, _) in part.ends.items()})
 
     async def _retrying(self, step: Callable[[], Awaitable[T]]) -> T | None:
         """`step` until it succeeds, through database outages; None if a replay switched the
@@ -285,45 +302,39 @@ class Projector:
                     household_id=record.meta.household_id,
                 )
 
-    async def _dead_letter(self, fetched: Fetched, batch: Batch, generation: str | None) -> bool:
-        rejected = [
-            (tp, raw, consumed)
-            for tp, records in fetched.items()
-            for raw, consumed in zip(records, batch[(tp.topic, tp.partition)], strict=True)
-            if isinstance(consumed.outcome, Rejected)
-        ]
+    async def _dead_letter(
+        self,
+        rejected: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes], Rejected]],
+        generation: str | None,
+    ) -> bool:
         if self._dead_letters is None or not rejected:
             return True
         # A record fetched again after a rebalance was dead-lettered the first time round.
         stored = await self._store.stored_offsets(
             self.group_id, [(tp.topic, tp.partition) for tp, _, _ in rejected], schema=generation
         )
-        for tp, raw, consumed in rejected:
+        for tp, raw, outcome in rejected:
             if raw.offset < stored.get((tp.topic, tp.partition), 0):
                 continue
-            assert isinstance(consumed.outcome, Rejected)
-            await self._dead_letters(Rejection.of(raw, consumed.outcome.reason))
+            await self._dead_letters(Rejection.of(raw, outcome.reason))
             DEAD_LETTERS.labels(f"{self.group_id}-projector", "rejected").inc()
         return True
 
     def _count(
-        self,
-        fetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-        applied: int,
-        skipped: int,
+        self, ends: dict[TopicPartition, tuple[int, int]], applied: int, skipped: int
     ) -> None:
         consumer = f"{self.group_id}-projector"
         # The batch was fetched before it committed: a rebalance may have taken some of its
         # partitions meanwhile, and aiokafka refuses to speak of those.
         assigned = self._consumer.assignment()
-        for tp, records in fetched.items():
-            EVENTS_CONSUMED.labels(consumer, tp.topic, "consumed").inc(len(records))
+        for tp, (end, records) in ends.items():
+            EVENTS_CONSUMED.labels(consumer, tp.topic, "consumed").inc(records)
             if tp not in assigned:
                 self._lag.pop(tp, None)
                 continue
             highwater = self._consumer.highwater(tp)
             if highwater is not None:
-                self._lag[tp] = max(0, highwater - (records[-1].offset + 1))
+                self._lag[tp] = max(0, highwater - end)
         EVENTS_CONSUMED.labels(consumer, "*", "applied").inc(applied)
         EVENTS_CONSUMED.labels(consumer, "*", "duplicate").inc(skipped)
         CONSUMER_LAG.labels(consumer).set(sum(self._lag.values()))
