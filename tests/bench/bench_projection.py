@@ -166,11 +166,20 @@ async def fresh_database() -> str:
 
 
 async def drop_databases(urls: list[str]) -> None:
+    """Drop them; a database an autovacuum worker is in cannot be forced by a non-superuser
+    (`permission denied to terminate process`): wait for it a while, then leave it named."""
     conn = await asyncpg.connect(ADMIN_URL)
     try:
         for url in urls:
             name = url.rsplit("/", 1)[1]
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for attempt in range(30):
+                try:
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    break
+                except (asyncpg.InsufficientPrivilegeError, asyncpg.ObjectInUseError) as exc:
+                    if attempt == 29:
+                        print(f"database {name} left behind (drop it by hand): {exc}")
+                    await asyncio.sleep(1)
     finally:
         await conn.close()
 
