@@ -229,7 +229,7 @@ def _record() -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     [
         (lambda k, v, h: (k, b"not json", h), "value is not JSON"),
         (lambda k, v, h: (k, b"[1]", h), "not a JSON object"),
-        (lambda k, v, h: (k, v, [x for x in h if x[0] != "ce_id"]), "invalid CloudEvents"),
+        (lambda k, v, h: (k, v, [x for x in h if x[0] != "ce_id"]), "attributes: missing id$"),
         (lambda k, v, h: (b"someone-else", v, h), "key differs"),
         (lambda k, v, h: (k, None, h), "no value"),
     ],

