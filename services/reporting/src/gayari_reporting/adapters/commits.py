@@ -1,8 +1,13 @@
 """Committing batches in order while the next one is prepared.
 
 Decoding a batch is this process's work and committing it is PostgreSQL's: overlapping the two
-keeps both busy. One batch commits at a time and in the order submitted, so the offsets stored
-with each batch only ever move forward.
+keeps both busy. Within a stream of batches one commits at a time and in the order submitted,
+so the offsets stored with each batch only ever move forward.
+
+`InOrderCommits` is one such stream with nothing waiting behind the batch in flight (the replay's
+workers, whose memory is the batch in flight and the one being decoded); `Lanes` is several
+streams side by side, each with batches waiting (the live projector, one stream per share of the
+partitions).
 """
 
 from __future__ import annotations
