@@ -56,7 +56,14 @@ def load_keys(common: CommonSettings) -> KeyFile:
 
 
 def make_app(title: str, lifespan: Lifespan, routers: Sequence[APIRouter]) -> FastAPI:
-    app = FastAPI(title=title, lifespan=lifespan)
+    # FastAPI's own OpenTelemetry is off: TracingMiddleware makes the server span (with it on,
+    # a traced request got two), Prometheus has the metrics, and its check, on every request,
+    # of whether any provider is set reads the environment three times.
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     install_problem_handlers(app)
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(HttpMetricsMiddleware)

@@ -63,8 +63,9 @@ def context_of(traceparent: str | None, tracestate: str | None = None) -> Contex
 
 
 def tracing_enabled() -> bool:
-    """Whether spans go anywhere. Not free (it reads the environment): a consumer asks once per
-    batch, and skips the per-event span, half its decoding time, when they go nowhere."""
+    """Whether spans go anywhere (a lookup in the environment, under a microsecond). A consumer
+    asks once per batch and skips the per-event span, half its decoding time, when they go
+    nowhere; the HTTP middleware asks once per request."""
     return isinstance(trace.get_tracer_provider(), TracerProvider)
 
 
@@ -94,7 +95,9 @@ class TracingMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # Without a provider the span would go nowhere, and making it (headers, context,
+        # attributes) costs about 3 % of a write request's CPU.
+        if scope["type"] != "http" or not tracing_enabled():
             await self.app(scope, receive, send)
             return
         headers: Mapping[str, str] = {
