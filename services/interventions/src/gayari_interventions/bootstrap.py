@@ -18,7 +18,7 @@ from gayari_interventions.entrypoints.intake import IntakeWiring, register_intak
 from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_interventions.settings import InterventionsSettings
 from gayari_shared.events.contracts import HOUSEHOLDS
-from gayari_shared.heap import freeze_startup_heap
+from gayari_shared.heap import collect_less_often, freeze_startup_heap
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.deadletter import send_to_dead_letters
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
@@ -72,6 +72,7 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
         await broker.start()
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         freeze_startup_heap()
+        collect_less_often()
         try:
             yield
         finally:

@@ -16,7 +16,7 @@ from gayari_registry.entrypoints.http import router
 from gayari_registry.service_layer.handlers import RegistryDeps
 from gayari_registry.settings import RegistrySettings
 from gayari_shared.areas import load_areas
-from gayari_shared.heap import freeze_startup_heap
+from gayari_shared.heap import collect_less_often, freeze_startup_heap
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
 from gayari_shared.outbox import OutboxRelay
@@ -54,6 +54,7 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
         }
         relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
         freeze_startup_heap()
+        collect_less_often()
         try:
             yield
         finally:
