@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -52,6 +53,16 @@ async def stack(common_settings: CommonSettings) -> CommonSettings:
     return common_settings
 
 
+def database_url(name: str) -> str:
+    """ADMIN_URL naming another database; its query (e.g. `?host=/run/dir` for a Unix socket)
+    kept."""
+    return urlunsplit(urlsplit(ADMIN_URL)._replace(path=f"/{name}"))
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
 class DatabaseFactory:
     """Creates throw-away databases owned by the test role; drops them at the end."""
 
@@ -66,7 +77,7 @@ class DatabaseFactory:
         finally:
             await conn.close()
         self.created.append(name)
-        return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        return database_url(name)
 
     async def drop_all(self) -> None:
         conn = await asyncpg.connect(ADMIN_URL)

@@ -50,7 +50,7 @@ from gayari_shared.kafka.topics import TopicSpec, ensure_topics
 from gayari_shared.logging import configure_logging
 from gayari_shared.postgres import create_pool
 from gayari_shared.settings import CommonSettings
-from tests.conftest import ADMIN_URL
+from tests.conftest import ADMIN_URL, database_name, database_url
 from tests.kafka_tools import delete_topics_with_prefix
 from tests.processes import BIN, Service, free_port
 
@@ -162,7 +162,7 @@ async def fresh_database() -> str:
     conn = await asyncpg.connect(ADMIN_URL)
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    return database_url(name)
 
 
 async def drop_databases(urls: list[str]) -> None:
@@ -171,7 +171,7 @@ async def drop_databases(urls: list[str]) -> None:
     conn = await asyncpg.connect(ADMIN_URL)
     try:
         for url in urls:
-            name = url.rsplit("/", 1)[1]
+            name = database_name(url)
             for attempt in range(30):
                 try:
                     await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -42,7 +42,7 @@ from gayari_reporting.entrypoints.views import DEFAULT_LIMIT
 from gayari_shared.areas import load_areas
 from gayari_shared.postgres import create_pool
 from tests.bench.bench_projection import fresh_database
-from tests.conftest import ADMIN_URL, DatabaseFactory
+from tests.conftest import ADMIN_URL, DatabaseFactory, database_name
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 LAMANDAU = "62.09"
@@ -235,7 +235,7 @@ _LOAD = (
 async def drop_database(url: str) -> None:
     conn = await asyncpg.connect(ADMIN_URL)
     try:
-        await DatabaseFactory.drop(conn, url.rsplit("/", 1)[1])
+        await DatabaseFactory.drop(conn, database_name(url))
     finally:
         await conn.close()
 

@@ -24,7 +24,7 @@ from gayari_reporting.domain.recount import Recount, from_envelopes, recount
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.postgres import create_pool
 from gayari_shared.settings import CommonSettings
-from tests.conftest import ADMIN_URL, DatabaseFactory
+from tests.conftest import ADMIN_URL, DatabaseFactory, database_url
 from tests.integration.test_reporting_read_models import programme
 
 pytestmark = pytest.mark.stack
@@ -61,7 +61,7 @@ async def project(
     admin = await asyncpg.connect(ADMIN_URL)
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
-    pool = await create_pool(ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+    pool = await create_pool(database_url(name))
     await Generations(pool).prepare()
     store = ReadModelStore(pool)
     next_offset: dict[tuple[str, int], int] = defaultdict(int)
