@@ -69,6 +69,7 @@ _TABLES = (
     "double_funding",
     "waiting_records",
     "contacts",
+    "tally_contacts",
     "income_pairs",
     "tally_incomes",
 )

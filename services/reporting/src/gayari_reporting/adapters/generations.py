@@ -72,6 +72,7 @@ _LEGACY_OBJECTS: Final = (
     "TABLE double_funding",
     "TABLE waiting_records",
     "TABLE contacts",
+    "TABLE tally_contacts",
     "TABLE income_pairs",
     "TABLE tally_incomes",
 )

@@ -15,6 +15,7 @@ from typing import Any, Final
 import asyncpg
 
 from gayari_reporting.adapters import incomes, tallied
+from gayari_reporting.adapters.derived import CONTACT_LEVELS
 from gayari_reporting.adapters.generations import (
     UnknownGenerationError,
     use_active,
@@ -625,7 +626,11 @@ class ReportQueries:
         )
         matching = f"""SELECT c.household_id, c.village_code, {last} AS last_contact
                        FROM contacts c WHERE {last} < {q(cutoff)} AND {area}"""
-        total = int(await conn.fetchval(f"SELECT count(*) FROM ({matching}) AS m", *q.params))
+        scope = tallied.tallied_area(filters)
+        if filters.agency is not None and scope is not None and len(scope) in CONTACT_LEVELS:
+            total = await tallied.unserved_by(conn, scope, filters.agency, cutoff)
+        else:
+            total = int(await conn.fetchval(f"SELECT count(*) FROM ({matching}) AS m", *q.params))
         later = (
             f"WHERE (m.village_code, m.last_contact, m.household_id) > ({q(after[0])}, "
             f"{q(after[1])}, {q(after[2])})"

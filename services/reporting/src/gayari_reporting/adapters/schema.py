@@ -19,7 +19,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from gayari_reporting.adapters.derived import CONTACTS_MIGRATION, DERIVED_MIGRATION
+from gayari_reporting.adapters.derived import (
+    CONTACT_TALLY_MIGRATION,
+    CONTACTS_MIGRATION,
+    DERIVED_MIGRATION,
+)
 from gayari_reporting.adapters.incomes import INCOMES_MIGRATION
 from gayari_reporting.adapters.incomes import REBUILD as REBUILD_INCOMES
 from gayari_reporting.adapters.tallies import (
@@ -284,4 +288,6 @@ MIGRATIONS: Final = (
     CONTACTS_MIGRATION + "\n" + FILL_CONTACTS,
     # The income change of the outcomes report, kept per household and tallied per area.
     INCOMES_MIGRATION + "\n" + REBUILD_INCOMES,
+    # The contacts counted per day, for /unserved of one agency across a province or more.
+    CONTACT_TALLY_MIGRATION,
 )

@@ -7,6 +7,7 @@ every filter combination.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from gayari_reporting.adapters.tallies import LEVELS
@@ -309,3 +310,20 @@ async def outcomes(
         elif r["event"] == "deciles":
             moves.append((int(r["initial_decile"]), int(r["welfare_decile"]), int(r["n"])))
     return enrolled_now, exits, moves
+
+
+async def unserved_by(conn: Connection, area: str, agency: str, cutoff: date) -> int:
+    """How many contacts of the area (the country or a province) the agency last reached before
+    `cutoff`, or never reached and enrolled before it (derived.CONTACT_TALLY_MIGRATION)."""
+    return int(
+        await conn.fetchval(
+            """SELECT coalesce(sum(CASE WHEN agency = '' OR kind = 'last' THEN households
+                                        ELSE -households END), 0)
+               FROM tally_contacts
+               WHERE level = $1 AND area = $2 AND agency IN ('', $3) AND day < $4""",
+            len(area),
+            area,
+            agency,
+            cutoff,
+        )
+    )

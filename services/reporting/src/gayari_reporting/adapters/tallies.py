@@ -335,7 +335,7 @@ def rebuild_sql(tables: tuple[str, ...] = derived.TABLES) -> str:
     """The tallies and these derived tables, from scratch (a migration names the tables that
     existed when it ran)."""
     return f"""
-    TRUNCATE tally_records, tally_households, tally_reach, {", ".join(tables)};
+    TRUNCATE tally_records, tally_households, tally_reach, {", ".join(derived.emptied(tables))};
     {_ALL_AGENCIES}
     {_sources(scoped=False)},{derived.fill(tables)}
     r AS ({_UPSERT_RECORDS.format(rows=f"({_records(1)}) AS x")}),
@@ -431,6 +431,7 @@ TABLES: Final = (
     "tally_households",
     "tally_reach",
     *derived.TABLES,
+    "tally_contacts",
     *incomes.TABLES,
 )
 _KEPT: Final = {
@@ -438,6 +439,7 @@ _KEPT: Final = {
     "tally_households": "households <> 0",
     "tally_reach": "households <> 0",
     **{table: "TRUE" for table in derived.TABLES},
+    "tally_contacts": "households <> 0",
     **incomes.KEPT,
 }
 
