@@ -321,6 +321,7 @@ def cases(queries: ReportQueries, household: uuid.UUID, village: str) -> list[tu
     agency = Filters(agency="dinsos")
     district = Filters(areas=(DISTRICT,))
     dinsos_district = Filters(agency="dinsos", areas=(DISTRICT,))
+    dinsos_province = Filters(agency="dinsos", areas=(LAMANDAU[:2],))
     in_village = Filters(areas=(village,))
     year = Filters(fiscal_year=2026)
     month = Filters(month=date(2026, 3, 1))
@@ -350,6 +351,10 @@ def cases(queries: ReportQueries, household: uuid.UUID, village: str) -> list[tu
             lambda: queries.unserved(district, 90, AS_OF, DEFAULT_LIMIT),
         ),
         ("unserved agency=dinsos", lambda: queries.unserved(agency, 90, AS_OF, DEFAULT_LIMIT)),
+        (
+            "unserved agency=dinsos province=62",
+            lambda: queries.unserved(dinsos_province, 90, AS_OF, DEFAULT_LIMIT),
+        ),
         (
             f"unserved agency=dinsos district={DISTRICT}",
             lambda: queries.unserved(dinsos_district, 90, AS_OF, DEFAULT_LIMIT),
