@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import random
@@ -423,6 +424,12 @@ class Bench:
             meta = await future
             sent_at[(meta.topic, meta.partition, meta.offset)] = at
 
+        # The measurer must not stall: this process holds the run's records and, by the end,
+        # 120,000 send times; a full collection of that heap paused its loop (publishing and
+        # watching alike) for 0.4-1 s, which showed up as a slow last 10 s window in every run.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
         watcher = asyncio.create_task(watch())
         pending: list[asyncio.Task[None]] = []
         began = time.perf_counter()
@@ -444,6 +451,8 @@ class Bench:
         await asyncio.sleep(0.05)
         stop.set()
         await watcher
+        gc.enable()
+        gc.unfreeze()
         await producer.stop()
         latencies = []
         by_window: dict[int, list[float]] = {}  # where in the run the slow ones were
