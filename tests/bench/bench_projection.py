@@ -430,29 +430,31 @@ class Bench:
         gc.collect()
         gc.freeze()
         gc.disable()
-        watcher = asyncio.create_task(watch())
-        pending: list[asyncio.Task[None]] = []
-        began = time.perf_counter()
-        tick = 0.01  # 20 events every 10 ms
-        per_tick = max(1, int(rate * tick))
-        for i in range(0, len(records), per_tick):
-            due = began + (i // per_tick) * tick
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            now = time.perf_counter()
-            pending += [asyncio.create_task(send(r, now)) for r in records[i : i + per_tick]]
-        await asyncio.gather(*pending)
-        publishing = time.perf_counter() - began
-        async with asyncio.timeout(60):
-            while True:
-                stored = await self.projected(pool, group)
-                if all(stored.get((t, p), 0) > o for t, p, o in sent_at):
-                    break
-                await asyncio.sleep(0.05)
-        await asyncio.sleep(0.05)
-        stop.set()
-        await watcher
-        gc.enable()
-        gc.unfreeze()
+        try:
+            watcher = asyncio.create_task(watch())
+            pending: list[asyncio.Task[None]] = []
+            began = time.perf_counter()
+            tick = 0.01  # 20 events every 10 ms
+            per_tick = max(1, int(rate * tick))
+            for i in range(0, len(records), per_tick):
+                due = began + (i // per_tick) * tick
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                now = time.perf_counter()
+                pending += [asyncio.create_task(send(r, now)) for r in records[i : i + per_tick]]
+            await asyncio.gather(*pending)
+            publishing = time.perf_counter() - began
+            async with asyncio.timeout(60):
+                while True:
+                    stored = await self.projected(pool, group)
+                    if all(stored.get((t, p), 0) > o for t, p, o in sent_at):
+                        break
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)
+            stop.set()
+            await watcher
+        finally:
+            gc.enable()
+            gc.unfreeze()
         await producer.stop()
         latencies = []
         by_window: dict[int, list[float]] = {}  # where in the run the slow ones were

@@ -223,9 +223,11 @@ _ROWS: Final = {
 def fill(tables: tuple[str, ...] = TABLES) -> str:
     """CTEs (to follow tallies._sources(scoped=False)) that fill these emptied tables (and
     tally_contacts with the contacts)."""
+    # The contacts come back for their tally.
+    returning = {"contacts": " RETURNING *"}
     ctes = "".join(
         f"""
-    fill_{table} AS (INSERT INTO {table} {_ROWS[table]} RETURNING *),"""
+    fill_{table} AS (INSERT INTO {table} {_ROWS[table]}{returning.get(table, "")}),"""
         for table in tables
     )
     if "contacts" in tables:

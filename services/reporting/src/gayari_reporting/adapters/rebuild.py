@@ -255,13 +255,13 @@ async def _analyze(pool: asyncpg.Pool, schema: str) -> None:
     at once, beside the projector): the projector's first batches and the first reports would
     be planned blind, and the freshness bench's first 10 s after a replay reached 742 ms."""
     async with pool.acquire() as conn:
-        tables = await conn.fetch(
-            "SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables "
-            "WHERE schemaname = $1 ORDER BY tablename",
+        tables = await conn.fetchval(
+            "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') FROM pg_tables "
+            "WHERE schemaname = $1",
             schema,
         )
-        for table in tables:
-            await conn.execute(f"ANALYZE {table['name']}", timeout=REBUILD_TIMEOUT_S)
+        if tables:
+            await conn.execute(f"ANALYZE {tables}", timeout=REBUILD_TIMEOUT_S)
 
 
 def _work(share: _Share, counter: Synchronized[int]) -> None:
