@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import uvloop
+
 from gayari_shared.areas import load_areas
 
 AGENCIES = ("dinsos", "dispar", "distakan", "dkukmpp")
@@ -557,7 +559,9 @@ def main() -> None:
             ),
         }
 
-    result = asyncio.run(run())
+    # libuv's loop, as the services run on: asyncio's own costs the load generator about a
+    # third more CPU per request, taken from the services on a two-core machine.
+    result = uvloop.run(run())
     if args.output is not None:
         args.output.write_text(json.dumps({"households": workload.output}))
     json.dump(result, sys.stdout)

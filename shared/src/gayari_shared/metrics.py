@@ -6,12 +6,10 @@ the Grafana dashboard in deploy/ reads.
 
 from __future__ import annotations
 
-import time
-
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 HTTP_LATENCY = Histogram(
     "gayari_http_request_duration_seconds",
@@ -19,6 +17,8 @@ HTTP_LATENCY = Histogram(
     ["method", "route", "status"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+# Bounded like the label set: methods x route templates x statuses.
+_latency_by_label: dict[tuple[str, str, int], Histogram] = {}
 EVENTS_PUBLISHED = Counter(
     "gayari_events_published_total", "Events the outbox relay published", ["topic"]
 )
@@ -40,31 +40,15 @@ def metrics_response(_: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-class HttpMetricsMiddleware:
-    """Times every request under its route template (e.g. /households/{household_id}), so the
-    label set stays bounded whatever ids clients send."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            HTTP_LATENCY.labels(scope["method"], template, str(status)).observe(
-                time.perf_counter() - started
-            )
+def observe_request(scope: Scope, status: int, seconds: float) -> None:
+    """Time a request under its route template (e.g. /households/{household_id}), so the label
+    set stays bounded whatever ids clients send."""
+    route = scope.get("route")
+    template = getattr(route, "path", None) or "unmatched"
+    key = (scope["method"], template, status)
+    histogram = _latency_by_label.get(key)
+    if histogram is None:
+        # The labelled child is looked up (labels checked, a lock taken) once per label set.
+        histogram = HTTP_LATENCY.labels(scope["method"], template, str(status))
+        _latency_by_label[key] = histogram
+    histogram.observe(seconds)

@@ -10,11 +10,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from gayari_shared.auth.keys import KeyFile
-from gayari_shared.http.correlation import CorrelationIdMiddleware
 from gayari_shared.http.problems import install_problem_handlers
-from gayari_shared.metrics import HttpMetricsMiddleware, metrics_response
+from gayari_shared.http.request_context import RequestContextMiddleware
+from gayari_shared.metrics import metrics_response
 from gayari_shared.settings import CommonSettings
-from gayari_shared.tracing import TracingMiddleware
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -56,18 +55,16 @@ def load_keys(common: CommonSettings) -> KeyFile:
 
 
 def make_app(title: str, lifespan: Lifespan, routers: Sequence[APIRouter]) -> FastAPI:
-    # FastAPI's own OpenTelemetry is off: TracingMiddleware makes the server span (with it on,
-    # a traced request got two), Prometheus has the metrics, and its check, on every request,
-    # of whether any provider is set reads the environment three times.
+    # FastAPI's own OpenTelemetry is off: RequestContextMiddleware makes the server span (with
+    # it on, a traced request got two), Prometheus has the metrics, and its check, on every
+    # request, of whether any provider is set reads the environment three times.
     app = FastAPI(
         title=title,
         lifespan=lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
-    app.add_middleware(CorrelationIdMiddleware)
-    app.add_middleware(HttpMetricsMiddleware)
-    app.add_middleware(TracingMiddleware)
+    app.add_middleware(RequestContextMiddleware)
     app.include_router(_health_router())
     app.add_route("/metrics", metrics_response, include_in_schema=False)
 

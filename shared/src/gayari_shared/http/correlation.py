@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from contextvars import ContextVar
+from collections.abc import Iterable
+from contextvars import ContextVar, Token
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = "x-correlation-id"
+_HEADER_NAME = HEADER.encode()
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _current: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
@@ -25,27 +26,22 @@ def bind_correlation_id(value: str) -> None:
     structlog.contextvars.bind_contextvars(correlation_id=value)
 
 
-class CorrelationIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+def correlation_id_of(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, Token[str | None]]:
+    """The request's correlation id (its header if valid, else a new one), bound for the logs
+    and the events the request causes; give the token to `reset_correlation_id` when the
+    request ends."""
+    given = b""
+    for name, value in headers:
+        if name == _HEADER_NAME:
+            given = value
+            break
+    text = given.decode("latin-1")
+    correlation_id = text if _VALID.match(text) else str(uuid.uuid4())
+    token = _current.set(correlation_id)
+    structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
+    return correlation_id, token
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = dict(scope["headers"]).get(HEADER.encode(), b"").decode("latin-1")
-        correlation_id = given if _VALID.match(given) else str(uuid.uuid4())
-        token = _current.set(correlation_id)
-        structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
 
-        async def send_with_header(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"].append((HEADER.encode(), correlation_id.encode()))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_header)
-        finally:
-            _current.reset(token)
-            structlog.contextvars.unbind_contextvars("correlation_id")
+def reset_correlation_id(token: Token[str | None]) -> None:
+    _current.reset(token)
+    structlog.contextvars.unbind_contextvars("correlation_id")

@@ -1,0 +1,55 @@
+"""What every HTTP request gets, in one ASGI layer: its server span (when tracing is on), its
+correlation id (bound for the logs and the events it causes, echoed in the response) and its
+latency under its route template.
+
+One layer, not three: each pure ASGI middleware costs a coroutine call and a wrapper of `send`
+on every request, and on the write path these three were about 4 % of a request's CPU."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gayari_shared.http.correlation import HEADER, correlation_id_of, reset_correlation_id
+from gayari_shared.metrics import observe_request
+from gayari_shared.tracing import server_span, tracing_enabled
+
+_HEADER_NAME = HEADER.encode()
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # Without a provider the span would go nowhere, and making it (headers, context,
+        # attributes) costs about 3 % of a write request's CPU.
+        if tracing_enabled():
+            with server_span(scope):
+                await self._handle(scope, receive, send)
+        else:
+            await self._handle(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        correlation_id, token = correlation_id_of(scope["headers"])
+        echoed = (_HEADER_NAME, correlation_id.encode())
+        status = 500
+
+        async def send_with_context(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message.setdefault("headers", [])
+                message["headers"].append(echoed)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_context)
+        finally:
+            reset_correlation_id(token)
+            observe_request(scope, status, time.perf_counter() - started)
