@@ -34,9 +34,13 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.keys = load_keys(common)
-        # Its connections run transactions only: no session reset on release.
+        # Its connections run transactions only: no session reset on release. Its statements
+        # look rows up by key: each is planned once per connection (see create_pool).
         pool = await create_pool(
-            settings.database_url, max_size=settings.database_pool_size, session_reset=False
+            settings.database_url,
+            max_size=settings.database_pool_size,
+            session_reset=False,
+            generic_plans=True,
         )
         await migrate(pool, SERVICE, MIGRATIONS)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
