@@ -3,6 +3,7 @@ a handler; the domain's errors become problem details (see install_error_handler
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, status
@@ -55,17 +56,23 @@ CREATED: dict[str, Any] = {
 router = APIRouter(tags=["interventions"])
 
 
-async def _deps(request: Request) -> InterventionsDeps:
-    # Async on purpose: FastAPI runs a sync dependency in a worker thread, a thread hop on
-    # every request for an attribute lookup.
-    deps: InterventionsDeps = request.app.state.deps
-    return deps
+@dataclass(frozen=True, slots=True)
+class Writing:
+    """What a write needs beside its body: the wiring, the agency it is recorded for (always
+    the caller's own) and the request's correlation id."""
+
+    deps: InterventionsDeps
+    agency: str
+    correlation_id: str
 
 
-async def acting_agency(
+async def writing(
+    request: Request,
     principal: Annotated[Principal, Depends(require(Role.INTERVENTIONS_WRITE))],
-) -> str:
-    """The agency an intervention is recorded for: always the caller's own."""
+) -> Writing:
+    # One dependency, not one per part: FastAPI solving each cost about 4 % of a write's CPU.
+    # Async on purpose: FastAPI runs a sync dependency in a worker thread, a thread hop on
+    # every request, away from the request's context variables (the correlation id).
     if principal.agency is None:
         raise ProblemError(
             403,
@@ -74,89 +81,76 @@ async def acting_agency(
             "agency that gives them",
             kind="urn:gayari:problem:forbidden",
         )
-    return principal.agency
+    deps: InterventionsDeps = request.app.state.deps
+    return Writing(deps, principal.agency, current_correlation_id())
 
 
-ActingAgency = Annotated[str, Depends(acting_agency)]
-Deps = Annotated[InterventionsDeps, Depends(_deps)]
-
-
-async def _correlation_id() -> str:
-    # Async on purpose: a sync dependency would run in a worker thread, away from the
-    # request's context variables.
-    return current_correlation_id()
-
-
-CorrelationId = Annotated[str, Depends(_correlation_id)]
+Writer = Annotated[Writing, Depends(writing)]
 
 
 @router.post("/grants", **CREATED)
-async def post_grant(
-    body: GrantRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
-) -> Grant:
+async def post_grant(body: GrantRequest, write: Writer) -> Grant:
     """A capital-stimulus grant (amount) or an equipment / in-kind grant (items)."""
-    return await handlers.record_grant(deps, agency, body, correlation_id)
+    return await handlers.record_grant(write.deps, write.agency, body, write.correlation_id)
 
 
 @router.post("/training-sessions", **CREATED)
-async def post_training_session(
-    body: TrainingSessionRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
-) -> TrainingSession:
-    return await handlers.record_training_session(deps, agency, body, correlation_id)
+async def post_training_session(body: TrainingSessionRequest, write: Writer) -> TrainingSession:
+    return await handlers.record_training_session(
+        write.deps, write.agency, body, write.correlation_id
+    )
 
 
 @router.post("/training-participants", **CREATED)
-async def post_training_participant(
-    body: ParticipationRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
-) -> Participant:
+async def post_training_participant(body: ParticipationRequest, write: Writer) -> Participant:
     """A member of an enrolled household joins one of the caller's sessions."""
-    return await handlers.add_training_participant(deps, agency, body, correlation_id)
+    return await handlers.add_training_participant(
+        write.deps, write.agency, body, write.correlation_id
+    )
 
 
 @router.post("/training-attendance", **CREATED)
-async def post_training_attendance(
-    body: AttendanceRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
-) -> Attendance:
-    return await handlers.record_training_attendance(deps, agency, body, correlation_id)
+async def post_training_attendance(body: AttendanceRequest, write: Writer) -> Attendance:
+    return await handlers.record_training_attendance(
+        write.deps, write.agency, body, write.correlation_id
+    )
 
 
 @router.post("/training-completions", **CREATED)
-async def post_training_completion(
-    body: CompletionRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
-) -> TrainingCompletion:
-    return await handlers.record_training_completion(deps, agency, body, correlation_id)
+async def post_training_completion(body: CompletionRequest, write: Writer) -> TrainingCompletion:
+    return await handlers.record_training_completion(
+        write.deps, write.agency, body, write.correlation_id
+    )
 
 
 @router.post("/mentoring-visits", **CREATED)
-async def post_mentoring_visit(
-    body: MentoringVisitRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
-) -> MentoringVisit:
-    return await handlers.record_mentoring_visit(deps, agency, body, correlation_id)
+async def post_mentoring_visit(body: MentoringVisitRequest, write: Writer) -> MentoringVisit:
+    return await handlers.record_mentoring_visit(
+        write.deps, write.agency, body, write.correlation_id
+    )
 
 
 @router.post("/business-surveys", **CREATED)
-async def post_business_survey(
-    body: BusinessSurveyRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
-) -> BusinessSurvey:
-    return await handlers.record_business_survey(deps, agency, body, correlation_id)
+async def post_business_survey(body: BusinessSurveyRequest, write: Writer) -> BusinessSurvey:
+    return await handlers.record_business_survey(
+        write.deps, write.agency, body, write.correlation_id
+    )
 
 
 @router.post("/budget-allocations", **CREATED)
-async def post_budget_allocation(
-    body: BudgetAllocationRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
-) -> BudgetAllocation:
+async def post_budget_allocation(body: BudgetAllocationRequest, write: Writer) -> BudgetAllocation:
     """The caller's GAYARI budget for a fiscal year; allocations of one year add up."""
-    return await handlers.record_budget_allocation(deps, agency, body, correlation_id)
+    return await handlers.record_budget_allocation(
+        write.deps, write.agency, body, write.correlation_id
+    )
 
 
 @router.post(
     "/voids", status_code=status.HTTP_201_CREATED, responses={404: PROBLEM, **CREATED["responses"]}
 )
-async def post_void(
-    body: VoidRequest, deps: Deps, agency: ActingAgency, correlation_id: CorrelationId
-) -> Void:
+async def post_void(body: VoidRequest, write: Writer) -> Void:
     """Void one of the caller's own records, with a reason; nothing is deleted."""
-    return await handlers.void_intervention(deps, agency, body, correlation_id)
+    return await handlers.void_intervention(write.deps, write.agency, body, write.correlation_id)
 
 
 def _problem(status_code: int, title: str, kind: str, exc: Exception) -> JSONResponse:
