@@ -1,8 +1,10 @@
 """`make bench`: every benchmark in turn, then one table of each figure against its target.
 
 A benchmark, not a test: nothing here passes or fails CI. Each part writes its own JSON
-(artifacts/bench.json, bench_http.json, bench_queries.json); this writes artifacts/bench_all.json
-with the table. Targets are those of the performance issue, for this 2-core machine.
+(artifacts/bench.json, bench_http.json, bench_http_open.json, bench_queries.json); this writes
+artifacts/bench_all.json with the table. The HTTP writes run twice: 32 connections in a closed
+loop (what an instance can take) and offered at a steady 1,000 req/s per instance (the target).
+Targets are those of the performance issue, for this 2-core machine.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ def _get(data: dict[str, Any], *path: str) -> Any:
 
 
 def figures(
-    projection: dict[str, Any], http: dict[str, Any], queries: dict[str, Any]
+    projection: dict[str, Any],
+    http: dict[str, Any],
+    queries: dict[str, Any],
+    http_open: dict[str, Any] | None = None,
 ) -> list[Figure]:
     out: list[Figure] = []
 
@@ -89,6 +94,25 @@ def figures(
             None if per_instance is None else per_instance >= 1000,
         )
         add(f"HTTP {phase} p99", hp99, "ms", "<= 50", None if hp99 is None else hp99 <= 50)
+    # The same writes offered at a steady 1,000 req/s per instance (open loop): the target as
+    # stated, with latency counted from when each request was due.
+    rate = _get(http_open or {}, "settings", "rate_per_instance")
+    for phase in ("registry_register", "registry_enrol", "interventions_1x"):
+        rps = _get(http_open or {}, phase, "requests_per_s")
+        op99 = _get(http_open or {}, phase, "p99_ms")
+        if rps is None:
+            continue
+        offered = f"{rate:,.0f}/s offered" if rate else "open loop"
+        # Answered in the window: an open loop that keeps up answers what it was offered.
+        met = None if not rate else rps >= 0.99 * rate
+        add(f"HTTP {phase} at {offered} req/s", rps, "req/s", ">= 1000", met)
+        add(
+            f"HTTP {phase} at {offered} p99",
+            op99,
+            "ms",
+            "<= 50",
+            None if op99 is None else op99 <= 50,
+        )
     return out
 
 
@@ -112,12 +136,22 @@ def load(name: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--skip", action="append", default=[], help="projection, http, queries")
+    parser.add_argument(
+        "--skip", action="append", default=[], help="projection, http, http_open, queries"
+    )
     args = parser.parse_args()
     python = [sys.executable, "-m"]
     parts = {
         "projection": [*python, "tests.bench.bench_projection", "--events", str(args.events)],
         "http": [*python, "tests.bench.bench_http"],
+        "http_open": [
+            *python,
+            "tests.bench.bench_http",
+            "--rate",
+            "1000",
+            "--out",
+            str(ARTIFACTS / "bench_http_open.json"),
+        ],
         "queries": [*python, "tests.bench.bench_queries", "--households", str(args.events)],
     }
     for name, command in parts.items():
@@ -126,7 +160,12 @@ def main() -> None:
                 missing_ok=True
             )
             run(name, command)
-    table = figures(load("bench.json"), load("bench_http.json"), load("bench_queries.json"))
+    table = figures(
+        load("bench.json"),
+        load("bench_http.json"),
+        load("bench_queries.json"),
+        load("bench_http_open.json"),
+    )
     print(f"\n{'measure':<44} {'value':>12} {'unit':<9} {'target':<22} met")
     for f in table:
         value = (
