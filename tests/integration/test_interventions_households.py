@@ -17,7 +17,6 @@ import pytest
 from faststream.kafka import KafkaBroker
 
 from gayari_interventions.adapters.postgres import (
-    MIGRATIONS,
     InterventionsUnitOfWork,
     unit_of_work,
 )
@@ -26,9 +25,7 @@ from gayari_interventions.entrypoints import consumers
 from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_shared.kafka.deadletter import Rejection
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
-from gayari_shared.postgres import create_pool, migrate
 from gayari_shared.settings import CommonSettings
-from tests.conftest import DatabaseFactory
 from tests.integration.test_interventions_api import life, publish
 from tests.unit.test_interventions_households import (
     BUSY,
@@ -44,13 +41,8 @@ pytestmark = pytest.mark.stack
 
 
 @pytest.fixture
-async def pool(databases: DatabaseFactory) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(await databases.create("interventions"), session_reset=False)
-    await migrate(pool, "interventions", MIGRATIONS)
-    try:
-        yield pool
-    finally:
-        await pool.close()
+def pool(interventions_pool: asyncpg.Pool) -> asyncpg.Pool:
+    return interventions_pool
 
 
 async def stored(pool: asyncpg.Pool, household: uuid.UUID) -> Stored:

@@ -203,6 +203,9 @@ async def record_training_attendance(
     deps: InterventionsDeps, agency: str, request: AttendanceRequest, correlation_id: str
 ) -> Attendance:
     async with deps.unit_of_work() as uow:
+        # The session's lock before the participant's, as add_training_participant takes them.
+        session = await uow.live_session(request.session_id)
+        household = await uow.known_household(request.household_id)
         participant = await uow.live_participant(
             request.session_id, request.household_id, request.member_id
         )
@@ -210,8 +213,8 @@ async def record_training_attendance(
             request,
             agency=agency,
             agencies=deps.agencies,
-            session=await uow.live_session(request.session_id),
-            household=await uow.known_household(request.household_id),
+            session=session,
+            household=household,
             participant=participant,
             attended_already=await uow.attended(participant, request.attended_on),
             attendance_id=uuid.uuid4(),
@@ -226,6 +229,9 @@ async def record_training_completion(
     deps: InterventionsDeps, agency: str, request: CompletionRequest, correlation_id: str
 ) -> TrainingCompletion:
     async with deps.unit_of_work() as uow:
+        # The session's lock before the participant's, as add_training_participant takes them.
+        session = await uow.live_session(request.session_id)
+        household = await uow.known_household(request.household_id)
         participant = await uow.live_participant(
             request.session_id, request.household_id, request.member_id
         )
@@ -233,8 +239,8 @@ async def record_training_completion(
             request,
             agency=agency,
             agencies=deps.agencies,
-            session=await uow.live_session(request.session_id),
-            household=await uow.known_household(request.household_id),
+            session=session,
+            household=household,
             participant=participant,
             completed_already=await uow.completed(participant),
             completion_id=uuid.uuid4(),
