@@ -3,7 +3,7 @@ local stack (`make stack-start`). A benchmark, not a test: it prints a table and
 artifacts/bench_http.json.
 
     .venv/bin/python -m tests.bench.bench_http [--seconds 20] [--concurrency 32] [--rate R]
-        [--phases all|registry]
+        [--phases all|writes|registry]
 
 The services run as real processes (fresh databases, a topic prefix and API keys of their own);
 the load comes from a separate process (tests/bench/http_load.py) over keep-alive connections:
@@ -19,7 +19,8 @@ the load comes from a separate process (tests/bench/http_load.py) over keep-aliv
 5. verification: every write answered 201 staged exactly one outbox row, and every outbox row
    reached Kafka (read back by CloudEvents id); the relay's lag when a phase ends;
 6. each service process's peak RSS (VmHWM).
-With `--phases registry` only 1 and 2 run (then 5 and 6): the registry's write path alone.
+With `--phases registry` only 1 and 2 run (then 5 and 6): the registry's write path alone;
+with `--phases writes`, 1 to 3 (then 5 and 6).
 The CPU figures count every PostgreSQL backend, whoever's: another run on the same stack shows
 up as postgres CPU here.
 """
@@ -451,7 +452,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
 
         both = {"interventions-1": interventions}
-        if args.phases == "all":
+        if args.phases in ("all", "writes"):
             print("phase interventions (1 instance) ...", file=sys.stderr)
             result = await load(
                 "interventions",
@@ -467,6 +468,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             accepted += result["created_total"]
             results["split_1x"] = await group_split(base.kafka_bootstrap_servers, households_topic)
 
+        if args.phases == "all":
             print("scaling out: a second interventions instance ...", file=sys.stderr)
             env = {**interventions.env, "GAYARI_INTERVENTIONS_HTTP_PORT": str(free_port())}
             second = Service(
@@ -581,8 +583,9 @@ def main() -> None:
     parser.add_argument(
         "--phases",
         default="all",
-        choices=("all", "registry"),
-        help="registry: only register and enrol (and the consumer catching up), then verify",
+        choices=("all", "writes", "registry"),
+        help="registry: only register and enrol (and the consumer catching up), then verify; "
+        "writes: those and interventions on one instance, not the scaling out",
     )
     parser.add_argument(
         "--py-spy", type=Path, default=None, help="record py-spy profiles of the services here"

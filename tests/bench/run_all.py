@@ -147,6 +147,8 @@ def main() -> None:
         "http_open": [
             *python,
             "tests.bench.bench_http",
+            "--phases",
+            "writes",
             "--rate",
             "1000",
             "--out",
