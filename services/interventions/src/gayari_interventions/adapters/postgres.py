@@ -288,13 +288,16 @@ def _live(kind: InterventionType, alias: str) -> str:
 
 
 # Records written with their event in one statement (see InterventionsUnitOfWork.record).
-Recordable = Grant | TrainingSession | MentoringVisit | BusinessSurvey | BudgetAllocation
+Recordable = (
+    Grant | TrainingSession | Participant | MentoringVisit | BusinessSurvey | BudgetAllocation
+)
 
 
 # Each record's table: its fields are the table's columns (a grant's items have their own).
 _TABLE_OF: Final[dict[type[Recordable], str]] = {
     Grant: "grants",
     TrainingSession: "training_sessions",
+    Participant: "training_participants",
     MentoringVisit: "mentoring_visits",
     BusinessSurvey: "business_surveys",
     BudgetAllocation: "budget_allocations",
@@ -484,19 +487,6 @@ class InterventionsUnitOfWork:
             member_id,
         )
         return None if row is None else Participant.model_validate(dict(row))
-
-    async def add_participant(self, participant: Participant) -> None:
-        await self._conn.execute(
-            """INSERT INTO training_participants
-                   (id, session_id, household_id, member_id, agency, added_at)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            participant.id,
-            participant.session_id,
-            participant.household_id,
-            participant.member_id,
-            participant.agency,
-            participant.added_at,
-        )
 
     async def attended(self, participant: Participant | None, day: date) -> bool:
         if participant is None:

@@ -194,8 +194,9 @@ async def add_training_participant(
             participant_id=uuid.uuid4(),
             now=_now(),
         )
-        await uow.add_participant(participant)
-        await _publish(uow, participant_added(participant), agency, correlation_id)
+        # The participant and its event in one statement, in this transaction.
+        event = participant_added(participant)
+        await uow.record(participant, _envelope(event, agency, correlation_id), event.STREAM)
     return participant
 
 
