@@ -11,7 +11,7 @@ from contextvars import ContextVar, Token
 import structlog
 
 HEADER = "x-correlation-id"
-_HEADER_NAME = HEADER.encode()
+HEADER_NAME = HEADER.encode()
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _current: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
@@ -21,9 +21,11 @@ def current_correlation_id() -> str:
     return _current.get() or str(uuid.uuid4())
 
 
-def bind_correlation_id(value: str) -> None:
-    _current.set(value)
+def bind_correlation_id(value: str) -> Token[str | None]:
+    """Bind the id for the logs and the events caused from here on; the token undoes it
+    (`reset_correlation_id`)."""
     structlog.contextvars.bind_contextvars(correlation_id=value)
+    return _current.set(value)
 
 
 def correlation_id_of(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, Token[str | None]]:
@@ -32,14 +34,12 @@ def correlation_id_of(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, Toke
     request ends."""
     given = b""
     for name, value in headers:
-        if name == _HEADER_NAME:
+        if name == HEADER_NAME:
             given = value
             break
     text = given.decode("latin-1")
     correlation_id = text if _VALID.match(text) else str(uuid.uuid4())
-    token = _current.set(correlation_id)
-    structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
-    return correlation_id, token
+    return correlation_id, bind_correlation_id(correlation_id)
 
 
 def reset_correlation_id(token: Token[str | None]) -> None:

@@ -11,11 +11,9 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gayari_shared.http.correlation import HEADER, correlation_id_of, reset_correlation_id
+from gayari_shared.http.correlation import HEADER_NAME, correlation_id_of, reset_correlation_id
 from gayari_shared.metrics import observe_request
 from gayari_shared.tracing import server_span, tracing_enabled
-
-_HEADER_NAME = HEADER.encode()
 
 
 class RequestContextMiddleware:
@@ -37,7 +35,7 @@ class RequestContextMiddleware:
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         correlation_id, token = correlation_id_of(scope["headers"])
-        echoed = (_HEADER_NAME, correlation_id.encode())
+        echoed = (HEADER_NAME, correlation_id.encode())
         status = 500
 
         async def send_with_context(message: Message) -> None:
