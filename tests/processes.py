@@ -93,8 +93,11 @@ async def running_services(
     settings: CommonSettings,
     directory: Path,
     names: tuple[str, ...] = SERVICES,
+    separate_relays: tuple[str, ...] = (),
 ) -> AsyncIterator[dict[str, Service]]:
-    """Each service on a free port with a database of its own; all killed at the end."""
+    """Each service on a free port with a database of its own; all killed at the end. The
+    services in `separate_relays` publish through a relay process of their own, named
+    "<service>-relay" in what is yielded."""
     env = {
         **os.environ,
         "GAYARI_TOPIC_PREFIX": settings.topic_prefix,
@@ -106,10 +109,15 @@ async def running_services(
         port = free_port()
         env[f"GAYARI_{name.upper()}_DATABASE_URL"] = await databases.create(name)
         env[f"GAYARI_{name.upper()}_HTTP_PORT"] = str(port)
-    for name in names:
-        service = Service(
-            name, int(env[f"GAYARI_{name.upper()}_HTTP_PORT"]), dict(env), directory / f"{name}.log"
-        )
+    for name in separate_relays:
+        env[f"GAYARI_{name.upper()}_OUTBOX_RELAY"] = "separate"
+        env[f"GAYARI_{name.upper()}_RELAY_HTTP_PORT"] = str(free_port())
+    processes = [(name, f"GAYARI_{name.upper()}_HTTP_PORT") for name in names]
+    processes += [
+        (f"{name}-relay", f"GAYARI_{name.upper()}_RELAY_HTTP_PORT") for name in separate_relays
+    ]
+    for name, port_variable in processes:
+        service = Service(name, int(env[port_variable]), dict(env), directory / f"{name}.log")
         service.start()
         running[name] = service
     try:

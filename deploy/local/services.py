@@ -2,7 +2,9 @@
 
 Usage: .venv/bin/python deploy/local/services.py {start,stop,status,restart}
 
-Each service logs JSON to <cache>/logs/<service>.log; its pid is in <cache>/run/<service>.pid.
+With GAYARI_REGISTRY_OUTBOX_RELAY=separate (or GAYARI_INTERVENTIONS_...), that service's outbox
+relay runs as a process of its own too ("registry-relay"). Each service logs JSON to
+<cache>/logs/<service>.log; its pid is in <cache>/run/<service>.pid.
 `start` waits until every service answers /health/ready.
 """
 
@@ -25,6 +27,13 @@ SERVICES = {
     "interventions": int(os.environ.get("GAYARI_INTERVENTIONS_HTTP_PORT", "8102")),
     "reporting": int(os.environ.get("GAYARI_REPORTING_HTTP_PORT", "8103")),
 }
+# A writer set to publish through a relay process of its own gets one (GAYARI_<SERVICE>_
+# OUTBOX_RELAY=separate; its health and metrics on GAYARI_<SERVICE>_RELAY_HTTP_PORT).
+for _writer, _relay_port in (("registry", "8111"), ("interventions", "8112")):
+    if os.environ.get(f"GAYARI_{_writer.upper()}_OUTBOX_RELAY") == "separate":
+        SERVICES[f"{_writer}-relay"] = int(
+            os.environ.get(f"GAYARI_{_writer.upper()}_RELAY_HTTP_PORT", _relay_port)
+        )
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 15.0
 
@@ -40,7 +49,9 @@ def running_pid(service: str) -> int | None:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except (OSError, ValueError):
         return None
-    return pid if f"gayari-{service}" in cmdline else None
+    # The whole program name: "gayari-registry" is also in "gayari-registry-relay".
+    names = {Path(arg).name for arg in cmdline.split("\0")}
+    return pid if f"gayari-{service}" in names else None
 
 
 def ready(port: int) -> bool:
@@ -56,7 +67,7 @@ def start() -> int:
     (CACHE / "logs").mkdir(parents=True, exist_ok=True)
     for service in SERVICES:
         if running_pid(service):
-            print(f"{service:<14} already running")
+            print(f"{service:<19} already running")
             continue
         log = (CACHE / "logs" / f"{service}.log").open("ab")
         env = dict(os.environ)
@@ -78,14 +89,14 @@ def start() -> int:
     while pending and time.monotonic() < deadline:
         for service, port in list(pending.items()):
             if ready(port):
-                print(f"{service:<14} ready    http://127.0.0.1:{port}  (API docs: /docs)")
+                print(f"{service:<19} ready    http://127.0.0.1:{port}  (API docs: /docs)")
                 del pending[service]
             elif not running_pid(service):
-                print(f"{service:<14} exited; see {CACHE / 'logs' / f'{service}.log'}")
+                print(f"{service:<19} exited; see {CACHE / 'logs' / f'{service}.log'}")
                 return 1
         time.sleep(0.3)
     for service in pending:
-        print(f"{service:<14} not ready after {READY_TIMEOUT_S:.0f} s; see its log")
+        print(f"{service:<19} not ready after {READY_TIMEOUT_S:.0f} s; see its log")
     return 1 if pending else 0
 
 
@@ -94,7 +105,7 @@ def stop() -> int:
     for service in SERVICES:
         pid = running_pid(service)
         if pid is None:
-            print(f"{service:<14} not running")
+            print(f"{service:<19} not running")
             continue
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
@@ -102,10 +113,10 @@ def stop() -> int:
             time.sleep(0.1)
         if running_pid(service):
             os.kill(pid, signal.SIGKILL)
-            print(f"{service:<14} killed (no graceful stop within {STOP_TIMEOUT_S:.0f} s)")
+            print(f"{service:<19} killed (no graceful stop within {STOP_TIMEOUT_S:.0f} s)")
             failed = 1
         else:
-            print(f"{service:<14} stopped")
+            print(f"{service:<19} stopped")
         pid_file(service).unlink(missing_ok=True)
     return failed
 
@@ -116,7 +127,7 @@ def status() -> int:
         pid = running_pid(service)
         state = "ready" if pid and ready(port) else ("running" if pid else "stopped")
         code = code if state == "ready" else 3
-        print(f"{service:<14} {state:<8} pid={pid or '-':<8} http://127.0.0.1:{port}")
+        print(f"{service:<19} {state:<8} pid={pid or '-':<8} http://127.0.0.1:{port}")
     return code
 
 

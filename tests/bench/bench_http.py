@@ -3,7 +3,7 @@ local stack (`make stack-start`). A benchmark, not a test: it prints a table and
 artifacts/bench_http.json.
 
     .venv/bin/python -m tests.bench.bench_http [--seconds 20] [--concurrency 32] [--rate R]
-        [--phases all|writes|registry]
+        [--phases all|writes|registry] [--relay in-process|separate]
 
 The services run as real processes (fresh databases, a topic prefix and API keys of their own);
 the load comes from a separate process (tests/bench/http_load.py) over keep-alive connections:
@@ -19,6 +19,9 @@ the load comes from a separate process (tests/bench/http_load.py) over keep-aliv
 5. verification: every write answered 201 staged exactly one outbox row, and every outbox row
    reached Kafka (read back by CloudEvents id); the relay's lag when a phase ends;
 6. each service process's peak RSS (VmHWM).
+Each writer's outbox relay runs in its API process, or with `--relay separate` as a process of
+its own (gayari-<service>-relay; its CPU is shown beside its service's). On 2 cores shared by
+every process, separate relays gave no more requests/s (README, "Scaling").
 With `--phases registry` only 1 and 2 run (then 5 and 6): the registry's write path alone;
 with `--phases writes`, 1 to 3 (then 5 and 6).
 The CPU figures count every PostgreSQL backend, whoever's: another run on the same stack shows
@@ -395,20 +398,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "rate_per_instance": args.rate,
             "log_level": args.log_level,
             "phases": args.phases,
+            "relay": args.relay,
             "cpus": os.cpu_count(),
         },
         "logs": str(work),
     }
     accepted = 0
     second: Service | None = None
-    running = running_services(databases, settings, work, ("registry", "interventions"))
+    writers = ("registry", "interventions")
+    relays = writers if args.relay == "separate" else ()
+    running = running_services(databases, settings, work, writers, separate_relays=relays)
     try:
         services = await anext(running)
         registry, interventions = services["registry"], services["interventions"]
-        db = {
-            name: service.env[f"GAYARI_{name.upper()}_DATABASE_URL"]
-            for name, service in services.items()
-        }
+        db = {name: services[name].env[f"GAYARI_{name.upper()}_DATABASE_URL"] for name in writers}
+        # The CPU of each phase's service, and of its relay when that runs apart.
+        registry_side = {n: s for n, s in services.items() if n.startswith("registry")}
+        relay_side = {n: s for n, s in services.items() if n == "interventions-relay"}
         print(f"services up (logs in {work}); topic prefix {prefix}", file=sys.stderr)
 
         print("phase register ...", file=sys.stderr)
@@ -418,7 +424,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             [registry.url],
             keys_file,
             args,
-            {"registry": registry},
+            registry_side,
             seconds=args.seconds,
             output=registered,
         )
@@ -433,7 +439,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             [registry.url],
             keys_file,
             args,
-            {"registry": registry},
+            registry_side,
             seconds=args.seconds,
             given=registered,
             output=enrolled,
@@ -459,7 +465,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 [interventions.url],
                 keys_file,
                 args,
-                {"interventions": interventions},
+                {"interventions": interventions, **relay_side},
                 seconds=args.seconds,
                 given=enrolled,
             )
@@ -491,7 +497,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 [interventions.url, second.url],
                 keys_file,
                 args,
-                both,
+                {**both, **relay_side},
                 seconds=args.seconds,
                 given=enrolled,
             )
@@ -506,7 +512,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 [registry.url],
                 keys_file,
                 args,
-                {"registry": registry},
+                registry_side,
                 seconds=min(5.0, args.seconds),
             )
             accepted += burst["created_total"]
@@ -526,7 +532,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             settings, [db["registry"], db["interventions"]], accepted
         )
         results["peak_rss_mib"] = {
-            name: peak_rss_mib(pid_of(s)) for name, s in {"registry": registry, **both}.items()
+            name: peak_rss_mib(pid_of(s))
+            for name, s in {**registry_side, **both, **relay_side}.items()
         }
     finally:
         if second is not None:
@@ -579,6 +586,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds first")
     parser.add_argument("--concurrency", type=int, default=32, help="connections per instance")
     parser.add_argument("--rate", type=float, default=None, help="open loop: req/s per instance")
+    parser.add_argument(
+        "--relay",
+        choices=("separate", "in-process"),
+        default="in-process",
+        help="each writer's outbox relay: in the API process, or a process of its own",
+    )
     parser.add_argument("--log-level", default="WARNING", choices=("INFO", "WARNING", "ERROR"))
     parser.add_argument(
         "--phases",

@@ -26,6 +26,19 @@ async def services(
         yield running
 
 
+@pytest.fixture
+async def services_with_separate_relays(
+    databases: DatabaseFactory, isolated_settings: CommonSettings, tmp_path: Path
+) -> AsyncIterator[dict[str, Service]]:
+    """The services, registry and interventions each publishing through a relay process of its
+    own ("registry-relay", "interventions-relay")."""
+    relays = ("registry", "interventions")
+    async for running in running_services(
+        databases, isolated_settings, tmp_path, separate_relays=relays
+    ):
+        yield running
+
+
 def record_figures(fault: str, **figures: int) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     with (ARTIFACTS / "faults.jsonl").open("a") as out:

@@ -124,6 +124,27 @@ async def test_kill_9_each_service_under_load(
     )
 
 
+async def test_kill_9_writers_and_their_separate_relays_under_load(
+    services_with_separate_relays: dict[str, Service], api_keys: KeySet
+) -> None:
+    """Registry and interventions with outbox_relay = "separate": the API processes only stage
+    and notify, each relay process publishes. Killing either side at any moment loses and
+    duplicates nothing in the read model."""
+    services = services_with_separate_relays
+    await run_case(
+        "kill -9 registry/interventions and their separate relays",
+        services=services,
+        keys=api_keys,
+        seed=11,
+        victims=("registry", "registry-relay", "interventions", "interventions-relay"),
+        households=80,
+    )
+    # The relay processes did the publishing: the API processes ran none.
+    for name in ("registry", "interventions"):
+        assert "outbox relay started" not in services[name].log.read_text()
+        assert "outbox relay started" in services[f"{name}-relay"].log.read_text()
+
+
 async def test_two_reporting_instances_one_killed_mid_stream(
     services: dict[str, Service], api_keys: KeySet, tmp_path: Path
 ) -> None:

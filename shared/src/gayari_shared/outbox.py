@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 from gayari_shared.postgres import Connection
+from gayari_shared.settings import RelayMode
 
 log = structlog.get_logger(__name__)
 
@@ -143,6 +144,43 @@ async def staging_work(
         staged()
 
 
+class RelayNotifier:
+    """Wakes the relays listening on the outbox's channel (those of other instances, or of a
+    relay process of its own) once a writer committed rows: one notification, sent after the
+    commit, outside the writers' transactions. Notifications coalesce: while one is being
+    sent, any number of nudges make one more. One lost (the process dies first) delays
+    publishing until a relay polls, nothing more."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._wanted = False
+        self._closed = False
+        self._task: asyncio.Task[None] | None = None
+        self.sent = 0
+
+    def nudge(self) -> None:
+        self._wanted = True
+        if not self._closed and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._notify(), name="outbox-notify")
+
+    async def close(self) -> None:
+        """Send nothing more; wait for the notification in flight."""
+        self._closed = True
+        if self._task is not None:
+            await self._task
+
+    async def _notify(self) -> None:
+        while self._wanted and not self._closed:
+            self._wanted = False
+            try:
+                async with self._pool.acquire() as conn:
+                    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+            except Exception as exc:
+                log.warning("outbox notification failed", error=f"{type(exc).__name__}: {exc}")
+                return
+            self.sent += 1
+
+
 class OutboxRelay:
     """Publishes pending outbox rows in commit order, in batches, then marks them published."""
 
@@ -165,13 +203,12 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self.published_total = 0
         self._next_housekeeping = 0.0
-        self._notify_wanted = False
-        self._notifier: asyncio.Task[None] | None = None
-        self.notifications_sent = 0
+        self._others = RelayNotifier(pool)
 
     async def run(self) -> None:
         listener = await self._pool.acquire()
         await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        log.info("outbox relay started", lanes=OUTBOX_LANES, batch_size=self._batch_size)
         backoff = 0.5
         try:
             while not self._stopping.is_set():
@@ -194,8 +231,7 @@ class OutboxRelay:
                 if sent < self._batch_size:
                     await self._sleep(self._poll_interval_s)
         finally:
-            if self._notifier is not None:
-                await self._notifier
+            await self._others.close()
             if self._producer is not None:
                 await self._producer.stop()  # flushes what is in flight
             with contextlib.suppress(Exception):
@@ -208,25 +244,14 @@ class OutboxRelay:
 
     def nudge(self) -> None:
         """This process committed outbox rows: wake this relay now, and the relays of other
-        instances (sharing the outbox) by one notification on their channel, sent after the
-        commit, outside the writers' transactions. Notifications coalesce: while one is being
-        sent, any number of nudges make one more. One lost (the process dies first) delays
-        publishing until a relay polls, nothing more."""
+        instances by a notification (see RelayNotifier)."""
         self._wake.set()
-        self._notify_wanted = True
-        if not self._stopping.is_set() and (self._notifier is None or self._notifier.done()):
-            self._notifier = asyncio.create_task(self._notify_others(), name="outbox-notify")
+        if not self._stopping.is_set():
+            self._others.nudge()
 
-    async def _notify_others(self) -> None:
-        while self._notify_wanted and not self._stopping.is_set():
-            self._notify_wanted = False
-            try:
-                async with self._pool.acquire() as conn:
-                    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
-            except Exception as exc:
-                log.warning("outbox notification failed", error=f"{type(exc).__name__}: {exc}")
-                return
-            self.notifications_sent += 1
+    @property
+    def notifications_sent(self) -> int:
+        return self._others.sent
 
     async def _start_producer(self) -> AIOKafkaProducer:
         producer = self._producer_factory()
@@ -338,3 +363,26 @@ class OutboxRelay:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         self._wake.clear()
+
+
+@contextlib.asynccontextmanager
+async def publishing(
+    mode: RelayMode, pool: asyncpg.Pool, producer_factory: Callable[[], AIOKafkaProducer]
+) -> AsyncIterator[Callable[[], None]]:
+    """What a writer calls once its outbox rows are committed (the `staged` of staging_work),
+    for as long as the block runs: with the relay in this process, it wakes that relay (and
+    notifies the others); with the relay separate, it only notifies."""
+    if mode == "separate":
+        notifier = RelayNotifier(pool)
+        try:
+            yield notifier.nudge
+        finally:
+            await notifier.close()
+        return
+    relay = OutboxRelay(pool, producer_factory)
+    task = asyncio.create_task(relay.run(), name="outbox-relay")
+    try:
+        yield relay.nudge
+    finally:
+        relay.stop()
+        await task

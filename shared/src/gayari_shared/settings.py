@@ -16,6 +16,10 @@ from gayari_shared.agencies import DEFAULT_AGENCIES, Agency
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
+# Where a writing service's outbox relay runs: in its API process, or in a process of its own
+# (gayari-<service>-relay, relay_app.py).
+RelayMode = Literal["in-process", "separate"]
+
 
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GAYARI_", extra="ignore", frozen=True)

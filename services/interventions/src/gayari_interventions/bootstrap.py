@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -22,8 +21,9 @@ from gayari_shared.heap import collect_less_often, freeze_startup_heap
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.deadletter import send_to_dead_letters
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
-from gayari_shared.outbox import OutboxRelay
+from gayari_shared.outbox import publishing
 from gayari_shared.postgres import create_pool, database_reachable, migrate
+from gayari_shared.relay_app import create_relay_app
 from gayari_shared.service import load_keys, make_app
 from gayari_shared.settings import CommonSettings
 
@@ -44,48 +44,56 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
         )
         await migrate(pool, SERVICE, MIGRATIONS)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
-        relay = OutboxRelay(
-            pool, partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
-        )
-        uow = partial(unit_of_work, pool, common.topic_prefix, staged=relay.nudge)
-        deps = InterventionsDeps(
-            unit_of_work=uow,
-            agencies=frozenset(agency.code for agency in common.agencies),
-            statements=partial(uow, atomic=False),
-        )
-        app.state.deps = deps
-        app.state.checks = {
-            "database": partial(database_reachable, pool),
-            "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
-        }
-        app.state.asyncapi = asyncapi.document(common)
-        dead_letters = idempotent_producer(common.kafka_bootstrap_servers, f"{SERVICE}-dlq")
-        await dead_letters.start()
-        broker = KafkaBroker(common.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
-        register_consumers(
-            broker,
-            deps,
-            common.topic(HOUSEHOLDS),
-            partial(send_to_dead_letters, dead_letters, common.deadletter_topic, consumer=GROUP_ID),
-        )
-        register_intake(
-            broker,
-            IntakeWiring(deps, common.topic_prefix, common.deadletter_topic, dead_letters),
-            [common.intake_topic(agency.code) for agency in common.agencies],
-        )
-        await broker.start()
-        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-        freeze_startup_heap()
-        collect_less_often()
+        producer = partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
         try:
-            yield
+            async with publishing(settings.outbox_relay, pool, producer) as staged:
+                uow = partial(unit_of_work, pool, common.topic_prefix, staged=staged)
+                deps = InterventionsDeps(
+                    unit_of_work=uow,
+                    agencies=frozenset(agency.code for agency in common.agencies),
+                    statements=partial(uow, atomic=False),
+                )
+                app.state.deps = deps
+                app.state.checks = {
+                    "database": partial(database_reachable, pool),
+                    "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
+                }
+                app.state.asyncapi = asyncapi.document(common)
+                dead_letters = idempotent_producer(common.kafka_bootstrap_servers, f"{SERVICE}-dlq")
+                await dead_letters.start()
+                broker = KafkaBroker(common.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
+                register_consumers(
+                    broker,
+                    deps,
+                    common.topic(HOUSEHOLDS),
+                    partial(
+                        send_to_dead_letters,
+                        dead_letters,
+                        common.deadletter_topic,
+                        consumer=GROUP_ID,
+                    ),
+                )
+                register_intake(
+                    broker,
+                    IntakeWiring(deps, common.topic_prefix, common.deadletter_topic, dead_letters),
+                    [common.intake_topic(agency.code) for agency in common.agencies],
+                )
+                await broker.start()
+                freeze_startup_heap()
+                collect_less_often()
+                try:
+                    yield
+                finally:
+                    await broker.stop()
+                    await dead_letters.stop()
         finally:
-            await broker.stop()
-            await dead_letters.stop()
-            relay.stop()
-            await relay_task
             await pool.close()
 
     app = make_app("GAYARI interventions", lifespan, [router])
     install_error_handlers(app)
     return app
+
+
+def create_relay(common: CommonSettings, settings: InterventionsSettings) -> FastAPI:
+    """The interventions' outbox relay as a process of its own (outbox_relay = "separate")."""
+    return create_relay_app(SERVICE, common, settings.database_url, asyncapi.document(common))

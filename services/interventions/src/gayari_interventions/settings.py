@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gayari_shared.settings import database_url
+from gayari_shared.settings import RelayMode, database_url
 
 
 class InterventionsSettings(BaseSettings):
@@ -18,3 +18,8 @@ class InterventionsSettings(BaseSettings):
     # a few more).
     database_pool_size: int = Field(default=20, ge=2, le=200)
     http_port: int = 8102
+    # Where the outbox relay runs: in this process, or in a process of its own
+    # (gayari-interventions-relay, its health and metrics on relay_http_port). Separate,
+    # publishing takes nothing from the requests' event loop.
+    outbox_relay: RelayMode = "in-process"
+    relay_http_port: int = 8112

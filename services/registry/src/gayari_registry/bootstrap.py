@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -19,8 +18,9 @@ from gayari_shared.areas import load_areas
 from gayari_shared.heap import collect_less_often, freeze_startup_heap
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
-from gayari_shared.outbox import OutboxRelay
+from gayari_shared.outbox import publishing
 from gayari_shared.postgres import create_pool, database_reachable, migrate
+from gayari_shared.relay_app import create_relay_app
 from gayari_shared.service import load_keys, make_app
 from gayari_shared.settings import CommonSettings
 
@@ -44,26 +44,27 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
         )
         await migrate(pool, SERVICE, MIGRATIONS)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
-        relay = OutboxRelay(
-            pool, partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
-        )
-        app.state.deps = RegistryDeps(
-            unit_of_work=partial(unit_of_work, pool, common.topic_prefix, staged=relay.nudge),
-            reference=Reference(load_areas(), settings.home_regency),
-            hash_secret=hash_secret,
-        )
-        app.state.checks = {
-            "database": partial(database_reachable, pool),
-            "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
-        }
-        relay_task = asyncio.create_task(relay.run(), name="outbox-relay")
-        freeze_startup_heap()
-        collect_less_often()
+        producer = partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
         try:
-            yield
+            async with publishing(settings.outbox_relay, pool, producer) as staged:
+                app.state.deps = RegistryDeps(
+                    unit_of_work=partial(unit_of_work, pool, common.topic_prefix, staged=staged),
+                    reference=Reference(load_areas(), settings.home_regency),
+                    hash_secret=hash_secret,
+                )
+                app.state.checks = {
+                    "database": partial(database_reachable, pool),
+                    "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
+                }
+                freeze_startup_heap()
+                collect_less_often()
+                yield
         finally:
-            relay.stop()
-            await relay_task
             await pool.close()
 
     return make_app("GAYARI registry", lifespan, [router])
+
+
+def create_relay(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
+    """The registry's outbox relay as a process of its own (outbox_relay = "separate")."""
+    return create_relay_app(SERVICE, common, settings.database_url, asyncapi.document(common))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gayari_shared.settings import database_url
+from gayari_shared.settings import RelayMode, database_url
 
 
 class RegistrySettings(BaseSettings):
@@ -15,5 +15,10 @@ class RegistrySettings(BaseSettings):
     # Connections of the pool: HTTP requests hold one per write (the relay one or two more).
     database_pool_size: int = Field(default=20, ge=2, le=200)
     http_port: int = 8101
+    # Where the outbox relay runs: in this process, or in a process of its own
+    # (gayari-registry-relay, its health and metrics on relay_http_port). Separate,
+    # publishing takes nothing from the requests' event loop.
+    outbox_relay: RelayMode = "in-process"
+    relay_http_port: int = 8111
     # The programme's regency (Lamandau): households elsewhere are registered but flagged.
     home_regency: str = Field(default="62.09", pattern=r"^\d{2}\.\d{2}$")

@@ -1,0 +1,60 @@
+"""A service's outbox relay as a process of its own (`gayari-<service>-relay`), for a service
+set to `outbox_relay = "separate"`: publishing to Kafka then costs the API process nothing.
+
+Measured on the registry's write path (2 cores, closed loop, 32 connections): the relay in the
+API process took about 6 % of that process's CPU, and each of its batches, a hundred rows
+serialised and handed to the producer, holds the event loop that the requests wait on.
+
+The process runs the same OutboxRelay as the API process would (lanes, commit order, at least
+once); it serves only /health and /metrics. It never migrates: the API owns the schema, and
+until the outbox exists the relay backs off and tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+from fastapi import FastAPI
+
+from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
+from gayari_shared.kafka.topics import domain_topics, ensure_topics
+from gayari_shared.outbox import OutboxRelay
+from gayari_shared.postgres import create_pool, database_reachable
+from gayari_shared.service import make_app
+from gayari_shared.settings import CommonSettings
+
+# The relay's LISTEN connection, the one that publishes a batch, and housekeeping.
+RELAY_POOL_SIZE = 3
+
+
+def create_relay_app(
+    service: str, common: CommonSettings, database_url: str, asyncapi: dict[str, Any]
+) -> FastAPI:
+    """The relay of `service`'s outbox in `database_url`; `asyncapi` is the service's document
+    (what this process publishes)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(database_url, max_size=RELAY_POOL_SIZE, session_reset=False)
+        await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
+        relay = OutboxRelay(
+            pool, partial(idempotent_producer, common.kafka_bootstrap_servers, service)
+        )
+        app.state.asyncapi = asyncapi
+        app.state.checks = {
+            "database": partial(database_reachable, pool),
+            "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
+        }
+        task = asyncio.create_task(relay.run(), name="outbox-relay")
+        try:
+            yield
+        finally:
+            relay.stop()
+            await task
+            await pool.close()
+
+    return make_app(f"GAYARI {service} outbox relay", lifespan, [])
