@@ -242,3 +242,23 @@ def test_reporting_replicas_never_exceed_partitions(
     assert set(hpas) == {"gayari-interventions", "gayari-reporting"}
     assert hpas["gayari-reporting"] <= partitions
     assert hpas["gayari-interventions"] <= partitions
+
+
+@pytest.mark.parametrize(("overlay", "separate"), [("lamandau", False), ("national", True)])
+def test_every_writer_has_its_relay_in_exactly_one_place(overlay: str, separate: bool) -> None:
+    """In its API pods (lamandau), or in a relay Deployment of its own with the API pods set to
+    leave publishing to it (national): never both, never neither (events would stay in the
+    outbox)."""
+    docs = _documents(render(K8S_DIR / "overlays" / overlay))
+    deployments = [d for d in docs if "kind: Deployment" in d]
+    for service in ("registry", "interventions"):
+        api = next(d for d in deployments if re.search(rf"name: gayari-{service}$", d, re.M))
+        relays = [d for d in deployments if f"name: gayari-{service}-relay" in d]
+        set_apart = re.search(
+            rf"name: GAYARI_{service.upper()}_OUTBOX_RELAY\n\s+value: separate", api
+        )
+        assert bool(set_apart) == separate
+        assert len(relays) == (1 if separate else 0)
+        if separate:
+            assert f"- gayari-{service}-relay" in relays[0]
+            assert f"GAYARI_{service.upper()}_DATABASE_URL" in relays[0]
