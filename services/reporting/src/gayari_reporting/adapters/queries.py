@@ -258,17 +258,18 @@ class ReportQueries:
             else:
                 households = await self._household_counts(conn, filters)
                 q = _Sql()
+                # One reading of the records for both: the figures per kind, and (the row of
+                # the empty grouping set, kind NULL) the households reached by any.
                 rows = await conn.fetch(
-                    f"""SELECT i.kind, count(*) AS n, coalesce(sum(i.amount_idr), 0) AS idr
-                        FROM {q.live(filters)} GROUP BY i.kind""",
+                    f"""SELECT i.kind, count(*) AS n, coalesce(sum(i.amount_idr), 0) AS idr,
+                               count(DISTINCT i.household_id) AS reached
+                        FROM {q.live(filters)} GROUP BY GROUPING SETS ((i.kind), ())""",
                     *q.params,
                 )
-                counted = {r["kind"]: (int(r["n"]), int(r["idr"])) for r in rows}
-                q = _Sql()
-                reached = await conn.fetchval(
-                    f"""SELECT count(DISTINCT i.household_id) FROM {q.live(filters)}""",
-                    *q.params,
-                )
+                counted = {
+                    r["kind"]: (int(r["n"]), int(r["idr"])) for r in rows if r["kind"] is not None
+                }
+                reached = next(int(r["reached"]) for r in rows if r["kind"] is None)
             as_of = await conn.fetchval("SELECT max(updated_at) FROM projection_offsets")
         kinds = dict.fromkeys(KINDS, 0) | {kind: n for kind, (n, _) in counted.items()}
         idr = sum(idr for _, idr in counted.values())
