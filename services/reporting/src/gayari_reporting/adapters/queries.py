@@ -628,7 +628,7 @@ class ReportQueries:
         matching = f"""SELECT c.household_id, c.village_code, {last} AS last_contact
                        FROM contacts c WHERE {last} < {q(cutoff)} AND {area}"""
         scope = tallied.tallied_area(filters)
-        if filters.agency is not None and scope is not None and len(scope) in CONTACT_LEVELS:
+        if scope is not None and len(scope) in CONTACT_LEVELS:
             total = await tallied.unserved_by(conn, scope, filters.agency, cutoff)
         else:
             total = int(await conn.fetchval(f"SELECT count(*) FROM ({matching}) AS m", *q.params))

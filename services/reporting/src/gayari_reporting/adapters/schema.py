@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Final
 
 from gayari_reporting.adapters.derived import (
+    CONTACT_TALLY_ANY_MIGRATION,
     CONTACT_TALLY_MIGRATION,
     CONTACTS_MIGRATION,
     DERIVED_MIGRATION,
@@ -290,4 +291,6 @@ MIGRATIONS: Final = (
     INCOMES_MIGRATION + "\n" + REBUILD_INCOMES,
     # The contacts counted per day, for /unserved of one agency across a province or more.
     CONTACT_TALLY_MIGRATION,
+    # ... and of any agency.
+    CONTACT_TALLY_ANY_MIGRATION,
 )

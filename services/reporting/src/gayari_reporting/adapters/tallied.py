@@ -312,15 +312,23 @@ async def outcomes(
     return enrolled_now, exits, moves
 
 
-async def unserved_by(conn: Connection, area: str, agency: str, cutoff: date) -> int:
-    """How many contacts of the area (the country or a province) the agency last reached before
-    `cutoff`, or never reached and enrolled before it (derived.CONTACT_TALLY_MIGRATION)."""
+async def unserved_by(conn: Connection, area: str, agency: str | None, cutoff: date) -> int:
+    """How many contacts of the area (the country or a province) the agency (None: any) last
+    reached before `cutoff`, or never reached and enrolled before it
+    (derived.CONTACT_TALLY_MIGRATION)."""
+    if agency is None:
+        query = """SELECT coalesce(sum(households), 0) FROM tally_contacts
+                   WHERE level = $1 AND area = $2 AND agency = '' AND kind = 'last'
+                     AND day < $3"""
+        return int(await conn.fetchval(query, len(area), area, cutoff))
     return int(
         await conn.fetchval(
-            """SELECT coalesce(sum(CASE WHEN agency = '' OR kind = 'last' THEN households
+            """SELECT coalesce(sum(CASE WHEN agency = '' THEN households
+                                        WHEN kind = 'last' THEN households
                                         ELSE -households END), 0)
                FROM tally_contacts
-               WHERE level = $1 AND area = $2 AND agency IN ('', $3) AND day < $4""",
+               WHERE level = $1 AND area = $2 AND day < $4
+                 AND ((agency = '' AND kind = 'enrolled') OR agency = $3)""",
             len(area),
             area,
             agency,
