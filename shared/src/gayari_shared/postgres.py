@@ -7,7 +7,9 @@ scripts applied under an advisory lock is all that needs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any, Final, TypeAlias
 
 import asyncpg
@@ -98,6 +100,15 @@ async def migrate(
         if applied:
             log.info("migrations applied", component=component, count=applied)
         return applied
+
+
+def in_uuid_order(ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    """The ids sorted as PostgreSQL sorts uuid (by value: what `sorted` gives too), compared as
+    ints in C: UUID's own `<` is Python code, 2 % of the projector's CPU."""
+    return sorted(ids, key=_UUID_VALUE)
+
+
+_UUID_VALUE: Final = attrgetter("int")
 
 
 def quote_ident(name: str) -> str:

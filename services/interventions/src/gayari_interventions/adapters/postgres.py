@@ -42,7 +42,7 @@ from gayari_shared.outbox import (
     outbox_row,
     staging_work,
 )
-from gayari_shared.postgres import Connection
+from gayari_shared.postgres import Connection, in_uuid_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,7 +424,7 @@ class InterventionsUnitOfWork:
         """A batch of the registry's events, folded per household, merged into the stored
         households: one statement reads and locks them, one writes those that changed. How many
         households changed."""
-        ids = sorted(changes)
+        ids = in_uuid_order(changes)
         # In a fixed order, so two owners of one partition (a rebalance race) queue up instead
         # of deadlocking; an exit waits for recordings holding the household FOR SHARE.
         rows = await self._conn.fetch(

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from gayari_reporting.domain.batch import BatchWrites
 from gayari_reporting.domain.readmodels import IncomeChange
-from gayari_shared.postgres import Connection
+from gayari_shared.postgres import Connection, in_uuid_order
 
 INCOMES_MIGRATION: Final = """
     -- No unique key: a batch deletes a household's row and inserts its new one in one
@@ -133,7 +133,7 @@ def households(writes: BatchWrites, voided: Collection[uuid.UUID]) -> set[uuid.U
 
 async def refresh(conn: Connection, households: Collection[uuid.UUID]) -> None:
     if households:
-        await conn.execute(REFRESH, sorted(households))
+        await conn.execute(REFRESH, in_uuid_order(households))
 
 
 # Percentile_cont(0.5) from the tally's cumulative counts: the values at 0-based positions

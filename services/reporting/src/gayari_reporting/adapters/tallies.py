@@ -29,7 +29,7 @@ from typing import Final
 
 from gayari_reporting.adapters import derived, incomes
 from gayari_reporting.domain.batch import BatchWrites
-from gayari_shared.postgres import Connection
+from gayari_shared.postgres import Connection, in_uuid_order
 
 # A rebuild reads every fact: about 80 s per million households on 2 cores, far beyond the pool's
 # command timeout (which is meant for requests).
@@ -412,12 +412,12 @@ async def retract(
     conn: Connection, households: Collection[uuid.UUID], agencies: Collection[str]
 ) -> None:
     if households:
-        await conn.execute(RETRACT, sorted(households), sorted(agencies))
+        await conn.execute(RETRACT, in_uuid_order(households), sorted(agencies))
 
 
 async def contribute(conn: Connection, households: Collection[uuid.UUID]) -> None:
     if households:
-        await conn.execute(CONTRIBUTE, sorted(households))
+        await conn.execute(CONTRIBUTE, in_uuid_order(households))
 
 
 async def rebuild(conn: Connection) -> None:
