@@ -508,9 +508,7 @@ async def print_read_models(keys: Keys) -> None:
         districts = (await client.get(f"{REPORTING}/areas/62.09")).json()["children"]
         convergence = (await client.get(f"{REPORTING}/convergence")).json()
         alerts = (await client.get(f"{REPORTING}/double-funding")).json()["total"]
-        # The simulated programme spans the last two months and enrols everyone today: the
-        # default 90 days would find nobody; two weeks shows who is waiting for a visit.
-        unserved = (await client.get(f"{REPORTING}/unserved", params={"days": 14})).json()
+        unserved = (await client.get(f"{REPORTING}/unserved")).json()
     print()
     print(f"  {'agency':<10} {'reached':>8} {'budget':>20} {'realised':>9}")
     for row in agencies:
@@ -536,7 +534,7 @@ async def print_read_models(keys: Keys) -> None:
     # Both lists come a page at a time; their totals count every page.
     villages = "" if unserved["next"] else f" in {len(unserved['villages'])} villages"
     print(
-        f"  unserved for {unserved['days']} days{'':<14}"
+        f"  unserved for {unserved['days']} days              "
         f"{unserved['households']} households{villages}"
     )
     print(f"  more: {REPORTING}/docs (summary, areas, timeseries, outcomes, exports ...)")
