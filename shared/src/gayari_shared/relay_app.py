@@ -40,21 +40,23 @@ def create_relay_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(database_url, max_size=RELAY_POOL_SIZE, session_reset=False)
-        await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
-        relay = OutboxRelay(
-            pool, partial(idempotent_producer, common.kafka_bootstrap_servers, service)
-        )
-        app.state.asyncapi = asyncapi
-        app.state.checks = {
-            "database": partial(database_reachable, pool),
-            "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
-        }
-        task = asyncio.create_task(relay.run(), name="outbox-relay")
         try:
-            yield
+            await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
+            relay = OutboxRelay(
+                pool, partial(idempotent_producer, common.kafka_bootstrap_servers, service)
+            )
+            app.state.asyncapi = asyncapi
+            app.state.checks = {
+                "database": partial(database_reachable, pool),
+                "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
+            }
+            task = asyncio.create_task(relay.run(), name="outbox-relay")
+            try:
+                yield
+            finally:
+                relay.stop()
+                await task
         finally:
-            relay.stop()
-            await task
             await pool.close()
 
     return make_app(f"GAYARI {service} outbox relay", lifespan, [])

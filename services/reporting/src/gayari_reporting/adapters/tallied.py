@@ -313,9 +313,9 @@ async def outcomes(
 
 
 async def unserved_by(conn: Connection, area: str, agency: str | None, cutoff: date) -> int:
-    """How many contacts of the area (the country or a province) the agency (None: any) last
-    reached before `cutoff`, or never reached and enrolled before it
-    (derived.CONTACT_TALLY_MIGRATION)."""
+    """How many contacts of the area (the country or a province) the agency last reached before
+    `cutoff`, or never reached and enrolled before it; with no agency, how many no agency
+    reached since (their last contact, or enrolment, before it). See derived.py."""
     if agency is None:
         query = """SELECT coalesce(sum(households), 0) FROM tally_contacts
                    WHERE level = $1 AND area = $2 AND agency = '' AND kind = 'last'
