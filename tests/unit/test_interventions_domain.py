@@ -351,9 +351,10 @@ def void(reason: str = "duplicate", explanation: str | None = None) -> VoidReque
 
 
 def test_only_the_agency_that_made_a_record_voids_it_and_only_once() -> None:
-    target = VoidTarget(agency="distakan", household_id=HOUSEHOLD, voided=False)
+    target = VoidTarget(id=uuid.uuid4(), agency="distakan", household_id=HOUSEHOLD, voided=False)
     done = void_record(void(), agency="distakan", target=target, void_id=uuid.uuid4(), now=NOW)
     assert (done.agency, done.household_id) == ("distakan", HOUSEHOLD)
+    assert done.intervention_id == target.id
     with pytest.raises(ForbiddenError, match="distakan"):
         void_record(void(), agency="dispar", target=target, void_id=uuid.uuid4(), now=NOW)
     with pytest.raises(ConflictError):
@@ -369,7 +370,7 @@ def test_only_the_agency_that_made_a_record_voids_it_and_only_once() -> None:
 
 
 def test_reason_other_needs_an_explanation() -> None:
-    target = VoidTarget(agency="dinsos", household_id=None, voided=False)
+    target = VoidTarget(id=uuid.uuid4(), agency="dinsos", household_id=None, voided=False)
     with pytest.raises(RuleViolationError) as caught:
         void_record(void("other"), agency="dinsos", target=target, void_id=uuid.uuid4(), now=NOW)
     assert caught.value.field == "explanation"

@@ -14,6 +14,7 @@ from gayari_interventions.entrypoints import asyncapi
 from gayari_interventions.entrypoints.consumers import GROUP_ID, register_consumers
 from gayari_interventions.entrypoints.http import install_error_handlers, router
 from gayari_interventions.entrypoints.intake import IntakeWiring, register_intake
+from gayari_interventions.entrypoints.reads import router as reads_router
 from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_interventions.settings import InterventionsSettings
 from gayari_shared.events.contracts import HOUSEHOLDS
@@ -89,7 +90,7 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
         finally:
             await pool.close()
 
-    app = make_app("GAYARI interventions", lifespan, [router])
+    app = make_app("GAYARI interventions", lifespan, [router, reads_router])
     install_error_handlers(app)
     return app
 

@@ -1,7 +1,8 @@
 """The interventions service's own database: known households (from registry events), the
 agencies' records and the outbox.
 
-Records are never updated or deleted: a correction is a row in `voids`, and every query for a
+Records are never deleted and their fields never rewritten: a correction is a row in `voids`
+(which moves the record's `changed_at`, its only column that changes), and every query for a
 "live" record leaves voided ones out.
 """
 
@@ -17,6 +18,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from gayari_interventions.adapters.records import read_records
 from gayari_interventions.domain.budget import BudgetAllocation
 from gayari_interventions.domain.grants import Grant
 from gayari_interventions.domain.households import (
@@ -25,6 +27,7 @@ from gayari_interventions.domain.households import (
     merge_household,
 )
 from gayari_interventions.domain.monitoring import BusinessSurvey, MentoringVisit
+from gayari_interventions.domain.records import ListedKind, RecordFilter, StoredRecord
 from gayari_interventions.domain.training import (
     Attendance,
     Participant,
@@ -55,6 +58,64 @@ class IntakeRejectionRecord:
     code: str
     reason: str
 
+
+# When each record last changed (recorded, or voided since), for the lists' changed_since and
+# keyset order; the other columns of a record still never change. Which intake event made a
+# record: its CloudEvents id is unique per agency (two agencies' systems may pick the same).
+_CHANGED_AT: Final = {
+    "grants": "issued_at",
+    "training_sessions": "recorded_at",
+    "training_participants": "added_at",
+    "training_attendance": "recorded_at",
+    "training_completions": "recorded_at",
+    "mentoring_visits": "recorded_at",
+    "business_surveys": "recorded_at",
+    "budget_allocations": "allocated_at",
+}
+_VOID_TYPE: Final = {
+    "grants": "grant",
+    "training_sessions": "training-session",
+    "training_participants": "training-participant",
+    "training_attendance": "training-attendance",
+    "training_completions": "training-completion",
+    "mentoring_visits": "mentoring-visit",
+    "business_surveys": "business-survey",
+    "budget_allocations": "budget-allocation",
+}
+_LISTED_TABLES: Final = (
+    "grants",
+    "training_sessions",
+    "mentoring_visits",
+    "business_surveys",
+    "budget_allocations",
+)
+RECORDS_MIGRATION: Final = (
+    "".join(
+        f"""
+    ALTER TABLE {table} ADD COLUMN changed_at timestamptz;
+    UPDATE {table} r SET changed_at = greatest(r.{at}, (SELECT v.voided_at FROM voids v
+        WHERE v.intervention_type = '{_VOID_TYPE[table]}' AND v.intervention_id = r.id));
+    ALTER TABLE {table} ALTER COLUMN changed_at SET DEFAULT clock_timestamp(),
+        ALTER COLUMN changed_at SET NOT NULL;
+    """
+        for table, at in _CHANGED_AT.items()
+    )
+    + "".join(
+        f"""
+    CREATE INDEX {table}_changes ON {table} (changed_at, id);
+    CREATE INDEX {table}_agency_changes ON {table} (agency, changed_at, id);
+    """
+        for table in _LISTED_TABLES
+    )
+    + """
+    ALTER TABLE intake_receipts DROP CONSTRAINT intake_receipts_pkey,
+        ADD PRIMARY KEY (event_id, agency),
+        ADD COLUMN intervention_type text,
+        ADD COLUMN intervention_id uuid;
+    CREATE UNIQUE INDEX intake_receipts_record ON intake_receipts
+        (intervention_type, intervention_id) WHERE intervention_id IS NOT NULL;
+    """
+)
 
 MIGRATIONS: Final = (
     OUTBOX_MIGRATION,
@@ -212,6 +273,7 @@ MIGRATIONS: Final = (
     );
     """,
     OUTBOX_LANES_MIGRATION,
+    RECORDS_MIGRATION,
 )
 
 # Where each kind of record lives; the household column is NULL for agency-level records.
@@ -304,6 +366,16 @@ _TABLE_OF: Final[dict[type[Recordable], str]] = {
 }
 
 
+_TYPE_OF: Final[dict[type[Recordable], InterventionType]] = {
+    Grant: "grant",
+    TrainingSession: "training-session",
+    Participant: "training-participant",
+    MentoringVisit: "mentoring-visit",
+    BusinessSurvey: "business-survey",
+    BudgetAllocation: "budget-allocation",
+}
+
+
 def _record_row(record: Recordable) -> tuple[str, dict[str, Any]]:
     """The table of a record and its columns with their values."""
     return _TABLE_OF[type(record)], record.model_dump(exclude={"items"})
@@ -356,6 +428,7 @@ class InterventionsUnitOfWork:
         self._conn = conn
         self._topic_prefix = topic_prefix
         self.staged = False  # an event was written (committed, outside a transaction)
+        self.recorded: tuple[InterventionType, uuid.UUID] | None = None  # the last record()
 
     # -- households, as the registry's events tell them ------------------------------------
 
@@ -418,6 +491,8 @@ class InterventionsUnitOfWork:
         query = _record_statement(table, tuple(row), guarded, bool(items))
         written = await self._conn.fetchval(query, *args) is not None
         self.staged = self.staged or written
+        if written:
+            self.recorded = (_TYPE_OF[type(record)], record.id)
         return written
 
     async def learn_households(self, changes: Mapping[uuid.UUID, HouseholdChanges]) -> int:
@@ -544,11 +619,25 @@ class InterventionsUnitOfWork:
         table, household = _RECORD_TABLES[kind]
         # FOR UPDATE: two voids of one record queue up, and the second sees the first.
         row = await self._conn.fetchrow(
-            f"""SELECT r.agency, {household} AS household_id, NOT {_live(kind, "r")} AS voided
+            f"""SELECT r.id, r.agency, {household} AS household_id,
+                       NOT {_live(kind, "r")} AS voided
                 FROM {table} r WHERE r.id = $1 FOR UPDATE OF r""",
             record_id,
         )
         return None if row is None else VoidTarget.model_validate(dict(row))
+
+    async def void_target_by_external_id(
+        self, kind: InterventionType, agency: str, external_id: uuid.UUID
+    ) -> VoidTarget | None:
+        """The record of `kind` that `agency`'s system sent with this CloudEvents id."""
+        record_id = await self._conn.fetchval(
+            """SELECT intervention_id FROM intake_receipts
+               WHERE event_id = $1 AND agency = $2 AND intervention_type = $3""",
+            external_id,
+            agency,
+            kind,
+        )
+        return None if record_id is None else await self.void_target(kind, record_id)
 
     async def add_void(self, void: Void) -> None:
         await self._conn.execute(
@@ -564,6 +653,19 @@ class InterventionsUnitOfWork:
             void.explanation,
             void.voided_at,
         )
+        # A void is a change of the record: it comes back in a list of changes.
+        table = _RECORD_TABLES[void.intervention_type][0]
+        await self._conn.execute(
+            f"UPDATE {table} SET changed_at = clock_timestamp() WHERE id = $1",
+            void.intervention_id,
+        )
+
+    # -- reading records back -------------------------------------------------------------
+
+    async def records(
+        self, kind: ListedKind, query: RecordFilter, record_id: uuid.UUID | None = None
+    ) -> list[StoredRecord]:
+        return await read_records(self._conn, kind, query, record_id)
 
     # -- events --------------------------------------------------------------------------------
 
@@ -574,15 +676,28 @@ class InterventionsUnitOfWork:
     # -- intake from agency systems ---------------------------------------------------------
 
     async def claim_intake(self, event_id: uuid.UUID, agency: str, event_type: str) -> bool:
-        """False when this event id was taken before: the record is a redelivery."""
+        """False when this agency's event id was taken before: the record is a redelivery."""
         claimed = await self._conn.fetchval(
             """INSERT INTO intake_receipts (event_id, agency, event_type) VALUES ($1, $2, $3)
-               ON CONFLICT (event_id) DO NOTHING RETURNING 1""",
+               ON CONFLICT (event_id, agency) DO NOTHING RETURNING 1""",
             event_id,
             agency,
             event_type,
         )
         return claimed is not None
+
+    async def link_intake(
+        self, event_id: uuid.UUID, agency: str, kind: InterventionType, record_id: uuid.UUID
+    ) -> None:
+        """The claimed event made this record: it is found, and voided, by that id."""
+        await self._conn.execute(
+            """UPDATE intake_receipts SET intervention_type = $3, intervention_id = $4
+               WHERE event_id = $1 AND agency = $2""",
+            event_id,
+            agency,
+            kind,
+            record_id,
+        )
 
     async def record_rejection(self, rejection: IntakeRejectionRecord) -> None:
         # One row per source record: a redelivered rejection is not counted twice.

@@ -8,12 +8,14 @@ same agency. The data is the same body the HTTP API takes, plus `agency`. See do
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, ClassVar, Final
 
-from pydantic import StringConstraints, ValidationError
+from pydantic import Field, StringConstraints, ValidationError
 
 from gayari_interventions.domain.grants import GrantRequest
 from gayari_interventions.domain.monitoring import BusinessSurveyRequest, MentoringVisitRequest
+from gayari_interventions.domain.voids import VoidRequest
 from gayari_shared.events.base import AGENCY_CODE_PATTERN
 from gayari_shared.events.envelope import Envelope
 
@@ -44,9 +46,19 @@ class IntakeBusinessSurveyV1(BusinessSurveyRequest):
     agency: AgencyCode
 
 
-IntakeMessage = IntakeGrantV1 | IntakeMentoringVisitV1 | IntakeBusinessSurveyV1
+class IntakeVoidV1(VoidRequest):
+    """Voids one of the agency's records, by the `ce_id` it was sent with (`external_id`) or by
+    its id; keyed, like the record, by its household, so that it follows the record."""
+
+    TYPE: ClassVar[str] = "gayari.intake.void.v1"
+    agency: AgencyCode
+    household_id: uuid.UUID = Field(description="The voided record's household")
+
+
+IntakeMessage = IntakeGrantV1 | IntakeMentoringVisitV1 | IntakeBusinessSurveyV1 | IntakeVoidV1
 INTAKE_TYPES: Final[dict[str, type[IntakeMessage]]] = {
-    model.TYPE: model for model in (IntakeGrantV1, IntakeMentoringVisitV1, IntakeBusinessSurveyV1)
+    model.TYPE: model
+    for model in (IntakeGrantV1, IntakeMentoringVisitV1, IntakeBusinessSurveyV1, IntakeVoidV1)
 }
 
 

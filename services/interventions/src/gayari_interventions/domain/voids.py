@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from gayari_interventions.domain.rules import (
     ConflictError,
@@ -19,14 +19,33 @@ from gayari_shared.rules import RuleViolationError
 
 
 class VoidRequest(BaseModel):
+    """Which record, by the id the platform gave it or by the CloudEvents id the agency's own
+    system sent it with on its intake topic (exactly one of the two)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     intervention_type: InterventionType
-    intervention_id: uuid.UUID
+    intervention_id: uuid.UUID | None = Field(default=None, description="The record's id")
+    external_id: uuid.UUID | None = Field(
+        default=None,
+        description="The `ce_id` of the intake message that made the record (the caller's own)",
+    )
     reason: VoidReason
     explanation: Text200 | None = Field(
         default=None, description="Required for reason `other`; kept here, never published"
     )
+
+    @model_validator(mode="after")
+    def _one_id(self) -> VoidRequest:
+        if (self.intervention_id is None) == (self.external_id is None):
+            raise ValueError("give either intervention_id or external_id, not both")
+        return self
+
+    @property
+    def what(self) -> str:
+        if self.external_id is not None:
+            return f"{self.intervention_type} with external id {self.external_id}"
+        return f"{self.intervention_type} {self.intervention_id}"
 
 
 class VoidTarget(BaseModel):
@@ -34,6 +53,7 @@ class VoidTarget(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    id: uuid.UUID
     agency: str
     household_id: uuid.UUID | None
     voided: bool
@@ -60,7 +80,7 @@ def void_record(
     void_id: uuid.UUID,
     now: datetime,
 ) -> Void:
-    what = f"{request.intervention_type} {request.intervention_id}"
+    what = request.what
     if request.reason == "other" and request.explanation is None:
         raise RuleViolationError("explanation", "say why, when the reason is `other`")
     if target is None:
@@ -70,10 +90,13 @@ def void_record(
         raise ConflictError(f"{what} is already voided")
     return Void(
         id=void_id,
+        intervention_type=request.intervention_type,
+        intervention_id=target.id,
         household_id=target.household_id,
         agency=agency,
+        reason=request.reason,
+        explanation=request.explanation,
         voided_at=now,
-        **request.model_dump(),
     )
 
 

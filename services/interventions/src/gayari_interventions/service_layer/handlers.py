@@ -38,6 +38,8 @@ from gayari_interventions.domain.monitoring import (
     record_survey,
     record_visit,
 )
+from gayari_interventions.domain.records import ListedKind, RecordFilter, StoredRecord, paged
+from gayari_interventions.domain.rules import NotFoundError
 from gayari_interventions.domain.training import (
     Attendance,
     AttendanceRequest,
@@ -312,19 +314,50 @@ async def record_budget_allocation(
 
 
 async def void_intervention(
-    deps: InterventionsDeps, agency: str, request: VoidRequest, correlation_id: str
+    deps: InterventionsDeps,
+    agency: str,
+    request: VoidRequest,
+    correlation_id: str,
+    *,
+    household_id: uuid.UUID | None = None,
 ) -> Void:
+    """With `household_id` (an intake message names it), a record of another household is
+    not found."""
     async with deps.unit_of_work() as uow:
-        void = void_record(
-            request,
-            agency=agency,
-            target=await uow.void_target(request.intervention_type, request.intervention_id),
-            void_id=uuid.uuid4(),
-            now=_now(),
-        )
+        if request.external_id is not None:
+            # Only the caller's own intake ids: another agency's is as unknown as no record.
+            target = await uow.void_target_by_external_id(
+                request.intervention_type, agency, request.external_id
+            )
+        else:
+            assert request.intervention_id is not None  # VoidRequest takes one of the two
+            target = await uow.void_target(request.intervention_type, request.intervention_id)
+        if household_id is not None and target is not None and target.household_id != household_id:
+            target = None
+        void = void_record(request, agency=agency, target=target, void_id=uuid.uuid4(), now=_now())
         await uow.add_void(void)
         await _publish(uow, intervention_voided(void), agency, correlation_id)
     return void
+
+
+async def list_records(
+    deps: InterventionsDeps, kind: ListedKind, query: RecordFilter
+) -> tuple[list[StoredRecord], str | None]:
+    """A page of records of `kind` (the agency's own, or everyone's for `agency` None) and the
+    cursor of the next page, if any."""
+    async with (deps.statements or deps.unit_of_work)() as uow:
+        return paged(await uow.records(kind, query), query.limit)
+
+
+async def get_record(
+    deps: InterventionsDeps, kind: ListedKind, record_id: uuid.UUID, agency: str | None
+) -> StoredRecord:
+    """One record; another agency's is not found (its id tells the caller nothing)."""
+    async with (deps.statements or deps.unit_of_work)() as uow:
+        found = await uow.records(kind, RecordFilter(agency=agency, limit=1), record_id)
+    if not found:
+        raise NotFoundError(f"there is no {kind} {record_id}")
+    return found[0]
 
 
 async def learn_households(

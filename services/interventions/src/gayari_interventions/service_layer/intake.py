@@ -15,14 +15,17 @@ from gayari_interventions.domain.intake import (
     IntakeGrantV1,
     IntakeMentoringVisitV1,
     IntakeMessage,
+    IntakeVoidV1,
 )
 from gayari_interventions.domain.monitoring import BusinessSurveyRequest, MentoringVisitRequest
+from gayari_interventions.domain.voids import VoidRequest
 from gayari_interventions.service_layer.handlers import (
     InterventionsDeps,
     UnitOfWorkFactory,
     record_business_survey,
     record_grant,
     record_mentoring_visit,
+    void_intervention,
 )
 
 
@@ -40,6 +43,9 @@ def _claiming(
             if not await uow.claim_intake(event_id, agency, event_type):
                 raise DuplicateIntakeError(str(event_id))
             yield uow
+            # Still in the transaction: the record is found, and voided, by the event's id.
+            if uow.recorded is not None:
+                await uow.link_intake(event_id, agency, *uow.recorded)
 
     return claimed
 
@@ -72,6 +78,17 @@ async def accept_intake(
         case IntakeBusinessSurveyV1():
             survey = BusinessSurveyRequest.model_validate(fields)
             return (await record_business_survey(once, message.agency, survey, correlation_id)).id
+        case IntakeVoidV1():
+            void = VoidRequest.model_validate(
+                message.model_dump(exclude={"agency", "household_id"})
+            )
+            # Voids the agency's own record of that household only: any other is not found,
+            # so a message tells nothing of other agencies' records or other households'.
+            return (
+                await void_intervention(
+                    once, message.agency, void, correlation_id, household_id=message.household_id
+                )
+            ).id
 
 
 async def count_rejection(deps: InterventionsDeps, rejection: IntakeRejectionRecord) -> None:
