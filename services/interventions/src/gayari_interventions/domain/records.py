@@ -13,7 +13,7 @@ import binascii
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -114,6 +114,16 @@ class RecordFilter:
     limit: int = DEFAULT_PAGE
 
 
+def in_utc_range(moment: datetime) -> datetime:
+    """The moment, if it has a UTC time (0001-01-01T00:00+14:00 has none: the database driver
+    would fail on it)."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("out of range") from exc
+    return moment
+
+
 def encode_cursor(key: Keyset) -> str:
     text = json.dumps([key.changed_at.isoformat(), str(key.id)])
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
@@ -125,7 +135,7 @@ def decode_cursor(text: str) -> Keyset | None:
         return None
     try:
         changed_at, record_id = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        at = datetime.fromisoformat(changed_at)
+        at = in_utc_range(datetime.fromisoformat(changed_at))
         return Keyset(at, uuid.UUID(record_id)) if at.tzinfo is not None else None
     except (binascii.Error, ValueError, TypeError):  # JSON, unpacking, date and uuid errors
         return None

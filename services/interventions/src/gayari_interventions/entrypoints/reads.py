@@ -23,6 +23,7 @@ from gayari_interventions.domain.records import (
     StoredRecord,
     TrainingSessionRecord,
     decode_cursor,
+    in_utc_range,
 )
 from gayari_interventions.domain.rules import IsoDate
 from gayari_interventions.entrypoints.http import PROBLEM
@@ -84,7 +85,7 @@ class RecordQuery(BaseModel):
         default=None, description="The record's date on or after this day (Jakarta time)"
     )
     date_to: IsoDate | None = Field(default=None, description="... and on or before this day")
-    changed_since: AwareDatetime | None = Field(
+    changed_since: Annotated[AwareDatetime, AfterValidator(in_utc_range)] | None = Field(
         default=None,
         description="Recorded or voided at or after this moment (server time, `changed_at`)",
     )
