@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -15,6 +16,7 @@ from gayari_reporting.adapters.areas import area_index
 from gayari_reporting.adapters.generations import Generations, UnknownGenerationError
 from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.queries import ReportQueries
+from gayari_reporting.adapters.refusals import RefusalCounter, prepare_refusals
 from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.domain.filters import SNAPSHOT, ParameterError
 from gayari_reporting.entrypoints import asyncapi, dashboard, views
@@ -44,6 +46,14 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
         await generations.prepare()
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
         store = ReadModelStore(pool)
+        await prepare_refusals(pool)
+        refusals = RefusalCounter(
+            pool,
+            common.kafka_bootstrap_servers,
+            common.deadletter_topic,
+            f"{settings.consumer_group}-refusals",
+            common.topic_prefix,
+        )
         dead_letters = idempotent_producer(common.kafka_bootstrap_servers, f"{SERVICE}-dlq")
         await dead_letters.start()
         projector = Projector(
@@ -82,9 +92,14 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
             return not task.done()
 
         app.state.checks["projector"] = projector_running
+        counting = asyncio.create_task(refusals.run(), name="intake-refusals")
+        counting.add_done_callback(_report_projector_end)
         try:
             yield
         finally:
+            refusals.stop()
+            with contextlib.suppress(Exception):  # one that died was logged when it did
+                await counting
             projector.stop()
             if not task.done():  # one that died was logged when it did; close the rest anyway
                 await task
@@ -100,7 +115,7 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
 
 def _report_projector_end(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("projector stopped", exc_info=task.exception())
+        log.error(f"{task.get_name()} stopped", exc_info=task.exception())
 
 
 async def _unknown_snapshot(_: Request, exc: Exception) -> Response:

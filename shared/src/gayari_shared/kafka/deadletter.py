@@ -8,6 +8,7 @@ repaired and published again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -37,6 +38,55 @@ class Rejection:
             value=record.value,
             headers=list(record.headers),
             reason=reason,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """What a dead letter's headers say: who refused which record, why and when, and the
+    record's own headers as they were sent."""
+
+    consumer: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    reason: str
+    refused_at: datetime | None
+    original_headers: list[tuple[str, bytes]]
+
+    @property
+    def reason_code(self) -> str:
+        """The reason's code, the part before the colon (`rule-violation: ...`)."""
+        return self.reason.split(":", 1)[0].strip() or "unknown"
+
+    def header(self, name: str) -> str | None:
+        found = [v for k, v in self.original_headers if k == name]
+        return found[-1].decode("utf-8", "replace") if found else None
+
+    @classmethod
+    def of(cls, headers: Sequence[tuple[str, bytes]]) -> DeadLetter | None:
+        """None for a record without the headers send_to_dead_letters adds."""
+        added = {k: bytes(v).decode("utf-8", "replace") for k, v in headers if k.startswith("dlq-")}
+        try:
+            partition = int(added["dlq-source-partition"])
+            offset = int(added["dlq-source-offset"])
+            source, consumer = added["dlq-source-topic"], added["dlq-consumer"]
+        except (KeyError, ValueError):
+            return None
+        try:
+            refused_at: datetime | None = datetime.fromisoformat(added["dlq-time"])
+        except (KeyError, ValueError):
+            refused_at = None
+        if refused_at is not None and refused_at.tzinfo is None:
+            refused_at = refused_at.replace(tzinfo=UTC)
+        return cls(
+            consumer=consumer,
+            source_topic=source,
+            source_partition=partition,
+            source_offset=offset,
+            reason=added.get(REASON_HEADER, ""),
+            refused_at=refused_at,
+            original_headers=[(k, bytes(v)) for k, v in headers if not k.startswith("dlq-")],
         )
 
 

@@ -35,6 +35,9 @@ from gayari_reporting.domain.readmodels import (
     DoubleFundingAlert,
     HouseholdCounts,
     IncomeChange,
+    IntakeRefusalCount,
+    IntakeRefusalDay,
+    IntakeRefusals,
     MonthFigures,
     ReasonCount,
     UnservedHousehold,
@@ -849,6 +852,37 @@ class ReportQueries:
                 records=sum(int(r["n"]) for r in waiting),
                 by_type={r["intervention_type"]: int(r["n"]) for r in waiting},
             ),
+        )
+
+    async def intake_refusals(self) -> IntakeRefusals:
+        """From the dead letters (adapters/refusals.py), beside the generations: the same
+        whatever read model is active."""
+        async with self._pool.acquire() as conn:
+            counts = await conn.fetch(
+                """SELECT agency, reason_code, count(*) AS n, max(refused_at) AS last
+                   FROM public.intake_refusals GROUP BY 1, 2 ORDER BY 1, 2"""
+            )
+            days = await conn.fetch(
+                """SELECT (refused_at AT TIME ZONE 'Asia/Jakarta')::date AS day, agency,
+                          count(*) AS n
+                   FROM public.intake_refusals WHERE refused_at > now() - interval '30 days'
+                   GROUP BY 1, 2 ORDER BY 1, 2"""
+            )
+        return IntakeRefusals(
+            total=sum(int(r["n"]) for r in counts),
+            by_agency_and_reason=[
+                IntakeRefusalCount(
+                    agency=r["agency"],
+                    reason=r["reason_code"],
+                    refusals=int(r["n"]),
+                    last_refused_at=r["last"],
+                )
+                for r in counts
+            ],
+            by_day=[
+                IntakeRefusalDay(day=r["day"], agency=r["agency"], refusals=int(r["n"]))
+                for r in days
+            ],
         )
 
     async def public_counts(self, filters: Filters) -> PublicCounts:

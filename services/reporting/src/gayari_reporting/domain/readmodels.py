@@ -325,9 +325,32 @@ class PartitionLag(BaseModel):
     lag: int | None = Field(description="highwater - stored offset: events not yet projected")
 
 
+class IntakeRefusalCount(BaseModel):
+    agency: str
+    reason: str = Field(description="The dead letter's reason code, e.g. `rule-violation`")
+    refusals: int
+    last_refused_at: datetime
+
+
+class IntakeRefusalDay(BaseModel):
+    day: date = Field(description="Jakarta time")
+    agency: str
+    refusals: int
+
+
+class IntakeRefusals(BaseModel):
+    """Records an agency's system published on its intake topic and the platform refused
+    (dead-lettered); a record refused again after a redrive is a refusal again."""
+
+    total: int
+    by_agency_and_reason: list[IntakeRefusalCount]
+    by_day: list[IntakeRefusalDay] = Field(description="The last 30 days with refusals")
+
+
 class DataQuality(BaseModel):
-    rejected_total: int
+    rejected_total: int = Field(description="Domain events the projector could not read")
     rejected_by_reason: list[ReasonCount]
+    intake_refusals: IntakeRefusals
     waiting_for_household: WaitingRecords
     partitions: list[PartitionLag]
     events_projected_since_start: int

@@ -235,8 +235,9 @@ async def get_outcomes(request: Request) -> Outcomes:
 
 @router.get(
     "/data-quality",
-    description="Events rejected by reason, records waiting for a household the registry has "
-    "not announced yet, and the projection's lag per partition.",
+    description="Events rejected by reason, the agencies' intake records refused (dead-lettered) "
+    "by agency and reason, records waiting for a household the registry has not announced yet, "
+    "and the projection's lag per partition.",
 )
 async def get_data_quality(request: Request) -> DataQuality:
     ctx = Context.of(request)

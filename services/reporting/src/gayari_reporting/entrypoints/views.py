@@ -290,6 +290,7 @@ async def data_quality(ctx: Context) -> DataQuality:
     return DataQuality(
         rejected_total=sum(r.events for r in reasons),
         rejected_by_reason=reasons,
+        intake_refusals=await ctx.queries.intake_refusals(),
         waiting_for_household=waiting,
         partitions=partitions,
         events_projected_since_start=ctx.projector.projected_total,
