@@ -219,6 +219,10 @@ async def test_the_services_can_do_what_they_need(secure_kafka: SecureBroker) ->
         secure_kafka, "service-reporting", INTERVENTIONS, "gayari-reporting", record
     )
     assert got == record
+    got = await _consume(
+        secure_kafka, "service-reporting", DEADLETTER, "gayari-reporting-refusals", record
+    )
+    assert got == record
 
 
 async def test_the_services_are_limited_to_their_own_topics_and_groups(

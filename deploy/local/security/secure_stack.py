@@ -62,7 +62,8 @@ SERVICES = ("registry", "interventions", "reporting")
 SERVICE_GROUPS: dict[str, tuple[str, ...]] = {
     "registry": (),
     "interventions": ("gayari-interventions", "gayari-interventions-intake"),
-    "reporting": ("gayari-reporting",),
+    # The projector's group, and the one counting intake refusals from the dead letters.
+    "reporting": ("gayari-reporting", "gayari-reporting-refusals"),
 }
 DEFAULT_PORT = 29092
 DEFAULT_CONTROLLER_PORT = 29093
@@ -169,7 +170,7 @@ def acl_bindings(settings: CommonSettings) -> list[AclBinding]:
         reads=[households, *intakes],
         writes=[interventions, settings.deadletter_topic],
     )
-    service("reporting", reads=[households, interventions], writes=[])
+    service("reporting", reads=[households, interventions, settings.deadletter_topic], writes=[])
     return sorted(set(rules))
 
 
