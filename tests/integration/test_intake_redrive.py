@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from gayari_interventions.domain.redrive import RedriveSelection
-from gayari_interventions.entrypoints.redrive import _run, parser, redrive
+from gayari_interventions.entrypoints.redrive import parser, redrive, run
 from gayari_reporting.bootstrap import create_app as reporting_app
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.settings import CommonSettings
@@ -97,9 +97,9 @@ async def test_refusals_are_counted_and_redriven_once_the_cause_is_fixed(
     # The cause fixed: the registry registers and enrols the household.
     await known(service, life(household, [uuid.uuid4()]))
     command = ["--agency", "distakan", "--reason", "rule-violation"]
-    assert await _run(parser().parse_args([*command, "--dry-run"]), settings) == 0
+    assert await run(parser().parse_args([*command, "--dry-run"]), settings) == 0
     assert "1 distinct records), none sent (dry run)" in capsys.readouterr().out
-    assert await _run(parser().parse_args(command), settings) == 0
+    assert await run(parser().parse_args(command), settings) == 0
     assert "3 dead letters read, 1 of distakan selected" in capsys.readouterr().out
 
     async def recorded() -> list[dict[str, Any]]:

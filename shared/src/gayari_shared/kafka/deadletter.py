@@ -15,6 +15,9 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 REASON_HEADER = "dlq-reason"
+# The consumer (dlq-consumer) that refuses what agency systems publish on their intake topics:
+# reporting counts its dead letters, the interventions' redrive sends them back.
+INTAKE_CONSUMER = "interventions-intake"
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,9 +35,20 @@ MAX_PAGE: Final = 1000
 class VoidStatus(BaseModel):
     """The record was voided: counted nowhere any more, kept for the audit."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3e5a7c9b-1d2f-4a6b-8c0d-9e8f7a6b5c4d",
+                    "reason": "duplicate",
+                    "voided_at": "2026-12-01T03:40:00Z",
+                }
+            ]
+        },
+    )
 
-    id: uuid.UUID
+    id: uuid.UUID = Field(description="The void's own id")
     reason: VoidReason
     voided_at: AwareDatetime
 
@@ -47,11 +58,13 @@ class RecordState(BaseModel):
 
     external_id: uuid.UUID | None = Field(
         description="The CloudEvents `id` the agency's system gave the record on its intake "
-        "topic; None for a record made over HTTP"
+        "topic; None for a record made over HTTP",
+        examples=["9d2e6b1a-3c4f-4a8b-8e7d-2f1a0b9c8d7e"],
     )
     changed_at: AwareDatetime = Field(
         description="When the record was recorded or, later, voided (server time): the "
-        "`changed_since` filter and the order of a list"
+        "`changed_since` filter and the order of a list",
+        examples=["2026-11-30T02:15:00.004Z"],
     )
     void: VoidStatus | None = Field(description="Set when the record was voided")
 

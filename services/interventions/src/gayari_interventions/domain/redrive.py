@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
 
-from gayari_shared.kafka.deadletter import DeadLetter
-
-# The consumer whose dead letters are an agency's intake records (entrypoints/intake.py).
-INTAKE_CONSUMER: Final = "interventions-intake"
+from gayari_shared.kafka.deadletter import INTAKE_CONSUMER, DeadLetter
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,14 +35,14 @@ from gayari_interventions.service_layer.intake import (
 from gayari_shared.events.envelope import Envelope, InvalidEventError
 from gayari_shared.http.correlation import bind_correlation_id
 from gayari_shared.kafka.clients import raw_body
-from gayari_shared.kafka.deadletter import Rejection, send_to_dead_letters
+from gayari_shared.kafka.deadletter import INTAKE_CONSUMER, Rejection, send_to_dead_letters
 from gayari_shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from gayari_shared.rules import RuleViolationError
 from gayari_shared.tracing import consuming
 
 log = structlog.get_logger(__name__)
 INTAKE_GROUP_ID = "gayari-interventions-intake"
-CONSUMER = "interventions-intake"
+CONSUMER = INTAKE_CONSUMER
 # A failure that is not the message's fault (database away): wait, then let the record be
 # read again, rather than spinning on it.
 TRANSIENT_BACKOFF_S = 1.0

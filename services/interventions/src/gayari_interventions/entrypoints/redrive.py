@@ -145,7 +145,7 @@ async def redrive(
     return result
 
 
-async def _run(args: argparse.Namespace, common: CommonSettings) -> int:
+async def run(args: argparse.Namespace, common: CommonSettings) -> int:
     if args.agency not in {agency.code for agency in common.agencies}:
         print(f"gayari-interventions-redrive: unknown agency {args.agency!r}", file=sys.stderr)
         return 2
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"gayari-interventions-redrive: invalid configuration: {exc}", file=sys.stderr)
         sys.exit(2)
     configure_logging("interventions-redrive", "WARNING", common.log_json)
-    sys.exit(asyncio.run(_run(args, common)))
+    sys.exit(asyncio.run(run(args, common)))
 
 
 if __name__ == "__main__":

@@ -6,12 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
 
-from gayari_shared.kafka.deadletter import DeadLetter
-
-# The consumer that dead-letters what an agency's system published (interventions' intake).
-INTAKE_CONSUMER: Final = "interventions-intake"
+from gayari_shared.kafka.deadletter import INTAKE_CONSUMER, DeadLetter
 
 
 @dataclass(frozen=True, slots=True)
