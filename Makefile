@@ -7,7 +7,9 @@ TOOLS   := $(CACHE)/tools
 UV      := $(TOOLS)/bin/uv
 PY      := $(CURDIR)/.venv/bin/python
 STACK   := $(PY) deploy/local/stack.py
-SERVICES:= $(PY) deploy/local/services.py
+RUNNER  := $(PY) deploy/local/services.py
+# Which services the services-* targets act on (names as `deploy/local/services.py`): all if empty.
+SERVICES ?=
 UV_VERSION := 0.13.8
 export UV_PYTHON_DOWNLOADS := never
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
@@ -15,7 +17,7 @@ export GAYARI_API_KEYS_FILE ?= $(CACHE)/auth/api-keys.json
 DEV_KEYS := $(CACHE)/auth/dev-keys.json
 
 .PHONY: help install stack-start stack-stop stack-status topics services-start services-stop \
-        services-status demo stop test lint unit dev-keys docs bench replay
+        services-restart services-status demo stop test lint unit dev-keys docs bench replay
 
 help:
 	@echo "make demo    whole stack up, a Lamandau programme simulated, the report printed"
@@ -51,14 +53,19 @@ dev-keys: install
 	  $(PY) -c 'import secrets; print(secrets.token_hex(32))' > $(CACHE)/secrets/hash-secret && \
 	  chmod 600 $(CACHE)/secrets/hash-secret; }
 
+# start: launches what is not running (a crashed one again) and leaves the running ones alone;
+# restart: after a code change. Either waits until each answers /health/ready.
 services-start: stack-start dev-keys
-	$(SERVICES) restart
+	$(RUNNER) start $(SERVICES)
+
+services-restart: stack-start dev-keys
+	$(RUNNER) restart $(SERVICES)
 
 services-stop: install
-	$(SERVICES) stop
+	$(RUNNER) stop $(SERVICES)
 
 services-status: install
-	$(SERVICES) status
+	$(RUNNER) status $(SERVICES)
 
 demo: services-start
 	$(PY) deploy/local/demo.py --keys $(DEV_KEYS)
@@ -73,7 +80,7 @@ demo: services-start
 	@echo "Logs: $(CACHE)/logs/   Stop everything: make stop"
 
 stop: install
-	$(SERVICES) stop
+	$(RUNNER) stop
 	$(STACK) stop
 
 lint: install
