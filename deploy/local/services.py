@@ -333,7 +333,8 @@ def await_ready(runner: Runner, watched: Sequence[Watched], timeout_s: float) ->
                 record = runner.read(item.unit)
                 if record is not None and record.pid == item.pid and record.ready_since is None:
                     runner.write(item.unit, dataclasses.replace(record, ready_since=time.time()))
-                say(item.unit, f"ready    pid {item.pid:<7} {url(item.unit)}  (API docs: /docs)")
+                docs = "  (API docs: /docs)" if item.unit.name in SERVICE_PORTS else ""
+                say(item.unit, f"ready    pid {item.pid:<7} {url(item.unit)}{docs}")
         if pending and time.monotonic() >= deadline:
             for item in pending:
                 say(
