@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, status
+from fastapi import APIRouter, Body, Depends, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from gayari_interventions.domain.budget import BudgetAllocation, BudgetAllocationRequest
@@ -29,10 +29,12 @@ from gayari_interventions.domain.training import (
     TrainingSessionRequest,
 )
 from gayari_interventions.domain.voids import Void, VoidRequest
+from gayari_interventions.entrypoints import examples
 from gayari_interventions.service_layer import handlers
 from gayari_interventions.service_layer.handlers import InterventionsDeps
-from gayari_shared.auth import Principal, Role, require
+from gayari_shared.auth import Principal, Role, authorized
 from gayari_shared.http.correlation import current_correlation_id
+from gayari_shared.http.openapi import DeclaredQueryRoute
 from gayari_shared.http.problems import FieldError, Problem, ProblemError, problem_response
 from gayari_shared.rules import RuleViolationError
 
@@ -53,7 +55,7 @@ CREATED: dict[str, Any] = {
         422: PROBLEM,
     },
 }
-router = APIRouter(tags=["interventions"])
+router = APIRouter(tags=["interventions"], route_class=DeclaredQueryRoute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,7 @@ class Writing:
 
 async def writing(
     request: Request,
-    principal: Annotated[Principal, Depends(require(Role.INTERVENTIONS_WRITE))],
+    principal: Annotated[Principal, authorized(Role.INTERVENTIONS_WRITE)],
 ) -> Writing:
     # One dependency, not one per part: with four, FastAPI's solve_dependencies was 15 % of
     # the service's CPU under write load (py-spy).
@@ -89,57 +91,78 @@ async def writing(
 Writer = Annotated[Writing, Depends(writing)]
 
 
-@router.post("/grants", **CREATED)
-async def post_grant(body: GrantRequest, write: Writer) -> Grant:
+@router.post("/grants", operation_id="recordGrant", **CREATED)
+async def post_grant(
+    body: Annotated[GrantRequest, Body(openapi_examples=examples.GRANT)], write: Writer
+) -> Grant:
     """A capital-stimulus grant (amount) or an equipment / in-kind grant (items)."""
     return await handlers.record_grant(write.deps, write.agency, body, write.correlation_id)
 
 
-@router.post("/training-sessions", **CREATED)
-async def post_training_session(body: TrainingSessionRequest, write: Writer) -> TrainingSession:
+@router.post("/training-sessions", operation_id="recordTrainingSession", **CREATED)
+async def post_training_session(
+    body: Annotated[TrainingSessionRequest, Body(openapi_examples=examples.TRAINING_SESSION)],
+    write: Writer,
+) -> TrainingSession:
     return await handlers.record_training_session(
         write.deps, write.agency, body, write.correlation_id
     )
 
 
-@router.post("/training-participants", **CREATED)
-async def post_training_participant(body: ParticipationRequest, write: Writer) -> Participant:
+@router.post("/training-participants", operation_id="addTrainingParticipant", **CREATED)
+async def post_training_participant(
+    body: Annotated[ParticipationRequest, Body(openapi_examples=examples.PARTICIPANT)],
+    write: Writer,
+) -> Participant:
     """A member of an enrolled household joins one of the caller's sessions."""
     return await handlers.add_training_participant(
         write.deps, write.agency, body, write.correlation_id
     )
 
 
-@router.post("/training-attendance", **CREATED)
-async def post_training_attendance(body: AttendanceRequest, write: Writer) -> Attendance:
+@router.post("/training-attendance", operation_id="recordTrainingAttendance", **CREATED)
+async def post_training_attendance(
+    body: Annotated[AttendanceRequest, Body(openapi_examples=examples.ATTENDANCE)], write: Writer
+) -> Attendance:
     return await handlers.record_training_attendance(
         write.deps, write.agency, body, write.correlation_id
     )
 
 
-@router.post("/training-completions", **CREATED)
-async def post_training_completion(body: CompletionRequest, write: Writer) -> TrainingCompletion:
+@router.post("/training-completions", operation_id="recordTrainingCompletion", **CREATED)
+async def post_training_completion(
+    body: Annotated[CompletionRequest, Body(openapi_examples=examples.COMPLETION)], write: Writer
+) -> TrainingCompletion:
     return await handlers.record_training_completion(
         write.deps, write.agency, body, write.correlation_id
     )
 
 
-@router.post("/mentoring-visits", **CREATED)
-async def post_mentoring_visit(body: MentoringVisitRequest, write: Writer) -> MentoringVisit:
+@router.post("/mentoring-visits", operation_id="recordMentoringVisit", **CREATED)
+async def post_mentoring_visit(
+    body: Annotated[MentoringVisitRequest, Body(openapi_examples=examples.MENTORING_VISIT)],
+    write: Writer,
+) -> MentoringVisit:
     return await handlers.record_mentoring_visit(
         write.deps, write.agency, body, write.correlation_id
     )
 
 
-@router.post("/business-surveys", **CREATED)
-async def post_business_survey(body: BusinessSurveyRequest, write: Writer) -> BusinessSurvey:
+@router.post("/business-surveys", operation_id="recordBusinessSurvey", **CREATED)
+async def post_business_survey(
+    body: Annotated[BusinessSurveyRequest, Body(openapi_examples=examples.BUSINESS_SURVEY)],
+    write: Writer,
+) -> BusinessSurvey:
     return await handlers.record_business_survey(
         write.deps, write.agency, body, write.correlation_id
     )
 
 
-@router.post("/budget-allocations", **CREATED)
-async def post_budget_allocation(body: BudgetAllocationRequest, write: Writer) -> BudgetAllocation:
+@router.post("/budget-allocations", operation_id="recordBudgetAllocation", **CREATED)
+async def post_budget_allocation(
+    body: Annotated[BudgetAllocationRequest, Body(openapi_examples=examples.BUDGET_ALLOCATION)],
+    write: Writer,
+) -> BudgetAllocation:
     """The caller's GAYARI budget for a fiscal year; allocations of one year add up."""
     return await handlers.record_budget_allocation(
         write.deps, write.agency, body, write.correlation_id
@@ -147,9 +170,14 @@ async def post_budget_allocation(body: BudgetAllocationRequest, write: Writer) -
 
 
 @router.post(
-    "/voids", status_code=status.HTTP_201_CREATED, responses={404: PROBLEM, **CREATED["responses"]}
+    "/voids",
+    operation_id="voidRecord",
+    status_code=status.HTTP_201_CREATED,
+    responses={404: PROBLEM, **CREATED["responses"]},
 )
-async def post_void(body: VoidRequest, write: Writer) -> Void:
+async def post_void(
+    body: Annotated[VoidRequest, Body(openapi_examples=examples.VOID)], write: Writer
+) -> Void:
     """Void one of the caller's own records, with a reason; nothing is deleted."""
     return await handlers.void_intervention(write.deps, write.agency, body, write.correlation_id)
 

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from gayari_registry.domain.imports import (
@@ -30,6 +30,7 @@ from gayari_registry.domain.model import (
     Member,
     Status,
 )
+from gayari_registry.entrypoints import examples
 from gayari_registry.entrypoints.csvstream import CsvStream
 from gayari_registry.service_layer.handlers import (
     RegistryDeps,
@@ -42,9 +43,10 @@ from gayari_registry.service_layer.handlers import (
     near_duplicates,
     register_household,
 )
-from gayari_shared.auth import Principal, Role, require
+from gayari_shared.auth import Principal, Role, authorized
 from gayari_shared.events.households import ExitReason
 from gayari_shared.http.correlation import current_correlation_id
+from gayari_shared.http.openapi import DeclaredQueryRoute
 from gayari_shared.http.problems import FieldError, Problem, ProblemError
 from gayari_shared.rules import RuleViolationError
 
@@ -143,9 +145,9 @@ AUTH: dict[int | str, dict[str, Any]] = {
 UNREADABLE: dict[int | str, dict[str, Any]] = {
     400: {**PROBLEM, "description": "The body cannot be read as JSON (e.g. it is not UTF-8)"}
 }
-router = APIRouter(tags=["households"])
-WRITER = Depends(require(Role.REGISTRY_WRITE))
-READER = Depends(require(Role.REGISTRY_READ))
+router = APIRouter(tags=["households"], route_class=DeclaredQueryRoute)
+WRITER = authorized(Role.REGISTRY_WRITE)
+READER = authorized(Role.REGISTRY_READ)
 
 
 def _deps(request: Request) -> RegistryDeps:
@@ -183,6 +185,7 @@ def _as_problems() -> Iterator[None]:
 
 @router.post(
     "/households",
+    operation_id="registerHousehold",
     dependencies=[WRITER],
     status_code=status.HTTP_201_CREATED,
     responses={
@@ -194,7 +197,9 @@ def _as_problems() -> Iterator[None]:
     },
 )
 async def post_household(
-    application: HouseholdApplication, request: Request, response: Response
+    application: Annotated[HouseholdApplication, Body(openapi_examples=examples.HOUSEHOLD)],
+    request: Request,
+    response: Response,
 ) -> HouseholdView:
     with _as_problems():
         result = await register_household(_deps(request), application, current_correlation_id())
@@ -205,7 +210,10 @@ async def post_household(
 
 
 @router.get(
-    "/households/review/near-duplicates", dependencies=[READER], responses={422: PROBLEM, **AUTH}
+    "/households/review/near-duplicates",
+    operation_id="listNearDuplicates",
+    dependencies=[READER],
+    responses={422: PROBLEM, **AUTH},
 )
 async def list_near_duplicates(
     request: Request, limit: int = Query(default=100, ge=1, le=1000)
@@ -230,6 +238,7 @@ async def list_near_duplicates(
 
 @router.get(
     "/households/{household_id}",
+    operation_id="getHousehold",
     dependencies=[READER],
     responses={404: PROBLEM, 422: PROBLEM, **AUTH},
 )
@@ -242,11 +251,12 @@ async def read_household(household_id: uuid.UUID, request: Request) -> Household
 
 @router.patch(
     "/households/{household_id}",
+    operation_id="changeHousehold",
     responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **UNREADABLE, **AUTH},
 )
 async def patch_household(
     household_id: uuid.UUID,
-    change: DetailsChange,
+    change: Annotated[DetailsChange, Body(openapi_examples=examples.DETAILS_CHANGE)],
     request: Request,
     principal: Principal = WRITER,
 ) -> HouseholdView:
@@ -263,12 +273,13 @@ async def patch_household(
 
 @router.post(
     "/households/{household_id}/enrolment",
+    operation_id="enrolHousehold",
     status_code=status.HTTP_201_CREATED,
     responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **UNREADABLE, **AUTH},
 )
 async def post_enrolment(
     household_id: uuid.UUID,
-    body: EnrolmentRequest,
+    body: Annotated[EnrolmentRequest, Body(openapi_examples=examples.ENROLMENT)],
     request: Request,
     principal: Principal = WRITER,
 ) -> HouseholdView:
@@ -294,10 +305,15 @@ async def post_enrolment(
 
 @router.post(
     "/households/{household_id}/exit",
+    operation_id="exitHousehold",
     dependencies=[WRITER],
     responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **UNREADABLE, **AUTH},
 )
-async def post_exit(household_id: uuid.UUID, body: ExitRequest, request: Request) -> HouseholdView:
+async def post_exit(
+    household_id: uuid.UUID,
+    body: Annotated[ExitRequest, Body(openapi_examples=examples.EXIT)],
+    request: Request,
+) -> HouseholdView:
     """The enrolled household leaves GAYARI."""
     with _as_problems():
         household = await exit_household(
@@ -334,13 +350,14 @@ def _report(reports: list[RowReport], stopped: str | None) -> ImportReport:
 CSV_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"text/csv": {"schema": {"type": "string"}, "example": "kk,village_code,..."}},
+        "content": {"text/csv": {"schema": {"type": "string"}, "example": examples.CSV}},
     }
 }
 
 
 @router.post(
     "/households/import",
+    operation_id="importHouseholds",
     dependencies=[WRITER],
     openapi_extra=CSV_BODY,
     responses={415: PROBLEM, 422: PROBLEM, **AUTH},

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
-from gayari_reporting.adapters.exports import to_csv, to_xlsx
 from gayari_reporting.adapters.generations import Generation, Generations
 from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.store import ReadModelStore
-from gayari_reporting.domain.filters import ALL_FILTERS, ParameterError
 from gayari_reporting.domain.projection import Progress, progress_report
 from gayari_reporting.domain.readmodels import (
     Agencies,
@@ -35,15 +32,19 @@ from gayari_reporting.domain.readmodels import (
     Unserved,
 )
 from gayari_reporting.entrypoints import views
-from gayari_reporting.entrypoints.views import (
-    AREA_PARAMS,
-    DOUBLE_FUNDING_PAGE_PARAMS,
-    EXPORTS,
-    UNSERVED_PAGE_PARAMS,
-    Context,
+from gayari_reporting.entrypoints.exports import export_routes
+from gayari_reporting.entrypoints.parameters import (
+    AreaParameters,
+    DoubleFundingParameters,
+    OutcomeParameters,
+    PublicParameters,
+    UnservedParameters,
+    ViewParameters,
 )
+from gayari_reporting.entrypoints.views import Context
 from gayari_shared.agencies import Agency
-from gayari_shared.auth import Role, require
+from gayari_shared.auth import Role, authorized
+from gayari_shared.http.openapi import DeclaredQueryRoute
 from gayari_shared.http.problems import PROBLEM_JSON, Problem, ProblemError
 
 # Every error is a problem document; saying so in the OpenAPI lets clients (and the fuzz tests'
@@ -60,22 +61,27 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 router = APIRouter(
     tags=["reporting"],
-    dependencies=[Depends(require(Role.REPORTING_READ))],
+    dependencies=[authorized(Role.REPORTING_READ)],
     responses=_ERRORS,
+    route_class=DeclaredQueryRoute,
 )
 case_router = APIRouter(
     tags=["reporting"],
-    dependencies=[Depends(require(Role.REPORTING_CASE))],
+    dependencies=[authorized(Role.REPORTING_CASE)],
     responses=_ERRORS,
+    route_class=DeclaredQueryRoute,
 )
-public_router = APIRouter(tags=["public"], responses={422: _ERRORS[422]})
+public_router = APIRouter(
+    tags=["public"], responses={422: _ERRORS[422]}, route_class=DeclaredQueryRoute
+)
 
 FILTERS_DOC = (
-    " Filters (query): agency (code), area (any Kemendagri code), district, village, "
-    "fiscal_year (YYYY), month (YYYY-MM), snapshot (a finished as-of report, see "
-    "/generations); an unknown parameter or value is a 422."
+    " Area filters (area, district, village) narrow to the households of each area given; an "
+    "unknown parameter, or a value that names nothing (an agency not configured, an area "
+    "Kemendagri does not have), is a 422."
 )
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Documented values of the parameters, for those the document cannot spell as a type.
+AREA_CODE = Path(description="A Kemendagri area code", examples=["62.09"])
 
 
 class ProjectionStatus(BaseModel):
@@ -85,7 +91,7 @@ class ProjectionStatus(BaseModel):
     events_rejected: int
 
 
-@router.get("/progress")
+@router.get("/progress", operation_id="getProgress")
 async def get_progress(request: Request) -> Progress:
     """Households registered, grants (count and IDR) and trainings completed, overall and per
     agency."""
@@ -101,7 +107,7 @@ async def get_progress(request: Request) -> Progress:
     )
 
 
-@router.get("/projection/status")
+@router.get("/projection/status", operation_id="getProjectionStatus")
 async def get_projection_status(request: Request) -> ProjectionStatus:
     """How far the projection is: events behind the head of the assigned partitions."""
     projector: Projector = request.app.state.projector
@@ -138,6 +144,7 @@ class GenerationInfo(BaseModel):
 
 @router.get(
     "/generations",
+    operation_id="listGenerations",
     description="The read models' generations: the active one, any being rebuilt by a replay, "
     "and the finished as-of reports, whose name every view takes as `snapshot`.",
 )
@@ -147,94 +154,123 @@ async def get_generations(request: Request) -> list[GenerationInfo]:
     return [GenerationInfo.of(g) for g in await generations.all()]
 
 
-@router.get("/summary", description="The programme in figures." + FILTERS_DOC)
-async def get_summary(request: Request) -> Summary:
+@router.get(
+    "/summary", operation_id="getSummary", description="The programme in figures." + FILTERS_DOC
+)
+async def get_summary(request: Request, parameters: Annotated[ViewParameters, Query()]) -> Summary:
     ctx = Context.of(request)
-    return await views.summary(ctx, ctx.filters(request, ALL_FILTERS))
+    return await views.summary(ctx, ctx.filters(request, parameters.names()))
 
 
 @router.get(
     "/agencies",
+    operation_id="getAgencies",
     description="Per agency: households reached, grants, IDR, trainings, visits and budget "
     "realisation (IDR disbursed against the allocations of the same fiscal years)." + FILTERS_DOC,
 )
-async def get_agencies(request: Request) -> Agencies:
+async def get_agencies(
+    request: Request, parameters: Annotated[ViewParameters, Query()]
+) -> Agencies:
     ctx = Context.of(request)
-    return await views.agencies(ctx, ctx.filters(request, ALL_FILTERS))
+    return await views.agencies(ctx, ctx.filters(request, parameters.names()))
 
 
-@router.get("/areas", description="The whole country and its provinces.")
-async def get_country(request: Request) -> AreaReport:
+@router.get("/areas", operation_id="getCountry", description="The whole country and its provinces.")
+async def get_country(
+    request: Request, parameters: Annotated[AreaParameters, Query()]
+) -> AreaReport:
     ctx = Context.of(request)
-    filters = ctx.filters(request, AREA_PARAMS)
+    filters = ctx.filters(request, parameters.names())
     return await views.area_report(ctx, views.area_or_422(ctx, "", "path", "code"), filters)
 
 
 @router.get(
     "/areas/{code}",
+    operation_id="getArea",
     description="An area's figures and its children's (a regency's districts, a district's "
     "villages), rolled up along the Kemendagri hierarchy. Filters: agency, fiscal_year, month.",
 )
-async def get_area(request: Request, code: str) -> AreaReport:
+async def get_area(
+    request: Request,
+    code: Annotated[str, AREA_CODE],
+    parameters: Annotated[AreaParameters, Query()],
+) -> AreaReport:
     ctx = Context.of(request)
     area = views.area_or_422(ctx, code, "path", "code")
-    return await views.area_report(ctx, area, ctx.filters(request, AREA_PARAMS))
+    return await views.area_report(ctx, area, ctx.filters(request, parameters.names()))
 
 
-@router.get("/timeseries", description="The figures month by month." + FILTERS_DOC)
-async def get_time_series(request: Request) -> TimeSeries:
+@router.get(
+    "/timeseries",
+    operation_id="getTimeSeries",
+    description="The figures month by month." + FILTERS_DOC,
+)
+async def get_time_series(
+    request: Request, parameters: Annotated[ViewParameters, Query()]
+) -> TimeSeries:
     ctx = Context.of(request)
-    return await views.time_series(ctx, ctx.filters(request, ALL_FILTERS))
+    return await views.time_series(ctx, ctx.filters(request, parameters.names()))
 
 
 @router.get(
     "/convergence",
+    operation_id="getConvergence",
     description="Households by the number of agencies that reached them, and the share of "
     "enrolled households reached by two or more (the collaboration indicator). With agency: "
     "the households that agency reached." + FILTERS_DOC,
 )
-async def get_convergence(request: Request) -> Convergence:
+async def get_convergence(
+    request: Request, parameters: Annotated[ViewParameters, Query()]
+) -> Convergence:
     ctx = Context.of(request)
-    return await views.convergence_view(ctx, ctx.filters(request, ALL_FILTERS))
+    return await views.convergence_view(ctx, ctx.filters(request, parameters.names()))
 
 
 @router.get(
     "/unserved",
+    operation_id="listUnserved",
     description="Enrolled households that have not exited and whose latest intervention (or "
     "enrolment, if none) is more than `days` days before `as_of` (default: today, Jakarta), "
     "by village, a page at a time (`households` counts every page; pass `next` as `after` for "
-    "the next one). Parameters: days, as_of (YYYY-MM-DD), agency, area, district, village, "
-    "limit (1-10000, default 1000), after.",
+    "the next one)." + FILTERS_DOC,
 )
-async def get_unserved(request: Request) -> Unserved:
+async def get_unserved(
+    request: Request, parameters: Annotated[UnservedParameters, Query()]
+) -> Unserved:
     ctx = Context.of(request)
-    return await views.unserved(ctx, ctx.filters(request, UNSERVED_PAGE_PARAMS))
+    return await views.unserved(ctx, ctx.filters(request, parameters.names()))
 
 
 @router.get(
     "/double-funding",
+    operation_id="listDoubleFunding",
     description="Alerts: a household given grants of the same kind by two or more agencies in "
     "one fiscal year, a page at a time (`total` counts every page; pass `next` as `after` for "
-    "the next one). Parameters: agency, fiscal_year, area, district, village, limit (1-10000, "
-    "default 1000), after.",
+    "the next one)." + FILTERS_DOC,
 )
-async def get_double_funding(request: Request) -> DoubleFunding:
+async def get_double_funding(
+    request: Request, parameters: Annotated[DoubleFundingParameters, Query()]
+) -> DoubleFunding:
     ctx = Context.of(request)
-    return await views.double_funding(ctx, ctx.filters(request, DOUBLE_FUNDING_PAGE_PARAMS))
+    return await views.double_funding(ctx, ctx.filters(request, parameters.names()))
 
 
 @router.get(
     "/outcomes",
+    operation_id="getOutcomes",
     description="Graduation rate, business income between each household's first and latest "
-    "survey, and welfare decile movement. Parameters: area, district, village.",
+    "survey, and welfare decile movement." + FILTERS_DOC,
 )
-async def get_outcomes(request: Request) -> Outcomes:
+async def get_outcomes(
+    request: Request, parameters: Annotated[OutcomeParameters, Query()]
+) -> Outcomes:
     ctx = Context.of(request)
-    return await views.outcomes(ctx, ctx.filters(request, views.OUTCOME_PARAMS))
+    return await views.outcomes(ctx, ctx.filters(request, parameters.names()))
 
 
 @router.get(
     "/data-quality",
+    operation_id="getDataQuality",
     description="Events rejected by reason, the agencies' intake records refused (dead-lettered) "
     "by agency and reason, records waiting for a household the registry has not announced yet, "
     "and the projection's lag per partition.",
@@ -245,29 +281,12 @@ async def get_data_quality(request: Request) -> DataQuality:
     return await views.data_quality(ctx)
 
 
-@router.get(
-    "/exports/{view}.{fmt}",
-    description="A table view as CSV or XLSX (Rupiah and counts in Indonesian number "
-    f"formats); it takes its view's parameters. Views: {', '.join(EXPORTS)}.",
-    responses={200: {"content": {"text/csv": {}, XLSX: {}}}},
-)
-async def get_export(request: Request, view: str, fmt: Literal["csv", "xlsx"]) -> Response:
-    ctx = Context.of(request)
-    if view not in EXPORTS:
-        raise views.invalid(
-            [ParameterError("view", f"unknown view (known: {', '.join(EXPORTS)})")], "path"
-        )
-    allowed, exporter = EXPORTS[view]
-    table = await exporter(ctx, ctx.filters(request, allowed))
-    filename = f"gayari-{view}.{fmt}"
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    if fmt == "csv":
-        return Response(to_csv(table), media_type="text/csv; charset=utf-8", headers=headers)
-    return Response(to_xlsx(table), media_type=XLSX, headers=headers)
+export_routes(router)
 
 
 @case_router.get(
     "/households/{household_id}/case",
+    operation_id="getCase",
     description="Every agency's interventions on one household, in time order (voided records "
     "left out). Needs the reporting:case role.",
 )
@@ -287,10 +306,13 @@ async def get_case(request: Request, household_id: uuid.UUID) -> Case:
 
 @public_router.get(
     "/public/summary",
+    operation_id="getPublicSummary",
     description="Public figures of an area (any Kemendagri code; the whole country without "
     "one), without an API key. Any figure resting on fewer than 5 households is null with "
     "`suppressed: true`.",
 )
-async def get_public_summary(request: Request) -> PublicSummary:
+async def get_public_summary(
+    request: Request, parameters: Annotated[PublicParameters, Query()]
+) -> PublicSummary:
     ctx = Context.of(request)
-    return await views.public_summary(ctx, ctx.filters(request, {"area"}))
+    return await views.public_summary(ctx, ctx.filters(request, parameters.names()))

@@ -25,10 +25,6 @@ from gayari_reporting.adapters.queries import (
 from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.domain.areas import CHILD, Area, AreaIndex, parent_code
 from gayari_reporting.domain.filters import (
-    ALL_FILTERS,
-    AREA_FILTERS,
-    PAGE_FILTERS,
-    SNAPSHOT,
     Cursor,
     Filters,
     InvalidQueryError,
@@ -62,6 +58,15 @@ from gayari_reporting.domain.readmodels import (
     roll_up,
 )
 from gayari_reporting.domain.tables import Table, empty_table, table_of
+from gayari_reporting.entrypoints.parameters import (
+    AreaExportParameters,
+    DoubleFundingExportParameters,
+    NoParameters,
+    OutcomeParameters,
+    QueryParameters,
+    UnservedExportParameters,
+    ViewParameters,
+)
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.agencies import Agency
 from gayari_shared.events.interventions import JAKARTA
@@ -399,23 +404,17 @@ async def _data_quality_table(ctx: Context, filters: Filters) -> Table:
     return table_of("rejected", reasons) if reasons else empty_table("rejected", ReasonCount)
 
 
-UNSERVED_PARAMS: Final = AREA_FILTERS | {"agency", "days", "as_of", SNAPSHOT}
-UNSERVED_PAGE_PARAMS: Final = UNSERVED_PARAMS | PAGE_FILTERS
-DOUBLE_FUNDING_PARAMS: Final = AREA_FILTERS | {"agency", "fiscal_year", SNAPSHOT}
-# The list a page at a time; an export has every row.
-DOUBLE_FUNDING_PAGE_PARAMS: Final = DOUBLE_FUNDING_PARAMS | PAGE_FILTERS
-AREA_PARAMS: Final = frozenset({"agency", "fiscal_year", "month", SNAPSHOT})
-OUTCOME_PARAMS: Final = AREA_FILTERS | {SNAPSHOT}
-
 Exporter = Callable[[Context, Filters], Awaitable[Table]]
-EXPORTS: Final[dict[str, tuple[frozenset[str], Exporter]]] = {
-    "summary": (ALL_FILTERS, _summary_table),
-    "agencies": (ALL_FILTERS, _agencies_table),
-    "areas": (AREA_PARAMS | {"area"}, _areas_table),
-    "timeseries": (ALL_FILTERS, _timeseries_table),
-    "convergence": (ALL_FILTERS, _convergence_table),
-    "unserved": (UNSERVED_PARAMS, _unserved_table),
-    "double-funding": (DOUBLE_FUNDING_PARAMS, _double_funding_table),
-    "outcomes": (OUTCOME_PARAMS, _outcomes_table),
-    "data-quality": (frozenset(), _data_quality_table),
+# Each table view with the parameters its JSON endpoint takes (a list's page parameters aside:
+# an export has every row).
+EXPORTS: Final[dict[str, tuple[type[QueryParameters], Exporter]]] = {
+    "summary": (ViewParameters, _summary_table),
+    "agencies": (ViewParameters, _agencies_table),
+    "areas": (AreaExportParameters, _areas_table),
+    "timeseries": (ViewParameters, _timeseries_table),
+    "convergence": (ViewParameters, _convergence_table),
+    "unserved": (UnservedExportParameters, _unserved_table),
+    "double-funding": (DoubleFundingExportParameters, _double_funding_table),
+    "outcomes": (OutcomeParameters, _outcomes_table),
+    "data-quality": (NoParameters, _data_quality_table),
 }
