@@ -3,6 +3,11 @@
 Each service declares what it publishes and consumes as `Channel`s; FastStream renders them
 (with the pydantic models as message schemas) into an AsyncAPI 3.0 document, which the service
 serves at /asyncapi.json and which is kept in docs/asyncapi/.
+
+FastStream knows nothing of our headers: it points each message's correlationId at its own
+`correlation_id` header, which we never send. So every message gets the headers it really
+carries (the CloudEvents `ce_*` attributes, or a dead letter's `dlq-*`), and its correlationId
+points at `ce_correlationid`.
 """
 
 # No `from __future__ import annotations` here: FastStream reads the handlers' annotations at
@@ -11,13 +16,19 @@ serves at /asyncapi.json and which is kept in docs/asyncapi/.
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
+from gayari_shared.events.envelope import CE_PREFIX, headers_schema
+from gayari_shared.kafka import deadletter
+
 SPEC_VERSION = "3.0.0"
+CLOUDEVENTS_HEADERS: Final = "CloudEventsHeaders"
+DEAD_LETTER_HEADERS: Final = "DeadLetterHeaders"
+CORRELATION_HEADER: Final = CE_PREFIX + "correlationid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +37,8 @@ class Channel:
     messages: tuple[type[BaseModel], ...]
     description: str
     group_id: str | None = None
+    # A dead-letter topic: its records carry dlq-* headers beside the refused record's own.
+    dead_letters: bool = False
 
 
 def _payload(messages: tuple[type[BaseModel], ...]) -> Any:
@@ -75,4 +88,28 @@ def asyncapi_document(
         schema_version=SPEC_VERSION,
     ).to_specification()
     document: dict[str, Any] = spec.to_jsonable()
+    channels = [(f"{c.topic}:publish", c) for c in publishes]
+    channels += [(f"{c.topic}:consume", c) for c in consumes]
+    _describe_headers(document, channels)
     return document
+
+
+def _describe_headers(document: dict[str, Any], channels: list[tuple[str, Channel]]) -> None:
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas[CLOUDEVENTS_HEADERS] = headers_schema()
+    if any(channel.dead_letters for _, channel in channels):
+        schemas[DEAD_LETTER_HEADERS] = {
+            **deadletter.HEADERS_SCHEMA,
+            "description": "Added to the refused record's own headers, which are kept as they "
+            "were (its ce_* headers too, if it had them)",
+        }
+    for name, message in components.get("messages", {}).items():
+        channel = next(c for title, c in channels if name.startswith(title + ":"))
+        headers = DEAD_LETTER_HEADERS if channel.dead_letters else CLOUDEVENTS_HEADERS
+        message["headers"] = {"$ref": f"#/components/schemas/{headers}"}
+        message["correlationId"] = {
+            "location": f"$message.header#/{CORRELATION_HEADER}",
+            "description": "The correlation id of the HTTP request (X-Correlation-ID) or event "
+            "that caused it" + (", if the refused record had one" if channel.dead_letters else ""),
+        }

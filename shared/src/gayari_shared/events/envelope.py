@@ -131,6 +131,43 @@ class Envelope(EventAttributes):
         return envelope
 
 
+# What each header says, for the AsyncAPI documents.
+_HEADER_DOCS: Final = {
+    "id": "Unique per event: a consumer that has seen it already skips it",
+    "source": "Who published it: /gayari/<service>, or /gayari/agencies/<code> for an agency",
+    "type": "gayari.<stream>.<event>.v<major>: the schema of the value",
+    "specversion": "CloudEvents 1.0",
+    "time": "When it happened (RFC 3339)",
+    "correlationid": "The correlation id of the request (X-Correlation-ID) or of the event that "
+    "caused it",
+    "traceparent": "W3C trace context of the cause (CloudEvents distributed tracing); only "
+    "when tracing is on",
+    "tracestate": "W3C trace state, with traceparent",
+    "datacontenttype": "The value's media type (the CloudEvents datacontenttype)",
+}
+
+
+def header_name(attribute: str) -> str:
+    return "content-type" if attribute == "datacontenttype" else CE_PREFIX + attribute
+
+
+def headers_schema() -> dict[str, Any]:
+    """The record headers of an event (binary mode) as a JSON Schema of their UTF-8 text: the
+    attributes' own schemas, under their header names."""
+    properties: dict[str, Any] = {}
+    for name, attribute in EventAttributes.model_json_schema()["properties"].items():
+        # An optional attribute is a header left out, never a null.
+        branch = next(b for b in attribute.get("anyOf", [attribute]) if b.get("type") != "null")
+        schema = {k: v for k, v in branch.items() if k not in ("title", "default")}
+        described = _HEADER_DOCS.get(name) or attribute["description"]
+        properties[header_name(name)] = {**schema, "description": described}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [header_name(name) for name in _REQUIRED],
+    }
+
+
 # Header names as the binding writes them; any other casing still works, found the slow way.
 _HEADER_NAMES: Final = {
     **{CE_PREFIX + name: name for name in (*_ATTRIBUTES, "traceparent", "tracestate")},

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Final
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
@@ -18,6 +19,26 @@ REASON_HEADER = "dlq-reason"
 # The consumer (dlq-consumer) that refuses what agency systems publish on their intake topics:
 # reporting counts its dead letters, the interventions' redrive sends them back.
 INTAKE_CONSUMER = "interventions-intake"
+# The headers added, as a JSON Schema of their UTF-8 text (for the AsyncAPI documents).
+HEADERS_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "properties": {
+        REASON_HEADER: {"type": "string", "maxLength": 1000, "description": "Why it was refused"},
+        "dlq-source-topic": {"type": "string", "description": "Where it was read"},
+        "dlq-source-partition": {"type": "string", "pattern": r"^\d+$"},
+        "dlq-source-offset": {"type": "string", "pattern": r"^\d+$"},
+        "dlq-consumer": {"type": "string", "description": "The consumer that refused it"},
+        "dlq-time": {"type": "string", "format": "date-time", "description": "When"},
+    },
+    "required": [
+        REASON_HEADER,
+        "dlq-source-topic",
+        "dlq-source-partition",
+        "dlq-source-offset",
+        "dlq-consumer",
+        "dlq-time",
+    ],
+}
 
 
 @dataclass(frozen=True, slots=True)

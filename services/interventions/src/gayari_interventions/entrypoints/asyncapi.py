@@ -30,6 +30,7 @@ def document(settings: CommonSettings) -> dict[str, Any]:
                 "Intake records that were refused: the original key, value and headers, plus "
                 "dlq-reason, dlq-source-topic, dlq-source-partition, dlq-source-offset, "
                 "dlq-consumer and dlq-time headers.",
+                dead_letters=True,
             ),
             Channel(
                 settings.topic(INTERVENTIONS),
