@@ -216,7 +216,7 @@ async def post_household(
     responses={422: PROBLEM, **AUTH},
 )
 async def list_near_duplicates(
-    request: Request, limit: int = Query(default=100, ge=1, le=1000)
+    request: Request, limit: int = Query(default=100, ge=1, le=1000, examples=[100])
 ) -> NearDuplicates:
     """Households with the same head's name (ignoring case and spaces) and birth date in one
     village: maybe one family under two KKs. Listed for a person to review, never merged."""
@@ -365,7 +365,10 @@ CSV_BODY = {
 async def import_csv(
     request: Request,
     first_row: int = Query(
-        default=1, ge=1, description="The header's row number, when the body is part of a file"
+        default=1,
+        ge=1,
+        description="The header's row number, when the body is part of a file",
+        examples=[1],
     ),
 ) -> ImportReport:
     """Register the households of a CSV (one row per member; columns kk, village_code, rt, rw,
