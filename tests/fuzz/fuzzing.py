@@ -66,7 +66,8 @@ class StackTraceLeaked(Failure):
 
 
 def no_stack_trace(ctx: CheckContext, response: Response, case: AnyCase) -> bool | None:
-    found = STACK_TRACE.search(response.text or "")
+    # The bytes, not `response.text`: an XLSX export is not text, and decoding it would fail.
+    found = STACK_TRACE.search(response.content.decode("utf-8", "replace"))
     if found:
         raise AssertionError(f"stack trace or exception name in the body: {found.group(0)!r}")
     return None

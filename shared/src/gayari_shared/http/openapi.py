@@ -27,9 +27,9 @@ _CORRELATION_PARAMETER: Final[dict[str, Any]] = {
     "in": "header",
     "required": False,
     "description": "Ties the request to the log lines and the events it causes (CloudEvents "
-    "`ce_correlationid`); echoed in the response. Made up when absent or not 1-128 of "
-    "`A-Za-z0-9._:-`.",
-    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$"},
+    "`ce_correlationid`); echoed in the response. Any value is taken: one that is not 1-128 "
+    "of `A-Za-z0-9._:-` is replaced by a new id, as is a missing one.",
+    "schema": {"type": "string"},
 }
 _CORRELATION_RESPONSE_HEADER: Final[dict[str, Any]] = {
     "description": "The request's correlation id (the one sent, or the one made up)",

@@ -76,9 +76,9 @@ public_router = APIRouter(
 )
 
 FILTERS_DOC = (
-    " Area filters (area, district, village) narrow to the households of each area given; an "
-    "unknown parameter, or a value that names nothing (an agency not configured, an area "
-    "Kemendagri does not have), is a 422."
+    " The area filters (area, district, village) keep the households lying in every area "
+    "given. An unknown parameter, one given twice, or a value that names nothing (an agency "
+    "not configured, an area Kemendagri does not have) is a 422 problem naming it."
 )
 # Documented values of the parameters, for those the document cannot spell as a type.
 AREA_CODE = Path(description="A Kemendagri area code", examples=["62.09"])
@@ -188,7 +188,7 @@ async def get_country(
     "/areas/{code}",
     operation_id="getArea",
     description="An area's figures and its children's (a regency's districts, a district's "
-    "villages), rolled up along the Kemendagri hierarchy. Filters: agency, fiscal_year, month.",
+    "villages), rolled up along the Kemendagri hierarchy.",
 )
 async def get_area(
     request: Request,
