@@ -193,7 +193,8 @@ def _example(case: AnyCase, response: Response | None) -> str:
     sent = case.as_curl_command()
     if response is None:
         return sent
-    return f"{sent}\n-> {response.status_code} {(response.text or '')[:400]}"
+    body = response.content.decode("utf-8", "replace")
+    return f"{sent}\n-> {response.status_code} {body[:400]}"
 
 
 def _run(
