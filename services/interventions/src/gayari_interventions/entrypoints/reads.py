@@ -29,7 +29,8 @@ from gayari_interventions.domain.rules import IsoDate
 from gayari_interventions.entrypoints.http import PROBLEM
 from gayari_interventions.service_layer import handlers
 from gayari_interventions.service_layer.handlers import InterventionsDeps
-from gayari_shared.auth import Principal, Role, require
+from gayari_shared.auth import Principal, Role, authorized
+from gayari_shared.http.openapi import DeclaredQueryRoute
 from gayari_shared.http.problems import ProblemError
 
 READ_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -41,7 +42,7 @@ ONE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **READ_RESPONSES,
     404: {**PROBLEM, "description": "No such record of the caller's agency"},
 }
-router = APIRouter(tags=["records"])
+router = APIRouter(tags=["records"], route_class=DeclaredQueryRoute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class Reading:
 
 async def reading(
     request: Request,
-    principal: Annotated[Principal, Depends(require(Role.INTERVENTIONS_WRITE))],
+    principal: Annotated[Principal, authorized(Role.INTERVENTIONS_WRITE)],
 ) -> Reading:
     # The agency that records its interventions reads them back; an administrator reads all.
     if Role.ADMIN in principal.roles:
@@ -82,22 +83,35 @@ class RecordQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     date_from: IsoDate | None = Field(
-        default=None, description="The record's date on or after this day (Jakarta time)"
+        default=None,
+        description="The record's date on or after this day (Jakarta time)",
+        examples=["2026-01-01"],
     )
-    date_to: IsoDate | None = Field(default=None, description="... and on or before this day")
+    date_to: IsoDate | None = Field(
+        default=None, description="... and on or before this day", examples=["2026-12-31"]
+    )
     changed_since: Annotated[AwareDatetime, AfterValidator(in_utc_range)] | None = Field(
         default=None,
         description="Recorded or voided at or after this moment (server time, `changed_at`)",
+        examples=["2026-11-30T00:00:00Z"],
     )
     external_id: uuid.UUID | None = Field(
         default=None,
         description="The CloudEvents `id` the agency's system sent the record with on its "
         "intake topic",
+        examples=["9d2e6b1a-3c4f-4a8b-8e7d-2f1a0b9c8d7e"],
     )
     after: Annotated[str | None, AfterValidator(_cursor)] = Field(
-        default=None, description="The `next` cursor of the page before"
+        default=None,
+        description="The `next` cursor of the page before",
+        examples=[
+            "WyIyMDI2LTExLTMwVDAyOjE1OjAwLjAwNDAwMCswMDowMCIsICIwYjhhNGYzZS0yZDdjLTRjMWUtOWE1MS02Zj"
+            "BkMmI3YzhlMTEiXQ"
+        ],
     )
-    limit: int = Field(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Records per page")
+    limit: int = Field(
+        default=DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Records per page", examples=[100]
+    )
 
     def to_filter(self, agency: str | None) -> RecordFilter:
         return RecordFilter(
@@ -113,7 +127,11 @@ class RecordQuery(BaseModel):
 
 
 class HouseholdRecordQuery(RecordQuery):
-    household_id: uuid.UUID | None = Field(default=None, description="One household's records")
+    household_id: uuid.UUID | None = Field(
+        default=None,
+        description="One household's records",
+        examples=["5f1c9e2a-7b34-4d8e-b6a0-1c2d3e4f5a6b"],
+    )
 
 
 R = TypeVar("R", bound=StoredRecord)

@@ -12,8 +12,9 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict, Field
 
 from gayari_reporting.domain.areas import CODE_PATTERN
-from gayari_reporting.domain.filters import MAX_LIMIT, MONTH, SNAPSHOT_NAME
+from gayari_reporting.domain.filters import MAX_LIMIT, MONTH, SNAPSHOT_NAME, encode_cursor
 
+EXAMPLE_HOUSEHOLD = "6f1c4e0e-7d3a-4b8e-9c51-2a1f0b9d3e71"
 AREA_DOC = "Any Kemendagri code: a province (62), regency (62.09), district or village"
 
 
@@ -86,12 +87,6 @@ class Page(QueryParameters):
         description="Rows of the page (default 1000)",
         examples=[100],
     )
-    after: str | None = Field(
-        default=None,
-        max_length=512,
-        description="The `next` of the page before: rows after it",
-        examples=["WzIwMjYsIjYyLjA5LjAzLjIwMDEiXQ"],
-    )
 
 
 class ViewParameters(Snapshot, Month, FiscalYear, AgencyParameter, AreaScope):
@@ -127,7 +122,12 @@ class UnservedExportParameters(Snapshot, AgencyParameter, AreaScope):
 
 
 class UnservedParameters(Page, UnservedExportParameters):
-    pass
+    after: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The `next` of the page before: rows after it",
+        examples=[encode_cursor(("62.09.03.2001", "2026-03-01", EXAMPLE_HOUSEHOLD))],
+    )
 
 
 class DoubleFundingExportParameters(Snapshot, FiscalYear, AgencyParameter, AreaScope):
@@ -135,7 +135,12 @@ class DoubleFundingExportParameters(Snapshot, FiscalYear, AgencyParameter, AreaS
 
 
 class DoubleFundingParameters(Page, DoubleFundingExportParameters):
-    pass
+    after: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The `next` of the page before: rows after it",
+        examples=[encode_cursor((2026, "62.09.03.2001", EXAMPLE_HOUSEHOLD, "capital"))],
+    )
 
 
 class OutcomeParameters(Snapshot, AreaScope):
