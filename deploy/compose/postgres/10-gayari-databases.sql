@@ -1,12 +1,13 @@
 -- Run once by the postgres image on an empty data directory (docker-entrypoint-initdb.d), as the
 -- superuser. The same layout as deploy/local/stack.py: one role per service, owning only its own
 -- database; CONNECT is revoked from PUBLIC, so a service cannot even connect to another's
--- database. Passwords come from the container environment (psql's \getenv), set in compose.yaml.
+-- database. Passwords come from the compose secrets (deploy/compose/make-secrets.sh), read with
+-- psql's backquotes (the trailing newline is dropped).
 
 \set ON_ERROR_STOP on
-\getenv registry_password GAYARI_REGISTRY_DB_PASSWORD
-\getenv interventions_password GAYARI_INTERVENTIONS_DB_PASSWORD
-\getenv reporting_password GAYARI_REPORTING_DB_PASSWORD
+\set registry_password `cat /run/secrets/gayari_registry.password`
+\set interventions_password `cat /run/secrets/gayari_interventions.password`
+\set reporting_password `cat /run/secrets/gayari_reporting.password`
 
 CREATE ROLE gayari_registry WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
     PASSWORD :'registry_password';
