@@ -261,4 +261,6 @@ def test_every_writer_has_its_relay_in_exactly_one_place(overlay: str, separate:
         assert len(relays) == (1 if separate else 0)
         if separate:
             assert f"- gayari-{service}-relay" in relays[0]
-            assert f"GAYARI_{service.upper()}_DATABASE_URL" in relays[0]
+            # Its service's database and Kafka credentials (as files, see test_deploy_security).
+            assert f"name: gayari-db-{service}" in relays[0]
+            assert f"name: gayari-kafka-{service}" in relays[0]
