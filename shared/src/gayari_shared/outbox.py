@@ -22,6 +22,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from gayari_shared.events.envelope import Envelope
+from gayari_shared.idempotency import joined_claim
 from gayari_shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 from gayari_shared.postgres import Connection
 from gayari_shared.settings import RelayMode
@@ -130,7 +131,17 @@ async def staging_work(
 ) -> AsyncIterator[None]:
     """One transaction, or with `atomic` False none: each statement commits on its own, for a
     use case whose writes are one statement (a BEGIN and a COMMIT fewer). `staged` is called
-    once the events the unit wrote are committed (OutboxRelay.nudge: the relay wakes)."""
+    once the events the unit wrote are committed (OutboxRelay.nudge: the relay wakes).
+
+    On the connection of a request's idempotency claim (see gayari_shared.idempotency), the
+    unit joins the claim's transaction: no transaction of its own, and `staged` once the claim
+    commits."""
+    claim = joined_claim(conn)
+    if claim is not None:
+        yield
+        if uow.staged:
+            claim.after_commit.append(staged)
+        return
     if not atomic:
         try:
             yield

@@ -19,6 +19,7 @@ from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_interventions.settings import InterventionsSettings
 from gayari_shared.events.contracts import HOUSEHOLDS
 from gayari_shared.heap import collect_less_often, freeze_startup_heap
+from gayari_shared.idempotency import IdempotencyStore, sweeping
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.deadletter import send_to_dead_letters
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
@@ -47,7 +48,12 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
         producer = partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
         try:
-            async with publishing(settings.outbox_relay, pool, producer) as staged:
+            idempotency = IdempotencyStore(pool, ttl_s=settings.idempotency_ttl_h * 3600)
+            app.state.idempotency = idempotency
+            async with (
+                publishing(settings.outbox_relay, pool, producer) as staged,
+                sweeping(idempotency),
+            ):
                 uow = partial(unit_of_work, pool, common.topic_prefix, staged=staged)
                 deps = InterventionsDeps(
                     unit_of_work=uow,

@@ -23,3 +23,6 @@ class InterventionsSettings(BaseSettings):
     # publishing takes nothing from the requests' event loop.
     outbox_relay: RelayMode = "in-process"
     relay_http_port: int = 8112
+    # How long the first response to an Idempotency-Key is kept (then swept): a retry within
+    # it is answered from it, one after it is a new request.
+    idempotency_ttl_h: float = Field(default=24.0, ge=24.0)

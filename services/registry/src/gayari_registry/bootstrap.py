@@ -16,6 +16,7 @@ from gayari_registry.service_layer.handlers import RegistryDeps
 from gayari_registry.settings import RegistrySettings
 from gayari_shared.areas import load_areas
 from gayari_shared.heap import collect_less_often, freeze_startup_heap
+from gayari_shared.idempotency import IdempotencyStore, sweeping
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
 from gayari_shared.outbox import publishing
@@ -46,7 +47,12 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
         producer = partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
         try:
-            async with publishing(settings.outbox_relay, pool, producer) as staged:
+            idempotency = IdempotencyStore(pool, ttl_s=settings.idempotency_ttl_h * 3600)
+            app.state.idempotency = idempotency
+            async with (
+                publishing(settings.outbox_relay, pool, producer) as staged,
+                sweeping(idempotency),
+            ):
                 app.state.deps = RegistryDeps(
                     unit_of_work=partial(unit_of_work, pool, common.topic_prefix, staged=staged),
                     reference=Reference(load_areas(), settings.home_regency),

@@ -20,5 +20,8 @@ class RegistrySettings(BaseSettings):
     # publishing takes nothing from the requests' event loop.
     outbox_relay: RelayMode = "in-process"
     relay_http_port: int = 8111
+    # How long the first response to an Idempotency-Key is kept (then swept): a retry within
+    # it is answered from it, one after it is a new request.
+    idempotency_ttl_h: float = Field(default=24.0, ge=24.0)
     # The programme's regency (Lamandau): households elsewhere are registered but flagged.
     home_regency: str = Field(default="62.09", pattern=r"^\d{2}\.\d{2}$")

@@ -37,6 +37,7 @@ from gayari_interventions.domain.training import (
 from gayari_interventions.domain.voids import Void, VoidTarget
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.interventions import InterventionType
+from gayari_shared.idempotency import IDEMPOTENCY_MIGRATION, joined_or_acquired
 from gayari_shared.outbox import (
     OUTBOX_COLUMNS,
     OUTBOX_LANES_MIGRATION,
@@ -274,6 +275,8 @@ MIGRATIONS: Final = (
     """,
     OUTBOX_LANES_MIGRATION,
     RECORDS_MIGRATION,
+    # The first responses to the write APIs' Idempotency-Keys (see gayari_shared.idempotency).
+    IDEMPOTENCY_MIGRATION,
 )
 
 # Where each kind of record lives; the household column is NULL for agency-level records.
@@ -733,8 +736,9 @@ async def unit_of_work(
     atomic: bool = True,
     staged: Callable[[], None] = lambda: None,
 ) -> AsyncIterator[InterventionsUnitOfWork]:
-    """outbox.staging_work over a connection of the pool."""
-    async with pool.acquire() as conn:
+    """outbox.staging_work over a connection of the pool (or in the transaction of the
+    request's idempotency claim, see gayari_shared.idempotency)."""
+    async with joined_or_acquired(pool) as conn:
         uow = InterventionsUnitOfWork(conn, topic_prefix)
         async with staging_work(conn, uow, atomic=atomic, staged=staged):
             yield uow

@@ -32,9 +32,9 @@ from gayari_interventions.domain.voids import Void, VoidRequest
 from gayari_interventions.entrypoints import examples
 from gayari_interventions.service_layer import handlers
 from gayari_interventions.service_layer.handlers import InterventionsDeps
-from gayari_shared.auth import Principal, Role, authorized
+from gayari_shared.auth import Principal, Role
 from gayari_shared.http.correlation import current_correlation_id
-from gayari_shared.http.openapi import DeclaredQueryRoute
+from gayari_shared.http.idempotency import IdempotentRoute, authorized_idempotent
 from gayari_shared.http.problems import FieldError, Problem, ProblemError, problem_response
 from gayari_shared.rules import RuleViolationError
 
@@ -48,14 +48,27 @@ CREATED: dict[str, Any] = {
     "status_code": status.HTTP_201_CREATED,
     "responses": {
         # FastAPI answers a JSON body it cannot even decode (not UTF-8) with a 400 problem.
-        400: {**PROBLEM, "description": "The body cannot be read as JSON (e.g. it is not UTF-8)"},
+        400: {
+            **PROBLEM,
+            "description": "The body cannot be read as JSON (e.g. it is not UTF-8), or the "
+            "Idempotency-Key is malformed",
+        },
         401: {**PROBLEM, "description": "No API key, or an unknown or revoked one"},
         403: PROBLEM,
-        409: PROBLEM,
-        422: PROBLEM,
+        409: {
+            **PROBLEM,
+            "description": "Recorded already, or a request with this Idempotency-Key is still "
+            "in flight (Retry-After)",
+        },
+        422: {
+            **PROBLEM,
+            "description": "Invalid input, or the Idempotency-Key was used for another request",
+        },
     },
 }
-router = APIRouter(tags=["interventions"], route_class=DeclaredQueryRoute)
+# Every write honours the Idempotency-Key header (see gayari_shared.http.idempotency);
+# IdempotentRoute is a DeclaredQueryRoute too.
+router = APIRouter(tags=["interventions"], route_class=IdempotentRoute)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +83,7 @@ class Writing:
 
 async def writing(
     request: Request,
-    principal: Annotated[Principal, authorized(Role.INTERVENTIONS_WRITE)],
+    principal: Annotated[Principal, authorized_idempotent(Role.INTERVENTIONS_WRITE)],
 ) -> Writing:
     # One dependency, not one per part: with four, FastAPI's solve_dependencies was 15 % of
     # the service's CPU under write load (py-spy).

@@ -21,6 +21,7 @@ from gayari_registry.domain.model import (
     name_key,
 )
 from gayari_shared.events.envelope import Envelope
+from gayari_shared.idempotency import IDEMPOTENCY_MIGRATION, joined_or_acquired
 from gayari_shared.outbox import (
     OUTBOX_COLUMNS,
     OUTBOX_LANES_MIGRATION,
@@ -105,6 +106,8 @@ MIGRATIONS: Final = (
     """
     CREATE INDEX members_nik_lookup ON members (nik);
     """,
+    # The first responses to the write APIs' Idempotency-Keys (see gayari_shared.idempotency).
+    IDEMPOTENCY_MIGRATION,
 )
 
 _FLAGS = TypeAdapter(list[Flag])
@@ -404,8 +407,9 @@ async def unit_of_work(
     atomic: bool = True,
     staged: Callable[[], None] = lambda: None,
 ) -> AsyncIterator[HouseholdUnitOfWork]:
-    """outbox.staging_work over a connection of the pool."""
-    async with pool.acquire() as conn:
+    """outbox.staging_work over a connection of the pool (or in the transaction of the
+    request's idempotency claim, see gayari_shared.idempotency)."""
+    async with joined_or_acquired(pool) as conn:
         uow = HouseholdUnitOfWork(conn, topic_prefix)
         async with staging_work(conn, uow, atomic=atomic, staged=staged):
             yield uow

@@ -46,7 +46,7 @@ from gayari_registry.service_layer.handlers import (
 from gayari_shared.auth import Principal, Role, authorized
 from gayari_shared.events.households import ExitReason
 from gayari_shared.http.correlation import current_correlation_id
-from gayari_shared.http.openapi import DeclaredQueryRoute
+from gayari_shared.http.idempotency import IdempotentRoute, authorized_idempotent
 from gayari_shared.http.problems import FieldError, Problem, ProblemError
 from gayari_shared.rules import RuleViolationError
 
@@ -143,10 +143,19 @@ AUTH: dict[int | str, dict[str, Any]] = {
 }
 # FastAPI answers a JSON body it cannot even decode (not UTF-8) with a 400 problem.
 UNREADABLE: dict[int | str, dict[str, Any]] = {
-    400: {**PROBLEM, "description": "The body cannot be read as JSON (e.g. it is not UTF-8)"}
+    400: {
+        **PROBLEM,
+        "description": "The body cannot be read as JSON (e.g. it is not UTF-8), or the "
+        "Idempotency-Key is malformed",
+    }
 }
-router = APIRouter(tags=["households"], route_class=DeclaredQueryRoute)
-WRITER = authorized(Role.REGISTRY_WRITE)
+# Every write but the CSV import honours the Idempotency-Key header (see
+# gayari_shared.http.idempotency; IdempotentRoute is a DeclaredQueryRoute too). The import
+# reads its body as it arrives, one transaction per KK, and a file sent again registers nothing
+# twice (known KKs are reported existing).
+router = APIRouter(tags=["households"], route_class=IdempotentRoute)
+WRITER = authorized_idempotent(Role.REGISTRY_WRITE)
+IMPORTER = authorized(Role.REGISTRY_WRITE)
 READER = authorized(Role.REGISTRY_READ)
 
 
@@ -358,7 +367,7 @@ CSV_BODY = {
 @router.post(
     "/households/import",
     operation_id="importHouseholds",
-    dependencies=[WRITER],
+    dependencies=[IMPORTER],
     openapi_extra=CSV_BODY,
     responses={415: PROBLEM, 422: PROBLEM, **AUTH},
 )

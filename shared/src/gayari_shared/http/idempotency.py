@@ -1,0 +1,228 @@
+"""The Idempotency-Key request header on the write APIs (IETF httpapi draft
+"The Idempotency-Key HTTP Header Field"): a retried write is answered from its first response.
+
+A write route honours the header when its router's routes are IdempotentRoute and it
+authenticates with `authorized_idempotent(role)` (the bearer scheme's own dependency: the key's
+check costs no dependency of its own). Without the header nothing changes.
+
+- The value: an RFC 8941 String (quoted, e.g. `"8e03978e-40d5-43e8-bc93-6894a57f9324"`), as
+  the draft says; the same characters unquoted are accepted too (clients often send a bare
+  UUID), letters, digits and `-._~:+/=`. 1 to 255 characters; anything else is a 400.
+- Scope: the caller's agency (keys without an agency, the administrators', share one scope of
+  their own), not the API key, so a retry after a key rotation finds the first request.
+- Fingerprint: SHA-256 of the method, the path and the body as canonical JSON (keys sorted,
+  no insignificant whitespace; a body that is not JSON: its bytes), so a client that
+  re-serialises the same body differently is still retrying.
+- Stored: 2xx answers, with the rows they wrote, in one transaction. A refusal (a 4xx of the
+  use case, a request that does not validate) and a server failure write nothing and are not
+  stored: the key stays free, and a retry is decided again (it may succeed once the cause is
+  gone; nothing can be counted twice, as nothing was written).
+- A retry with the same fingerprint gets the stored status, headers and body, with
+  `Idempotent-Replayed: true`; another fingerprint gets 422; a retry while the first is in
+  flight gets 409 with Retry-After. See gayari_shared.idempotency for the transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, Final
+
+from fastapi import Header, Request, Response, Security
+
+from gayari_shared.auth import Principal, Role
+from gayari_shared.auth.http import RoleBearer
+from gayari_shared.http.openapi import DeclaredQueryRoute
+from gayari_shared.http.problems import FieldError, ProblemError
+from gayari_shared.idempotency import AlreadyStoredError, Claim, IdempotencyStore, StoredResponse
+
+HEADER: Final = "Idempotency-Key"
+MAX_KEY_LENGTH: Final = 255
+RETRY_AFTER_S: Final = "1"
+# Keys without an agency (administrators) share this scope; no agency code can be it.
+ADMIN_SCOPE: Final = "*"
+# Headers of a response stored with it and given again on a replay.
+_KEPT_HEADERS: Final = ("content-type", "location")
+_STATE: Final = "idempotency_claim"
+
+# An RFC 8941 sf-string: printable ASCII, with \" and \\ escaped.
+_SF_STRING: Final = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
+_BARE: Final = re.compile(r"[A-Za-z0-9\-._~:+/=]+")
+_UNESCAPE: Final = re.compile(r"\\([\"\\])")
+
+DESCRIPTION: Final = (
+    "Makes the write safe to retry (IETF httpapi Idempotency-Key draft): an RFC 8941 string, "
+    'e.g. `"8e03978e-40d5-43e8-bc93-6894a57f9324"` (unquoted letters, digits and `-._~:+/=` '
+    "are accepted too), 1 to 255 characters, unique per write within the caller's agency. "
+    "A retry with the same key and body gets the first response again (header "
+    "`Idempotent-Replayed: true`) and writes nothing; the same key with another body is a 422; "
+    "a retry while the first is still in flight is a 409 with Retry-After. Only successful "
+    "responses are kept, for the service's idempotency_ttl_h (24 hours by default)."
+)
+
+
+def _malformed(message: str) -> ProblemError:
+    return ProblemError(
+        400,
+        "Malformed Idempotency-Key",
+        f"{HEADER}: {message}",
+        kind="urn:gayari:problem:invalid-idempotency-key",
+        errors=[FieldError(field=HEADER, message=message)],
+    )
+
+
+def parse_key(value: str) -> str:
+    """The key an Idempotency-Key header carries; ProblemError 400 if it is malformed."""
+    value = value.strip(" \t")
+    if value.startswith('"'):
+        match = _SF_STRING.fullmatch(value)
+        if match is None:
+            raise _malformed('not a structured-field string (RFC 8941): quote it, escape \\ and "')
+        key = _UNESCAPE.sub(r"\1", match.group(1))
+    elif _BARE.fullmatch(value):
+        key = value
+    else:
+        raise _malformed('expected a quoted string, e.g. "8e03978e-40d5-43e8-bc93-6894a57f9324"')
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise _malformed(f"from 1 to {MAX_KEY_LENGTH} characters")
+    return key
+
+
+def fingerprint(method: str, path: str, body: bytes) -> bytes:
+    """SHA-256 of the method, the path and the body as canonical JSON (its bytes if it is not
+    JSON)."""
+    try:
+        canonical = json.dumps(
+            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(b"%s\n%s\n%s" % (method.encode(), path.encode(), canonical)).digest()
+
+
+def scope_of(principal: Principal) -> str:
+    return principal.agency if principal.agency is not None else ADMIN_SCOPE
+
+
+class ReplayError(Exception):
+    """Raised where a request with a key finds its first response stored: answered with it."""
+
+    def __init__(self, stored: StoredResponse) -> None:
+        super().__init__("replay of a stored response")
+        self.stored = stored
+
+
+def replayed(stored: StoredResponse) -> Response:
+    return Response(
+        content=stored.body,
+        status_code=stored.status,
+        headers={**stored.headers, "Idempotent-Replayed": "true"},
+    )
+
+
+def _same_request(stored: StoredResponse, wanted: bytes) -> StoredResponse:
+    """The stored response if it answered the same request; else a 422 problem."""
+    if stored.fingerprint != wanted:
+        raise ProblemError(
+            422,
+            "Idempotency-Key reused",
+            f"{HEADER}: this key was used for another request (method, path or body); "
+            "send a new key for a new request",
+            kind="urn:gayari:problem:idempotency-key-reused",
+            errors=[FieldError(field=HEADER, message="used before with another request")],
+        )
+    return stored
+
+
+async def claim_key(request: Request, principal: Principal, value: str) -> None:
+    """Claim the request's key: ReplayError, a 409 or a 422 problem, or the request goes on
+    in the claim's transaction (finished by IdempotentRoute)."""
+    if not getattr(request.state, "idempotent_route", False):
+        raise RuntimeError(f"{request.url.path} honours {HEADER} only with IdempotentRoute")
+    key = parse_key(value)
+    wanted = fingerprint(request.method, request.url.path, await request.body())
+    store: IdempotencyStore = request.app.state.idempotency
+    claimed = await store.claim(scope_of(principal), key, wanted)
+    if claimed.stored is not None:
+        raise ReplayError(_same_request(claimed.stored, wanted))
+    if claimed.claim is None:
+        raise ProblemError(
+            409,
+            "Request in flight",
+            f"{HEADER}: a request with this key is still being processed; retry later",
+            kind="urn:gayari:problem:idempotency-key-in-flight",
+            errors=[FieldError(field=HEADER, message="a request with this key is in flight")],
+            headers={"Retry-After": RETRY_AFTER_S},
+        )
+    setattr(request.state, _STATE, claimed.claim)
+    # Bound for the rest of this task: the endpoint's units of work join the transaction.
+    claimed.claim.bind()
+
+
+class IdempotentRoleBearer(RoleBearer):
+    """The bearer scheme and the role check (RoleBearer) that also honours the Idempotency-Key
+    header, declared in the OpenAPI document: one dependency, as the key's check costs none of
+    its own. The key is claimed once the caller is authorized."""
+
+    async def __call__(  # type: ignore[override]
+        self,
+        request: Request,
+        idempotency_key: Annotated[
+            str | None, Header(alias=HEADER, description=DESCRIPTION)
+        ] = None,
+    ) -> Principal:
+        principal = await super().__call__(request)
+        if idempotency_key is not None:
+            await claim_key(request, principal, idempotency_key)
+        return principal
+
+
+def authorized_idempotent(role: Role) -> Any:
+    """`authorized(role)` for a write that honours the Idempotency-Key header (on a route of
+    IdempotentRoute)."""
+    return Security(IdempotentRoleBearer(role), scopes=[role.value])
+
+
+async def _finish(claim: Claim, response: Response) -> Response:
+    if not 200 <= response.status_code < 300:
+        await claim.rollback()
+        return response
+    headers = {name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers}
+    try:
+        await claim.commit(response.status_code, headers, bytes(response.body))
+    except AlreadyStoredError as exc:
+        return replayed(_same_request(exc.stored, claim.fingerprint))
+    return response
+
+
+class IdempotentRoute(DeclaredQueryRoute):
+    """A route whose request, when it claimed an Idempotency-Key, ends by storing its response
+    and committing (2xx), or rolling back (anything else, an exception too). It refuses
+    undeclared query parameters as DeclaredQueryRoute does (before any key is claimed)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            request.state.idempotent_route = True
+            try:
+                try:
+                    response = await handle(request)
+                except ReplayError as replay:
+                    return replayed(replay.stored)
+                claim: Claim | None = getattr(request.state, _STATE, None)
+                if claim is None:
+                    return response
+                claim.unbind()
+                return await _finish(claim, response)
+            finally:
+                # An exception (the endpoint's, or the commit's): nothing of the request is
+                # kept and the key is free. After a commit, nothing to do.
+                claim = getattr(request.state, _STATE, None)
+                if claim is not None:
+                    claim.unbind()
+                    await claim.rollback()
+
+        return handler
