@@ -25,6 +25,10 @@ class GroundTruth:
     households: set[str] = field(default_factory=set)
     grants: dict[str, int] = field(default_factory=dict)  # confirmed grant id -> amount
     grants_unknown: int = 0  # the service may or may not have taken them
+    # With Idempotency-Keys: requests sent again for a write (same key), and the answers that
+    # came from a first attempt's stored response (its write committed, its answer lost).
+    retries: int = 0
+    replayed: int = 0
 
 
 def household_body(rng: random.Random, index: int) -> dict[str, object]:
@@ -49,10 +53,20 @@ def household_body(rng: random.Random, index: int) -> dict[str, object]:
 
 
 class Load:
-    def __init__(self, services: dict[str, Service], keys: KeySet, seed: int) -> None:
+    """Households registered and enrolled, and grants for them. `keyed`: every write carries
+    an Idempotency-Key and is sent again with it, until answered, whatever happened to the
+    attempt before (no answer, a refused connection, a 5xx, a 409 in flight)."""
+
+    def __init__(
+        self, services: dict[str, Service], keys: KeySet, seed: int, *, keyed: bool = False
+    ) -> None:
         self.services, self.keys = services, keys
         self.rng = random.Random(seed)
         self.truth = GroundTruth()
+        self.keyed = keyed
+
+    def _key(self) -> str | None:
+        return f'"{uuid.UUID(int=self.rng.getrandbits(128))}"' if self.keyed else None
 
     async def post(
         self,
@@ -61,18 +75,24 @@ class Load:
         path: str,
         agency: str,
         body: dict[str, object],
+        *,
+        key: str | None = None,
     ) -> httpx.Response | None:
         """None when the answer never came (the service died mid-request). A refused
         connection is no request at all: the service is down, so wait and ask again."""
+        headers = self.keys.bearer(self.keys.agencies[agency])
+        if key is not None:
+            headers["Idempotency-Key"] = key
         async with asyncio.timeout(120):
             while True:
                 self.truth.requests += 1
                 try:
-                    return await client.post(
-                        self.services[service].url + path,
-                        json=body,
-                        headers=self.keys.bearer(self.keys.agencies[agency]),
+                    reply = await client.post(
+                        self.services[service].url + path, json=body, headers=headers
                     )
+                    if reply.headers.get("Idempotent-Replayed") == "true":
+                        self.truth.replayed += 1
+                    return reply
                 except httpx.ConnectError:
                     await asyncio.sleep(0.2)
                 except httpx.TransportError:
@@ -86,19 +106,24 @@ class Load:
         path: str,
         agency: str,
         body: dict[str, object],
+        *,
+        key: str | None = None,
     ) -> httpx.Response:
-        """For idempotent writes only (a KK, an enrolment): ask again until there is an answer."""
+        """For idempotent writes only (a KK, an enrolment; any write with a key): ask again
+        until there is an answer. A 409 for a key in flight is asked again too."""
         async with asyncio.timeout(120):
             while True:
-                reply = await self.post(client, service, path, agency, body)
-                if reply is not None and reply.status_code < 500:
+                reply = await self.post(client, service, path, agency, body, key=key)
+                in_flight = reply is not None and "idempotency-key-in-flight" in reply.text
+                if reply is not None and reply.status_code < 500 and not in_flight:
                     return reply
+                self.truth.retries += 1
                 await asyncio.sleep(0.3)
 
     async def one_household(self, client: httpx.AsyncClient, index: int) -> None:
         rng = random.Random(self.rng.random())
         reply = await self._until_answered(
-            client, "registry", "/households", "dinsos", household_body(rng, index)
+            client, "registry", "/households", "dinsos", household_body(rng, index), key=self._key()
         )
         assert reply.status_code in (200, 201), reply.text
         household = reply.json()["id"]
@@ -109,8 +134,11 @@ class Load:
             f"/households/{household}/enrolment",
             "dinsos",
             {"cohort_year": 2026},
+            key=self._key(),
         )
-        assert enrolled.status_code in (201, 409), enrolled.text
+        # Without a key, a retry of an enrolment that was taken is refused (409); with one,
+        # it is answered from the first.
+        assert enrolled.status_code in ((201,) if self.keyed else (201, 409)), enrolled.text
         for agency in rng.sample(AGENCIES, k=rng.randint(1, 3)):
             amount = rng.randrange(500_000, 5_000_000, 1000)
             body = {
@@ -119,6 +147,9 @@ class Load:
                 "amount_idr": amount,
                 "purpose": "Modal usaha",
             }
+            if self.keyed:
+                await self._keyed_grant(client, agency, body)
+                continue
             async with asyncio.timeout(120):
                 while True:  # the enrolment reaches interventions through Kafka
                     grant = await self.post(client, "interventions", "/grants", agency, body)
@@ -132,6 +163,26 @@ class Load:
                         await asyncio.sleep(0.3)
                         continue
                     raise AssertionError(grant.text)
+
+    async def _keyed_grant(
+        self, client: httpx.AsyncClient, agency: str, body: dict[str, object]
+    ) -> None:
+        """One grant, one key, sent until it is recorded: never unknown, never twice."""
+        key = self._key()
+        async with asyncio.timeout(120):
+            while True:
+                grant = await self._until_answered(
+                    client, "interventions", "/grants", agency, body, key=key
+                )
+                if grant.status_code == 201:
+                    self.truth.grants[grant.json()["id"]] = int(str(body["amount_idr"]))
+                    return
+                # The enrolment reaches interventions through Kafka: refused until then, and a
+                # refusal leaves the key free for the next attempt.
+                if "household_id" not in grant.text:
+                    raise AssertionError(grant.text)
+                self.truth.retries += 1
+                await asyncio.sleep(0.3)
 
     async def run(self, households: int, workers: int = 6) -> None:
         queue: asyncio.Queue[int] = asyncio.Queue()
