@@ -26,6 +26,10 @@ With `--phases registry` only 1 and 2 run (then 5 and 6): the registry's write p
 with `--phases writes`, 1 to 3 (then 5 and 6).
 The CPU figures count every PostgreSQL backend, whoever's: another run on the same stack shows
 up as postgres CPU here.
+`--idempotency-keys on` sends an Idempotency-Key (a new one per write) on every write; `both`
+runs register, enrol and interventions (1 instance) twice, back to back on the same services,
+without keys and then with them (`<phase>_keyed`): the cost of the keys, side by side. The
+keyed register phase registers households of its own, which its keyed enrol phase enrols.
 """
 
 from __future__ import annotations
@@ -152,9 +156,10 @@ async def load(
     seconds: float,
     given: Path | None = None,
     output: Path | None = None,
+    keyed: bool = False,
 ) -> dict[str, Any]:
     """Run the load generator as a process of its own; its JSON result, with the CPU the
-    services and the machine spent meanwhile."""
+    services and the machine spent meanwhile. `keyed`: an Idempotency-Key on every write."""
     command = [
         sys.executable,
         "-m",
@@ -178,6 +183,8 @@ async def load(
         command += ["--input", str(given)]
     if output is not None:
         command += ["--output", str(output)]
+    if keyed:
+        command.append("--idempotency-keys")
     profilers = []
     if args.py_spy is not None:
         # Sampling profiles of the services under this phase's load (collapsed stacks).
@@ -399,6 +406,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "log_level": args.log_level,
             "phases": args.phases,
             "relay": args.relay,
+            "idempotency_keys": args.idempotency_keys,
             "cpus": os.cpu_count(),
         },
         "logs": str(work),
@@ -417,40 +425,56 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         relay_side = {n: s for n, s in services.items() if n == "interventions-relay"}
         print(f"services up (logs in {work}); topic prefix {prefix}", file=sys.stderr)
 
-        print("phase register ...", file=sys.stderr)
-        registered = work / "registered.json"
-        result = await load(
-            "register",
-            [registry.url],
-            keys_file,
-            args,
-            registry_side,
-            seconds=args.seconds,
-            output=registered,
-        )
-        result["relay"] = await relay_drain([db["registry"]])
-        results["registry_register"] = result
-        accepted += result["created_total"]
+        # Each write phase without keys, with them, or both back to back ("_keyed").
+        variants = {"off": [False], "on": [True], "both": [False, True]}[args.idempotency_keys]
 
-        print("phase enrol ...", file=sys.stderr)
-        enrolled = work / "enrolled.json"
-        result = await load(
-            "enrol",
-            [registry.url],
-            keys_file,
-            args,
-            registry_side,
-            seconds=args.seconds,
-            given=registered,
-            output=enrolled,
+        def label(phase: str, keyed: bool) -> str:
+            return f"{phase}_keyed" if keyed and args.idempotency_keys == "both" else phase
+
+        registered: dict[bool, Path] = {}
+        for keyed in variants:
+            print(f"phase register{' (Idempotency-Key)' * keyed} ...", file=sys.stderr)
+            registered[keyed] = work / f"registered-{keyed}.json"
+            result = await load(
+                "register",
+                [registry.url],
+                keys_file,
+                args,
+                registry_side,
+                seconds=args.seconds,
+                output=registered[keyed],
+                keyed=keyed,
+            )
+            result["relay"] = await relay_drain([db["registry"]])
+            results[label("registry_register", keyed)] = result
+            accepted += result["created_total"]
+        enrolled_count = 0
+        for keyed in variants:
+            print(f"phase enrol{' (Idempotency-Key)' * keyed} ...", file=sys.stderr)
+            enrolled_now = work / f"enrolled-{keyed}.json"
+            result = await load(
+                "enrol",
+                [registry.url],
+                keys_file,
+                args,
+                registry_side,
+                seconds=args.seconds,
+                given=registered[keyed],
+                output=enrolled_now,
+                keyed=keyed,
+            )
+            result["relay"] = await relay_drain([db["registry"]])
+            results[label("registry_enrol", keyed)] = result
+            accepted += result["created_total"]
+            enrolled_count += len(json.loads(enrolled_now.read_text())["households"])
+        # The households the interventions go to: those enrolled without keys, if any were.
+        enrolled = work / f"enrolled-{variants[0]}.json"
+        household_events = sum(
+            results[label("registry_register", k)]["created_total"] for k in variants
         )
-        result["relay"] = await relay_drain([db["registry"]])
-        results["registry_enrol"] = result
-        accepted += result["created_total"]
-        enrolled_count = len(json.loads(enrolled.read_text())["households"])
         # The interventions service learns of households from their events (a batch at a
         # time): how long after the last enrolment it knows every enrolled household.
-        household_events = results["registry_register"]["created_total"] + enrolled_count
+        household_events += enrolled_count
         caught_up_s = await wait_for_enrolments(db["interventions"], enrolled_count)
         results["interventions_consumer"] = {
             "household_events": household_events,
@@ -459,19 +483,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         both = {"interventions-1": interventions}
         if args.phases in ("all", "writes"):
-            print("phase interventions (1 instance) ...", file=sys.stderr)
-            result = await load(
-                "interventions",
-                [interventions.url],
-                keys_file,
-                args,
-                {"interventions": interventions, **relay_side},
-                seconds=args.seconds,
-                given=enrolled,
-            )
-            result["relay"] = await relay_drain([db["interventions"]])
-            results["interventions_1x"] = result
-            accepted += result["created_total"]
+            for keyed in variants:
+                suffix = " (Idempotency-Key)" * keyed
+                print(f"phase interventions (1 instance){suffix} ...", file=sys.stderr)
+                result = await load(
+                    "interventions",
+                    [interventions.url],
+                    keys_file,
+                    args,
+                    {"interventions": interventions, **relay_side},
+                    seconds=args.seconds,
+                    given=enrolled,
+                    keyed=keyed,
+                )
+                result["relay"] = await relay_drain([db["interventions"]])
+                results[label("interventions_1x", keyed)] = result
+                accepted += result["created_total"]
             results["split_1x"] = await group_split(base.kafka_bootstrap_servers, households_topic)
 
         if args.phases == "all":
@@ -546,12 +573,30 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def key_costs(results: dict[str, Any]) -> dict[str, float]:
+    """Per write phase run both ways: the change of requests/s with keys, in % (negative: fewer)."""
+    costs: dict[str, float] = {}
+    for phase in ("registry_register", "registry_enrol", "interventions_1x"):
+        plain, keyed = results.get(phase), results.get(f"{phase}_keyed")
+        if plain and keyed and plain["requests_per_s"]:
+            costs[phase] = 100 * (keyed["requests_per_s"] / plain["requests_per_s"] - 1)
+    return costs
+
+
 def table(results: dict[str, Any]) -> str:
     rows = [
         f"{'phase':<22}{'req/s':>9}{'ok/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
         f"{'errors':>8}  {'relay pending/drain':<20} cpu % of one core; machine % of all"
     ]
-    for label in ("registry_register", "registry_enrol", "interventions_1x", "interventions_2x"):
+    for label in (
+        "registry_register",
+        "registry_register_keyed",
+        "registry_enrol",
+        "registry_enrol_keyed",
+        "interventions_1x",
+        "interventions_1x_keyed",
+        "interventions_2x",
+    ):
         r = results.get(label)
         if r is None:
             continue
@@ -567,6 +612,8 @@ def table(results: dict[str, Any]) -> str:
             rows.append(f"{'':<22}open loop: {r['behind_schedule']} requests never sent in time")
         if r["errors"]:
             rows.append(f"{'':<22}statuses {r['statuses']} e.g. {r['error_samples'][:2]}")
+    for phase, cost in key_costs(results).items():
+        rows.append(f"Idempotency-Key on every write, {phase}: {cost:+.1f} % req/s")
     if "interventions_consumer" in results:
         rows.append(f"interventions consumer: {results['interventions_consumer']}")
     if "split_2x" in results:
@@ -591,6 +638,12 @@ def main() -> None:
         choices=("separate", "in-process"),
         default="in-process",
         help="each writer's outbox relay: in the API process, or a process of its own",
+    )
+    parser.add_argument(
+        "--idempotency-keys",
+        choices=("off", "on", "both"),
+        default="off",
+        help="an Idempotency-Key on every write; both: each write phase without, then with",
     )
     parser.add_argument("--log-level", default="WARNING", choices=("INFO", "WARNING", "ERROR"))
     parser.add_argument(

@@ -18,6 +18,9 @@ service that falls behind shows it in the percentiles (no coordinated omission).
 
 Every response is counted by status: a non-2xx answer is an error, never dropped; a broken
 connection counts as status 0.
+
+With --idempotency-keys every write carries an Idempotency-Key of its own (a new UUID, quoted),
+as a client that may retry sends it: what the keys cost the services.
 """
 
 from __future__ import annotations
@@ -421,6 +424,7 @@ async def drive(
     warmup: float,
     concurrency: int,
     rate: float | None,
+    idempotency_keys: bool = False,
 ) -> Stats:
     stats = Stats()
     auth = {
@@ -452,9 +456,12 @@ async def drive(
                 sent += 1
                 connection = connections[index % len(connections)]
                 body = json.dumps(request.body).encode()
+                headers = auth[request.agency]
+                if idempotency_keys:
+                    headers += b'Idempotency-Key: "%s"\r\n' % str(uuid.uuid4()).encode()
                 try:
                     status, payload = await connection.request(
-                        request.method, request.path, body, auth[request.agency]
+                        request.method, request.path, body, headers
                     )
                 except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                     status, payload = 0, f"{type(exc).__name__}: {exc}".encode()
@@ -527,6 +534,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=float, default=None, help="requests/s (open loop)")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--idempotency-keys", action="store_true", help="an Idempotency-Key on every write"
+    )
     args = parser.parse_args()
 
     keys: dict[str, str] = json.loads(args.keys.read_text())
@@ -546,12 +556,14 @@ def main() -> None:
             warmup=args.warmup,
             concurrency=args.concurrency,
             rate=args.rate,
+            idempotency_keys=args.idempotency_keys,
         )
         return {
             "phase": args.phase,
             "urls": args.url,
             "concurrency": args.concurrency,
             "rate": args.rate,
+            "idempotency_keys": args.idempotency_keys,
             **stats.summary(),
             "created_total": stats.created + setup_created,
             "loadgen_cpu_pct": round(

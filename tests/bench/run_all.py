@@ -3,7 +3,9 @@
 A benchmark, not a test: nothing here passes or fails CI. Each part writes its own JSON
 (artifacts/bench.json, bench_http.json, bench_http_open.json, bench_queries.json); this writes
 artifacts/bench_all.json with the table. The HTTP writes run twice: 32 connections in a closed
-loop (what an instance can take) and offered at a steady 1,000 req/s per instance (the target).
+loop (what an instance can take) and offered at a steady 1,000 req/s per instance (the target);
+in the closed loop each write phase runs again with an Idempotency-Key on every write, right
+after, on the same services (what the keys cost).
 Targets are those of the performance issue, for this 2-core machine.
 """
 
@@ -94,6 +96,12 @@ def figures(
             None if per_instance is None else per_instance >= 1000,
         )
         add(f"HTTP {phase} p99", hp99, "ms", "<= 50", None if hp99 is None else hp99 <= 50)
+        keyed = _get(http, f"{phase}_keyed", "requests_per_s")
+        if keyed is not None:
+            add(f"HTTP {phase} with Idempotency-Key req/s", keyed, "req/s", "", None)
+            if rps:
+                cost = 100 * (1 - keyed / rps)
+                add(f"HTTP {phase}: req/s lost to the keys", cost, "%", "<= 10", cost <= 10)
     # The same writes offered at a steady 1,000 req/s per instance (open loop): the target as
     # stated, with latency counted from when each request was due.
     rate = _get(http_open or {}, "settings", "rate_per_instance")
@@ -143,7 +151,8 @@ def main() -> None:
     python = [sys.executable, "-m"]
     parts = {
         "projection": [*python, "tests.bench.bench_projection", "--events", str(args.events)],
-        "http": [*python, "tests.bench.bench_http"],
+        # The writes also with an Idempotency-Key on each, side by side (see bench_http).
+        "http": [*python, "tests.bench.bench_http", "--idempotency-keys", "both"],
         "http_open": [
             *python,
             "tests.bench.bench_http",

@@ -19,7 +19,7 @@ from gayari_registry.bootstrap import create_app as create_registry
 from gayari_registry.settings import RegistrySettings
 from gayari_shared.auth.keys import KeyFile, Role, issue_key
 from gayari_shared.http.idempotency import fingerprint
-from gayari_shared.idempotency import IdempotencyStore
+from gayari_shared.idempotency import IdempotencyStore, sweeping
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory, KeySet
 from tests.integration.test_interventions_api import Interventions, known, life, running
@@ -64,6 +64,14 @@ async def stored_keys(url: str) -> int:
     conn = await asyncpg.connect(url)
     try:
         return int(await conn.fetchval("SELECT count(*) FROM idempotency_keys"))
+    finally:
+        await conn.close()
+
+
+async def conn_execute(url: str, query: str, *args: Any) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(query, *args)
     finally:
         await conn.close()
 
@@ -172,6 +180,19 @@ async def test_an_unquoted_uuid_is_taken_as_the_same_key_quoted(service: Interve
     assert (await service.counts())["grants"] == 1
 
 
+async def test_a_key_with_quotes_and_backslashes_is_kept_verbatim(service: Interventions) -> None:
+    household_id = await known(service, life(uuid.uuid4(), [uuid.uuid4()]))
+    header = '"' + "it's a " + "\\\\" + ' \\"key\\"; DROP TABLE grants"'
+    distakan = service.keys["distakan"]
+    first = await post_with_key(service, distakan, "/grants", grant_for(household_id), header)
+    retry = await post_with_key(service, distakan, "/grants", grant_for(household_id), header)
+    assert first.status_code == 201, first.text
+    assert (retry.status_code, retry.json()["id"]) == (201, first.json()["id"])
+    stored = await service.fetchval("SELECT key FROM idempotency_keys")
+    assert stored == 'it\'s a \\ "key"; DROP TABLE grants'
+    assert (await service.counts())["grants"] == 1
+
+
 async def test_keys_are_scoped_to_the_agency_and_survive_a_key_rotation(
     service: Interventions, api_keys: KeySet
 ) -> None:
@@ -257,6 +278,8 @@ async def test_a_refusal_is_not_stored_and_the_key_stays_free(service: Intervent
     key, distakan = new_key(), service.keys["distakan"]
     refused = await post_with_key(service, distakan, "/grants", grant_for(household_id), key)
     assert refused.status_code in (404, 422), refused.text
+    invalid = await post_with_key(service, distakan, "/grants", {"kind": "capital"}, key)
+    assert invalid.status_code == 422, invalid.text
     assert await stored_keys(service.url) == 0
     await known(service, life(household_id, [uuid.uuid4()]))
     granted = await post_with_key(service, distakan, "/grants", grant_for(household_id), key)
@@ -301,24 +324,34 @@ async def test_expired_keys_are_swept(service: Interventions) -> None:
     for key in (old, fresh):
         reply = await post_with_key(service, distakan, "/grants", grant_for(household_id), key)
         assert reply.status_code == 201, reply.text
-    conn = await asyncpg.connect(service.url)
-    try:
-        await conn.execute(
-            "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = $1",
-            old.strip('"'),
-        )
-    finally:
-        await conn.close()
+    await conn_execute(
+        service.url,
+        "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = $1",
+        old.strip('"'),
+    )
     pool = await asyncpg.create_pool(service.url, min_size=1, max_size=1)
     try:
-        assert await IdempotencyStore(pool, ttl_s=24 * 3600).sweep() == 1
+        store = IdempotencyStore(pool, ttl_s=24 * 3600)
+        assert await store.sweep() == 1
+        assert await store.sweep() == 0
+        # What each instance runs in the background: a sweep at start, then periodically.
+        await conn_execute(
+            service.url,
+            "UPDATE idempotency_keys SET created_at = now() - interval '24 hours 1 minute'",
+        )
+        async with sweeping(store):
+            async with asyncio.timeout(10):
+                while await stored_keys(service.url):
+                    await asyncio.sleep(0.05)
     finally:
         await pool.close()
-    assert await stored_keys(service.url) == 1
+    assert await stored_keys(service.url) == 0
+    fresh_reply = await post_with_key(service, distakan, "/grants", grant_for(household_id), fresh)
+    assert "Idempotent-Replayed" not in fresh_reply.headers
     # After its time to live a key is new again: the same request is a new grant.
     again = await post_with_key(service, distakan, "/grants", grant_for(household_id), old)
     assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
-    assert (await service.counts())["grants"] == 3
+    assert (await service.counts())["grants"] == 4
 
 
 # -- the registry -------------------------------------------------------------------------

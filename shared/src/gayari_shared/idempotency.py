@@ -3,15 +3,16 @@ response to a key, stored in the transaction of the write it answers, and the tr
 request with a key runs its use case in.
 
 How a request with a key runs (see gayari_shared.http.idempotency for the HTTP side):
-1. `IdempotencyStore.claim` takes a connection, begins a transaction and, in one statement,
-   tries the key's transaction-level advisory lock and reads the response stored for the key.
-   Lock not taken: another request with the key is in flight (409). A response stored: a
-   replay (or a reused key), and the transaction ends without writing.
+1. `IdempotencyStore.claim` takes a connection, begins a transaction and, in the same round
+   trip, tries the key's transaction-level advisory lock and looks for a response stored for
+   the key. Lock not taken: another request with the key is in flight (409). A response
+   stored: a replay (or a reused key), and the transaction ends without writing.
 2. Otherwise the claim is bound to the request (`Claim.bind`): every unit of work the use case
    opens on the same pool joins this transaction instead of taking a connection of its own
    (`joined_or_acquired`, and outbox.staging_work opens no transaction of its own in it).
 3. `Claim.commit` stores the response beside the domain rows and their outbox rows, and
-   commits: all of them exist, or none.
+   commits (one round trip): all of them exist, or none. So a key costs a request two round
+   trips, whatever the use case.
 
 No "pending" row is ever written: the claim is the advisory lock, which lives exactly as long
 as the transaction. A process killed with -9 mid-request closes its sockets; PostgreSQL then
@@ -60,15 +61,43 @@ CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 # How often each instance deletes the keys older than their time to live.
 SWEEP_INTERVAL_S: Final = 600.0
 
-_CLAIM: Final = """
-    SELECT pg_try_advisory_xact_lock($1) AS held, k.fingerprint, k.status, k.headers, k.body
-    FROM (SELECT) AS one
-    LEFT JOIN idempotency_keys k ON k.scope = $2 AND k.key = $3"""
 _STORED: Final = """
     SELECT fingerprint, status, headers, body FROM idempotency_keys WHERE scope = $1 AND key = $2"""
-_STORE: Final = """
-    INSERT INTO idempotency_keys (scope, key, fingerprint, status, headers, body)
-    VALUES ($1, $2, $3, $4, $5::jsonb, $6)"""
+
+
+def _text(value: str) -> str:
+    """A string constant for the statements below: an escape string (E'...'), read the same
+    whatever standard_conforming_strings says. The values are a scope, a key (printable ASCII,
+    checked by the HTTP side) and JSON: no NUL can be among them."""
+    if "\x00" in value:
+        raise ValueError("NUL in an idempotency value")
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _bytes(value: bytes) -> str:
+    return f"decode('{value.hex()}', 'hex')"
+
+
+def _claim_statement(scope: str, key: str) -> str:
+    """BEGIN and the claim in one round trip (the simple query protocol runs both; it takes no
+    parameters, so the values are constants): one row (`SELECT 1`) when this transaction now
+    holds the key's lock and no response is stored for the key; none otherwise (in flight, or
+    stored: told apart afterwards, rarely)."""
+    return (
+        f"BEGIN; SELECT 1 WHERE pg_try_advisory_xact_lock({lock_id(scope, key)}) AND NOT EXISTS "
+        f"(SELECT FROM idempotency_keys WHERE scope = {_text(scope)} AND key = {_text(key)})"
+    )
+
+
+def _store_statement(
+    scope: str, key: str, *, fingerprint: bytes, status: int, headers: str, body: bytes
+) -> str:
+    """The response stored and the transaction committed, in one round trip."""
+    return (
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, status, headers, body) VALUES ("
+        f"{_text(scope)}, {_text(key)}, {_bytes(fingerprint)}, {int(status)}, "
+        f"{_text(headers)}::jsonb, {_bytes(body)}); COMMIT"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +145,6 @@ class Claim:
     key: str
     fingerprint: bytes
     conn: PoolConnectionProxy[Any]
-    _transaction: Any
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     closed: bool = False
 
@@ -135,13 +163,14 @@ class Claim:
         request whose commit this one's lookup did not see."""
         try:
             await self.conn.execute(
-                _STORE,
-                self.scope,
-                self.key,
-                self.fingerprint,
-                status,
-                json.dumps(headers),
-                body,
+                _store_statement(
+                    self.scope,
+                    self.key,
+                    fingerprint=self.fingerprint,
+                    status=status,
+                    headers=json.dumps(headers),
+                    body=body,
+                )
             )
         except asyncpg.UniqueViolationError:
             await self.rollback()
@@ -149,10 +178,10 @@ class Claim:
             if stored is None:  # swept meanwhile: older than its time to live, far from here
                 raise
             raise AlreadyStoredError(stored) from None
-        try:
-            await self._transaction.commit()
-        finally:
-            await self._close()
+        except BaseException:
+            await self.rollback()
+            raise
+        await self._close()
         for call in self.after_commit:
             call()
 
@@ -161,7 +190,9 @@ class Claim:
         if self.closed:
             return
         try:
-            await self._transaction.rollback()
+            # The connection is released even if it broke (the pool discards it).
+            with contextlib.suppress(Exception):
+                await self.conn.execute("ROLLBACK")
         finally:
             await self._close()
 
@@ -212,22 +243,17 @@ class IdempotencyStore:
 
     async def claim(self, scope: str, key: str, fingerprint: bytes) -> Claimed:
         conn = await self.pool.acquire()
-        transaction = conn.transaction()
+        claim = Claim(self, scope, key, fingerprint, conn)
         try:
-            await transaction.start()
-            row = await conn.fetchrow(_CLAIM, lock_id(scope, key), scope, key)
+            claimed = await conn.execute(_claim_statement(scope, key)) == "SELECT 1"
         except BaseException:
-            with contextlib.suppress(Exception):
-                await transaction.rollback()
-            await self.pool.release(conn)
+            await claim.rollback()
             raise
-        assert row is not None
-        claim = Claim(self, scope, key, fingerprint, conn, transaction)
-        stored = _stored(row)
-        if row["held"] and stored is None:
+        if claimed:
             return Claimed(claim, None)
         await claim.rollback()
-        return Claimed(None, stored)
+        # Rarely here: a response stored (a replay), or none (the key is in flight).
+        return Claimed(None, await self.stored(scope, key))
 
     async def stored(self, scope: str, key: str) -> StoredResponse | None:
         async with self.pool.acquire() as conn:
