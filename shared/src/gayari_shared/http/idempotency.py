@@ -52,6 +52,7 @@ _SF_STRING: Final = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
 _BARE: Final = re.compile(r"[A-Za-z0-9\-._~:+/=]+")
 _UNESCAPE: Final = re.compile(r"\\([\"\\])")
 
+EXAMPLE: Final = '"8e03978e-40d5-43e8-bc93-6894a57f9324"'
 DESCRIPTION: Final = (
     "Makes the write safe to retry (IETF httpapi Idempotency-Key draft): an RFC 8941 string, "
     'e.g. `"8e03978e-40d5-43e8-bc93-6894a57f9324"` (unquoted letters, digits and `-._~:+/=` '
@@ -170,7 +171,7 @@ class IdempotentRoleBearer(RoleBearer):
         self,
         request: Request,
         idempotency_key: Annotated[
-            str | None, Header(alias=HEADER, description=DESCRIPTION)
+            str | None, Header(alias=HEADER, description=DESCRIPTION, examples=[EXAMPLE])
         ] = None,
     ) -> Principal:
         principal = await super().__call__(request)
