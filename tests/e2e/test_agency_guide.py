@@ -156,7 +156,9 @@ class Checks:
     async def idempotency(self, ns: dict[str, Any]) -> None:
         page = await self.get("interventions", "/grants", household_id=ns["household_id"])
         again = [g for g in page["items"] if g["purpose"] == "Modal usaha kue basah"]
-        assert len(again) == 1, "a retry with the same Idempotency-Key recorded a second grant"
+        # One: neither the retry nor the key misused for another amount wrote a grant.
+        assert len(again) == 1, again
+        assert again[0]["id"] == ns["first"].json()["id"]
 
     async def read(self, ns: dict[str, Any]) -> None:
         page = await self.get("interventions", "/grants", household_id=ns["household_id"])
