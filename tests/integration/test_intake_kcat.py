@@ -245,10 +245,19 @@ async def test_agency_system_publishes_through_kcat(
         counted = await conn.fetch(
             "SELECT reason_code, count(*) AS n FROM intake_rejections GROUP BY reason_code"
         )
+        # The audit trail: each record taken is the agency's write through its intake topic;
+        # the duplicate and the refused records wrote nothing.
+        audited = await conn.fetch(
+            "SELECT key_id, agency, access, operation, household_ids FROM audit_log ORDER BY id"
+        )
     finally:
         await conn.close()
     assert sum(int(r["n"]) for r in counted) == len(expected_codes)
     assert {r["reason_code"] for r in counted} == set(expected_codes)
+    assert [tuple(r) for r in audited] == [
+        (f"kafka:{topic}", "distakan", "write", "gayari.grant.issued.v2", [enrolled]),
+        (f"kafka:{topic}", "distakan", "write", "gayari.mentoring.visited.v1", [enrolled]),
+    ]
 
 
 def test_kcat_is_the_real_thing() -> None:

@@ -622,3 +622,36 @@ async def test_data_quality_shows_rejections_and_partitions(run: Run) -> None:
     assert quality["partitions"] and all(p["lag"] == 0 for p in quality["partitions"])
     progress = await get(run, "/progress")
     assert progress["households_registered"] == len(run.programme.village)
+
+
+async def test_reads_of_households_are_in_the_audit_trail_and_figures_are_not(run: Run) -> None:
+    household = run.programme.events[0].subject
+    admin = run.keys.bearer(run.keys.admin)
+    case = await run.http.get(
+        f"/households/{household}/case",
+        headers={**run.keys.bearer(run.case_key), "X-Correlation-ID": "case-1"},
+    )
+    assert case.status_code == 200
+    alerts = (await get(run, "/double-funding"))["alerts"]
+    assert alerts, "the programme has double funding"
+    export = await run.http.get("/exports/double-funding.csv")
+    assert export.status_code == 200
+    await get(run, "/summary")  # figures only: nothing personal, nothing recorded
+    await run.http.get("/exports/summary.csv")
+
+    refused = await run.http.get("/audit")
+    assert refused.status_code == 403
+    page = (await run.http.get("/audit", headers=admin)).json()
+    records = page["records"]
+    assert [r["operation"] for r in records] == [
+        "read:export:double-funding",
+        "read:double-funding",
+        "read:case",
+    ]
+    reader = run.keys.reporting.split("_")[1]
+    alerted = list(dict.fromkeys(a["household_id"] for a in alerts))
+    assert records[0]["key_id"] == reader and records[0]["household_ids"] == alerted
+    assert records[1]["household_ids"] == alerted
+    assert records[2]["key_id"] == run.case_key.split("_")[1]
+    assert records[2]["household_ids"] == [household]
+    assert records[2]["correlation_id"] == "case-1"

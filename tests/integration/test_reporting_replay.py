@@ -95,6 +95,9 @@ async def test_replay_rebuilds_beside_the_live_models_and_switches_atomically(
     async with reporting(databases, isolated_settings, api_keys) as r:
         await until_registered(r, 150)
         old = await Generations(r.pool).active()
+        admin = api_keys.bearer(api_keys.admin)
+        case = await r.http.get(f"/households/{first[0].subject}/case", headers=admin)
+        assert case.status_code == 200, case.text
 
         # Readers and writers carry on while the rebuild runs.
         seen: list[int] = []
@@ -148,6 +151,11 @@ async def test_replay_rebuilds_beside_the_live_models_and_switches_atomically(
         await Generations(r.pool).drop(old)
         assert old not in {g["name"] for g in (await r.http.get("/generations")).json()}
         assert await registered(r) == 300
+        # The audit trail is no read model: neither the replay nor the drop touched it.
+        audited = (await r.http.get("/audit", headers=admin)).json()["records"]
+        assert [(a["operation"], a["household_ids"]) for a in audited] == [
+            ("read:case", [first[0].subject])
+        ]
 
 
 def at(envelope: Envelope, moment: datetime) -> Envelope:

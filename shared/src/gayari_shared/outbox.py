@@ -21,6 +21,8 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from gayari_shared.audit.store import audited_cte
+from gayari_shared.audit.trail import AuditRow
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.idempotency import joined_claim
 from gayari_shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
@@ -84,7 +86,12 @@ def outbox_row(envelope: Envelope, topic: str) -> OutboxRow:
 
 
 async def add_to_outbox(
-    conn: Connection, envelope: Envelope, topic: str, *, notify: bool = True
+    conn: Connection,
+    envelope: Envelope,
+    topic: str,
+    *,
+    notify: bool = True,
+    audit: AuditRow | None = None,
 ) -> None:
     """Stage an event in the caller's transaction; it is published only if that commits.
 
@@ -92,23 +99,26 @@ async def add_to_outbox(
     transaction that notifies holds PostgreSQL's one notification lock from its commit until
     that commit is flushed, so committing writers that notify queue one behind the other and
     lose group commit: a writer that tells its relay itself after the commit
-    (OutboxRelay.nudge) passes False."""
-    if not notify:
-        await conn.execute(
-            f"""INSERT INTO outbox ({OUTBOX_COLUMNS})
-                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)""",
-            *outbox_row(envelope, topic),
-        )
-        return
-    # One statement, one round trip: the row, and the notification that wakes the relay.
-    await conn.execute(
-        f"""WITH staged AS (
+    (OutboxRelay.nudge) passes False.
+
+    `audit`: the write's row of the audit trail (audit.write_row), in the same statement."""
+    parts = [
+        f"""staged AS (
                INSERT INTO outbox ({OUTBOX_COLUMNS})
-               VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING seq)
-           SELECT pg_notify($8, '') FROM staged""",
-        *outbox_row(envelope, topic),
-        NOTIFY_CHANNEL,
-    )
+               VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING seq)"""
+    ]
+    args: list[object] = [*outbox_row(envelope, topic)]
+    if audit is not None:
+        parts.append(audited_cte(len(args) + 1, "staged"))
+        args += audit
+    # One statement, one round trip: the row, its audit row, and the notification that wakes
+    # the relay.
+    if notify:
+        args.append(NOTIFY_CHANNEL)
+        tail = f"SELECT pg_notify(${len(args)}, '') FROM staged"
+    else:
+        tail = "SELECT FROM staged"
+    await conn.execute(f"WITH {', '.join(parts)} {tail}", *args)
 
 
 class Staging(Protocol):

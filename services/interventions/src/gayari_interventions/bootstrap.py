@@ -17,6 +17,8 @@ from gayari_interventions.entrypoints.intake import IntakeWiring, register_intak
 from gayari_interventions.entrypoints.reads import router as reads_router
 from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_interventions.settings import InterventionsSettings
+from gayari_shared.audit import AuditLog
+from gayari_shared.audit.http import audit_router
 from gayari_shared.events.contracts import HOUSEHOLDS
 from gayari_shared.heap import collect_less_often, freeze_startup_heap
 from gayari_shared.idempotency import IdempotencyStore, sweeping
@@ -45,6 +47,7 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
             generic_plans=True,
         )
         await migrate(pool, SERVICE, MIGRATIONS)
+        app.state.audit_log = AuditLog(pool)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
         producer = partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
         try:
@@ -96,7 +99,7 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
         finally:
             await pool.close()
 
-    app = make_app("GAYARI interventions", lifespan, [router, reads_router])
+    app = make_app("GAYARI interventions", lifespan, [router, reads_router, audit_router()])
     install_error_handlers(app)
     return app
 

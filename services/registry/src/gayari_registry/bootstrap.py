@@ -15,6 +15,8 @@ from gayari_registry.entrypoints.http import router
 from gayari_registry.service_layer.handlers import RegistryDeps
 from gayari_registry.settings import RegistrySettings
 from gayari_shared.areas import load_areas
+from gayari_shared.audit import AuditLog
+from gayari_shared.audit.http import audit_router
 from gayari_shared.heap import collect_less_often, freeze_startup_heap
 from gayari_shared.idempotency import IdempotencyStore, sweeping
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
@@ -44,6 +46,7 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
             generic_plans=True,
         )
         await migrate(pool, SERVICE, MIGRATIONS)
+        app.state.audit_log = AuditLog(pool)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
         producer = partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
         try:
@@ -68,7 +71,7 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
         finally:
             await pool.close()
 
-    return make_app("GAYARI registry", lifespan, [router])
+    return make_app("GAYARI registry", lifespan, [router, audit_router()])
 
 
 def create_relay(common: CommonSettings, settings: RegistrySettings) -> FastAPI:

@@ -13,7 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from gayari_reporting.adapters.areas import area_index
-from gayari_reporting.adapters.generations import Generations, UnknownGenerationError
+from gayari_reporting.adapters.generations import (
+    AUDIT_TABLE,
+    Generations,
+    UnknownGenerationError,
+)
 from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.queries import ReportQueries
 from gayari_reporting.adapters.refusals import RefusalCounter, prepare_refusals
@@ -22,6 +26,8 @@ from gayari_reporting.domain.filters import SNAPSHOT, ParameterError
 from gayari_reporting.entrypoints import asyncapi, dashboard, views
 from gayari_reporting.entrypoints.http import case_router, public_router, router
 from gayari_reporting.settings import ReportingSettings
+from gayari_shared.audit import AuditLog
+from gayari_shared.audit.http import audit_router
 from gayari_shared.events.contracts import DOMAIN_STREAMS
 from gayari_shared.heap import collect_less_often, freeze_startup_heap
 from gayari_shared.http.problems import problem_response
@@ -71,6 +77,7 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
         app.state.store = store
         app.state.generations = generations
         app.state.queries = ReportQueries(pool)
+        app.state.audit_log = AuditLog(pool, AUDIT_TABLE)
         app.state.areas = area_index()
         app.state.reporting_settings = settings
         app.state.projector = projector
@@ -107,7 +114,9 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
             await pool.close()
 
     app = make_app(
-        "GAYARI reporting", lifespan, [router, case_router, public_router, dashboard.router]
+        "GAYARI reporting",
+        lifespan,
+        [router, case_router, public_router, dashboard.router, audit_router()],
     )
     app.add_exception_handler(UnknownGenerationError, _unknown_snapshot)
     return app

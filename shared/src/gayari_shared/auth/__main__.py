@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gayari_shared.auth.keys import KeyFile, Role, issue_key
@@ -49,6 +50,21 @@ def _dev_keys(keys: KeyFile, out: Path) -> None:
     print(f"development keys written to {out} (digests in {keys.path})")
 
 
+def expiry(text: str) -> datetime:
+    """A key's expiry from the command line: a date is its first instant in UTC; a date-time
+    must say its offset (an expiry in the wrong time zone is a key that works hours too long
+    or stops hours too early)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO date or date-time: {text}") from exc
+    if len(text) == 10:  # a date alone
+        return moment.replace(tzinfo=UTC)
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"say the UTC offset (e.g. Z or +07:00): {text}")
+    return moment
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gayari_shared.auth", description=__doc__)
     parser.add_argument("--file", type=Path, required=True, help="the API keys file")
@@ -59,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     issue.add_argument(
         "--role", action="append", required=True, choices=[role.value for role in Role]
     )
+    issue.add_argument(
+        "--expires",
+        type=expiry,
+        help="when the key stops working: an ISO date (its start, UTC) or date-time with a "
+        "UTC offset, e.g. 2027-06-30 or 2027-06-30T17:00+07:00; without it, never",
+    )
     revoke = commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
     commands.add_parser("list", help="list keys (never their secrets)")
@@ -68,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 
     keys = KeyFile(args.file)
     if args.command == "issue":
-        key, record = issue_key(args.label, {Role(r) for r in args.role}, agency=args.agency)
+        key, record = issue_key(
+            args.label, {Role(r) for r in args.role}, agency=args.agency, expires_at=args.expires
+        )
         keys.add(record)
         print(key)
     elif args.command == "revoke":
@@ -77,8 +101,16 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"revoked {args.key_id}")
     elif args.command == "list":
+        now = datetime.now(UTC)
         for r in keys.records():
-            state = f"revoked {r.revoked_at:%Y-%m-%d}" if r.revoked_at else "active"
+            if r.revoked_at:
+                state = f"revoked {r.revoked_at:%Y-%m-%d}"
+            elif r.expires_at and r.expired(now):
+                state = f"expired {r.expires_at:%Y-%m-%d}"
+            elif r.expires_at:
+                state = f"until {r.expires_at:%Y-%m-%d}"
+            else:
+                state = "active"
             roles = ",".join(sorted(r.roles))
             print(f"{r.key_id}  {state:<18} {r.agency or '-':<10} {roles:<50} {r.label}")
     else:

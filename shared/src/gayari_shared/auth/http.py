@@ -1,29 +1,38 @@
 """FastAPI dependencies: `authorized(Role.X)` (or `Depends(require(Role.X))`) gives the
 authenticated Principal, and declares the bearer scheme on the operation in the OpenAPI
-document; `authorized` names the role there too."""
+document; `authorized` names the role there too.
+
+Authentication also names the caller for what follows in the request: the audit trail's actor
+(key id and agency) and the key id in the request's log lines (never the key)."""
 
 from __future__ import annotations
 
 from typing import Any, Final
 
+import structlog
 from fastapi import Request, Security
 from fastapi.security import HTTPBearer
 
-from gayari_shared.auth.keys import KeyFile, Principal, Role
+from gayari_shared.audit.trail import Actor, act_as
+from gayari_shared.auth.keys import KeyFile, KeyRefusedError, Principal, Role
 from gayari_shared.http.problems import ProblemError
+from gayari_shared.http.request_context import KEY_ID_STATE
 
 # The key of the scheme in the document's components.securitySchemes.
 SCHEME: Final = "bearerApiKey"
 
 
-def _unauthenticated(detail: str) -> ProblemError:
+def _unauthenticated(detail: str, kind: str = "urn:gayari:problem:unauthenticated") -> ProblemError:
     return ProblemError(
-        401,
-        "Not authenticated",
-        detail,
-        kind="urn:gayari:problem:unauthenticated",
-        headers={"WWW-Authenticate": "Bearer"},
+        401, "Not authenticated", detail, kind=kind, headers={"WWW-Authenticate": "Bearer"}
     )
+
+
+def _authenticated(request: Request, principal: Principal) -> None:
+    # The request's state is the scope's: the request middleware reads it for its log line.
+    request.scope["state"][KEY_ID_STATE] = principal.key_id
+    structlog.contextvars.bind_contextvars(key_id=principal.key_id)
+    act_as(Actor(principal.key_id, principal.agency))
 
 
 class RoleBearer(HTTPBearer):
@@ -47,9 +56,16 @@ class RoleBearer(HTTPBearer):
         if credentials is None:
             raise _unauthenticated("an API key is required (Authorization: Bearer ...)")
         keys: KeyFile = request.app.state.keys
-        principal = keys.authenticate(credentials.credentials)
-        if principal is None:
-            raise _unauthenticated("the API key is unknown or revoked")
+        try:
+            principal = keys.verify(credentials.credentials)
+        except KeyRefusedError as exc:
+            kind = (
+                "urn:gayari:problem:key-expired"
+                if exc.reason == "expired"
+                else "urn:gayari:problem:unauthenticated"
+            )
+            raise _unauthenticated(str(exc), kind) from exc
+        _authenticated(request, principal)
         if not principal.may(self.role):
             raise ProblemError(
                 403,

@@ -17,6 +17,7 @@ import tempfile
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -42,6 +43,11 @@ class ApiKeyRecord(BaseModel):
     secret_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     created_at: AwareDatetime
     revoked_at: AwareDatetime | None = None
+    # Absent in key files written before keys could expire: such keys never do.
+    expires_at: AwareDatetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
 
 class Principal(BaseModel):
@@ -71,8 +77,25 @@ def _principal(record: ApiKeyRecord) -> Principal:
     )
 
 
-def issue_key(label: str, roles: set[Role], agency: str | None = None) -> tuple[str, ApiKeyRecord]:
-    """A new key: the plaintext (shown once) and the record to store."""
+RefusalReason = Literal["unknown", "revoked", "expired"]
+
+
+class KeyRefusedError(Exception):
+    """A key that does not authenticate, and why (said to the caller: never anything secret)."""
+
+    def __init__(self, reason: RefusalReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason: RefusalReason = reason
+
+
+def issue_key(
+    label: str,
+    roles: set[Role],
+    agency: str | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[str, ApiKeyRecord]:
+    """A new key: the plaintext (shown once) and the record to store; with `expires_at` it
+    stops working at that instant."""
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     record = ApiKeyRecord(
@@ -82,6 +105,7 @@ def issue_key(label: str, roles: set[Role], agency: str | None = None) -> tuple[
         roles=frozenset(roles),
         secret_sha256=_digest(secret),
         created_at=datetime.now(UTC),
+        expires_at=expires_at,
     )
     return f"{PREFIX}_{key_id}_{secret}", record
 
@@ -102,16 +126,29 @@ class KeyFile:
         return list(self._records.values())
 
     def authenticate(self, presented: str) -> Principal | None:
-        """The principal of a valid, unrevoked key; None for anything else."""
+        """The principal of a valid, unrevoked, unexpired key; None for anything else."""
+        try:
+            return self.verify(presented)
+        except KeyRefusedError:
+            return None
+
+    def verify(self, presented: str) -> Principal:
+        """The principal of a valid, unrevoked, unexpired key; KeyRefusedError says why not.
+        An expired or revoked key is only named so once its secret matched."""
         parts = presented.split("_", 2)
         if len(parts) != 3 or parts[0] != PREFIX:
-            return None
+            raise KeyRefusedError("unknown", "the API key is unknown")
         self._load()
         record = self._records.get(parts[1])
-        if record is None or record.revoked_at is not None:
-            return None
-        if not hmac.compare_digest(record.secret_sha256, _digest(parts[2])):
-            return None
+        if record is None or not hmac.compare_digest(record.secret_sha256, _digest(parts[2])):
+            raise KeyRefusedError("unknown", "the API key is unknown")
+        if record.revoked_at is not None:
+            raise KeyRefusedError("revoked", f"the API key {record.key_id} is revoked")
+        if record.expired(datetime.now(UTC)):
+            assert record.expires_at is not None
+            raise KeyRefusedError(
+                "expired", f"the API key {record.key_id} expired at {record.expires_at.isoformat()}"
+            )
         return self._principals[record.key_id]
 
     def add(self, record: ApiKeyRecord) -> None:

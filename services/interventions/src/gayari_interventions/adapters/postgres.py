@@ -35,6 +35,8 @@ from gayari_interventions.domain.training import (
     TrainingSession,
 )
 from gayari_interventions.domain.voids import Void, VoidTarget
+from gayari_shared.audit import AUDIT_MIGRATION, audited_cte, write_row
+from gayari_shared.audit.store import AUDIT_PARAMETERS
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.interventions import InterventionType
 from gayari_shared.idempotency import IDEMPOTENCY_MIGRATION, joined_or_acquired
@@ -277,6 +279,8 @@ MIGRATIONS: Final = (
     RECORDS_MIGRATION,
     # The first responses to the write APIs' Idempotency-Keys (see gayari_shared.idempotency).
     IDEMPOTENCY_MIGRATION,
+    # Who read or wrote a household's records (gayari_shared.audit): append-only.
+    AUDIT_MIGRATION,
 )
 
 # Where each kind of record lives; the household column is NULL for agency-level records.
@@ -386,14 +390,16 @@ def _record_row(record: Recordable) -> tuple[str, dict[str, Any]]:
 
 @functools.cache
 def _record_statement(table: str, columns: tuple[str, ...], guarded: bool, items: bool) -> str:
-    """A record, its grant items (if any) and its event in one statement: $1.. the record's
-    columns, then the outbox row, then, `guarded`, the household and the version of its row
-    that the record was decided on (the statement writes nothing if the household changed
-    since), then the items' arrays. Returns the record's id when it was written. (No
-    notification: the unit of work tells the relay after the commit, see add_to_outbox.)"""
+    """A record, its grant items (if any), its event and its audit row in one statement: $1..
+    the record's columns, then the outbox row, then the audit row, then, `guarded`, the
+    household and the version of its row that the record was decided on (the statement writes
+    nothing if the household changed since), then the items' arrays. Returns the record's id
+    when it was written. (No notification: the unit of work tells the relay after the commit,
+    see add_to_outbox.)"""
     n = len(columns)
     o = n + 1
-    p = o + 7
+    a = o + 7
+    p = a + AUDIT_PARAMETERS
     parts = []
     source = ""
     if guarded:
@@ -421,6 +427,7 @@ def _record_statement(table: str, columns: tuple[str, ...], guarded: bool, items
         f"SELECT ${o}, ${o + 1}, ${o + 2}, ${o + 3}, ${o + 4}, ${o + 5}::jsonb, ${o + 6} "
         "FROM recorded)"
     )
+    parts.append(audited_cte(a, "recorded"))
     return "WITH " + ",\n".join(parts) + "\nSELECT id FROM recorded"
 
 
@@ -478,6 +485,7 @@ class InterventionsUnitOfWork:
         args: list[Any] = [
             *row.values(),
             *outbox_row(envelope, f"{self._topic_prefix}.{stream}"),
+            *write_row(envelope),
         ]
         guarded = household_version is not None
         if guarded:
@@ -673,7 +681,13 @@ class InterventionsUnitOfWork:
     # -- events --------------------------------------------------------------------------------
 
     async def publish(self, envelope: Envelope, stream: str) -> None:
-        await add_to_outbox(self._conn, envelope, f"{self._topic_prefix}.{stream}", notify=False)
+        await add_to_outbox(
+            self._conn,
+            envelope,
+            f"{self._topic_prefix}.{stream}",
+            notify=False,
+            audit=write_row(envelope),
+        )
         self.staged = True
 
     # -- intake from agency systems ---------------------------------------------------------

@@ -53,7 +53,7 @@ CREATED: dict[str, Any] = {
             "description": "The body cannot be read as JSON (e.g. it is not UTF-8), or the "
             "Idempotency-Key is malformed",
         },
-        401: {**PROBLEM, "description": "No API key, or an unknown or revoked one"},
+        401: {**PROBLEM, "description": "No API key, or an unknown, revoked or expired one"},
         403: PROBLEM,
         409: {
             **PROBLEM,

@@ -32,6 +32,7 @@ from gayari_interventions.service_layer.intake import (
     accept_intake,
     count_rejection,
 )
+from gayari_shared.audit import Actor, act_as, reset_actor
 from gayari_shared.events.envelope import Envelope, InvalidEventError
 from gayari_shared.http.correlation import bind_correlation_id
 from gayari_shared.kafka.clients import raw_body
@@ -87,10 +88,19 @@ async def _take(wiring: IntakeWiring, record: ConsumerRecord[bytes, bytes]) -> N
         bind_correlation_id(envelope.correlationid)
         structlog.contextvars.bind_contextvars(event_id=event_id)
         intake = validate_intake(envelope, agency)
-        with consuming(envelope.type, envelope.traceparent, envelope.tracestate, agency=agency):
-            created = await accept_intake(
-                wiring.deps, intake, event_id=envelope.id, correlation_id=envelope.correlationid
-            )
+        # The audit trail's actor: the agency whose intake topic it is (only its system may
+        # write there); no API key, so the topic stands for the key.
+        actor = act_as(Actor(f"kafka:{record.topic}", agency))
+        try:
+            with consuming(envelope.type, envelope.traceparent, envelope.tracestate, agency=agency):
+                created = await accept_intake(
+                    wiring.deps,
+                    intake,
+                    event_id=envelope.id,
+                    correlation_id=envelope.correlationid,
+                )
+        finally:
+            reset_actor(actor)
     except DuplicateIntakeError:
         EVENTS_CONSUMED.labels(CONSUMER, record.topic, "duplicate").inc()
         log.info("intake event already taken", agency=agency)

@@ -20,6 +20,7 @@ from gayari_registry.domain.model import (
     Member,
     name_key,
 )
+from gayari_shared.audit import AUDIT_MIGRATION, add_audit_row, audited_cte, read_row, write_row
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.idempotency import IDEMPOTENCY_MIGRATION, joined_or_acquired
 from gayari_shared.outbox import (
@@ -108,6 +109,8 @@ MIGRATIONS: Final = (
     """,
     # The first responses to the write APIs' Idempotency-Keys (see gayari_shared.idempotency).
     IDEMPOTENCY_MIGRATION,
+    # Who read or wrote a household's personal data (gayari_shared.audit): append-only.
+    AUDIT_MIGRATION,
 )
 
 _FLAGS = TypeAdapter(list[Flag])
@@ -154,15 +157,16 @@ def _members_from(first: int) -> str:
 
 
 def _staged(first: int) -> str:
-    """The event of the write `written` into the outbox, parameters $first..$first+6. No
-    notification in the statement: the unit of work tells the relay after the commit (see
-    add_to_outbox on why)."""
+    """The event of the write `written` into the outbox, parameters $first..$first+6, and the
+    write's audit row, $first+7..$first+12 (an AuditRow). No notification in the statement:
+    the unit of work tells the relay after the commit (see add_to_outbox on why)."""
     n = list(range(first, first + 7))
     return f"""
     staged AS (
         INSERT INTO outbox ({OUTBOX_COLUMNS})
         SELECT ${n[0]}, ${n[1]}, ${n[2]}, ${n[3]}, ${n[4]}, ${n[5]}::jsonb, ${n[6]}
-        FROM written)"""
+        FROM written),
+    {audited_cte(first + 7, "written")}"""
 
 
 # A write and the event it causes in one statement, one round trip (not one per table and
@@ -170,7 +174,7 @@ def _staged(first: int) -> str:
 # inserted unless the KK or a member's NIK is held already; then nothing is written and the
 # rows that come back say who holds them (nik NULL: the household holding the KK), as
 # REGISTRATION_LOOKUP would. $1..$11 the household (_row, then kk and registered_at),
-# $12..$18 its members, $19.. the outbox row.
+# $12..$18 its members, $19..$25 the outbox row, $26..$31 the audit row.
 _REGISTER: Final = f"""
     WITH held AS ({_held(10, 14)}),
     written AS (
@@ -188,11 +192,12 @@ _REGISTER: Final = f"""
 
 def _save(guarded: bool) -> str:
     """A household written back: $1..$9 its row, $10..$16 its members when they changed
-    (deleted first, by another statement; else empty arrays), $17..$22 its enrolments, $23..
-    the outbox row. Read FOR UPDATE before; or, `guarded`, read without a lock and written
-    only if its row is still the version read ($30, the row's xmin: every update of a
-    household, whatever part of it changes, writes a new row version)."""
-    guard = " AND xmin = $30::xid" if guarded else ""
+    (deleted first, by another statement; else empty arrays), $17..$22 its enrolments,
+    $23..$29 the outbox row, $30..$35 the audit row. Read FOR UPDATE before; or, `guarded`,
+    read without a lock and written only if its row is still the version read ($36, the row's
+    xmin: every update of a household, whatever part of it changes, writes a new row
+    version)."""
+    guard = " AND xmin = $36::xid" if guarded else ""
     return f"""
     WITH written AS (
         UPDATE households SET head_name = $2, village_code = $3, welfare_decile = $4,
@@ -291,6 +296,7 @@ class HouseholdUnitOfWork:
                 household.registered_at,
                 *_member_arrays(household),
                 *outbox_row(event, self._topic(stream)),
+                *write_row(event),
             )
         except asyncpg.UniqueViolationError as exc:
             raise _nik_taken(exc) from exc
@@ -330,6 +336,7 @@ class HouseholdUnitOfWork:
                 [e.exit_reason for e in enrolments],
                 [e.exited_at for e in enrolments],
                 *outbox_row(event, self._topic(stream)),
+                *write_row(event),
                 *(() if if_version is None else (if_version,)),
             )
         except asyncpg.UniqueViolationError as exc:
@@ -338,6 +345,11 @@ class HouseholdUnitOfWork:
             assert written is not None, "saved a household that was not read FOR UPDATE"
         self.staged = self.staged or written is not None
         return written is not None
+
+    async def audit_read(self, household_id: uuid.UUID, correlation_id: str) -> None:
+        """The audit row of a household handed back without a write (a known KK registered
+        again, a change that changed nothing)."""
+        await add_audit_row(self._conn, read_row("read:household", [household_id], correlation_id))
 
     async def owners_of(self, niks: Sequence[str], excluding: uuid.UUID) -> dict[str, uuid.UUID]:
         """The other household holding each of these NIKs, for those another household holds."""

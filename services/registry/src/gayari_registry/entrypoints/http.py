@@ -43,6 +43,7 @@ from gayari_registry.service_layer.handlers import (
     near_duplicates,
     register_household,
 )
+from gayari_shared.audit.http import AuditTrailDep
 from gayari_shared.auth import Principal, Role, authorized
 from gayari_shared.events.households import ExitReason
 from gayari_shared.http.correlation import current_correlation_id
@@ -138,7 +139,7 @@ PROBLEM: dict[str, Any] = {
     "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
 }
 AUTH: dict[int | str, dict[str, Any]] = {
-    401: {**PROBLEM, "description": "No API key, or an unknown or revoked one"},
+    401: {**PROBLEM, "description": "No API key, or an unknown, revoked or expired one"},
     403: {**PROBLEM, "description": "The key lacks the role"},
 }
 # FastAPI answers a JSON body it cannot even decode (not UTF-8) with a 400 problem.
@@ -225,11 +226,14 @@ async def post_household(
     responses={422: PROBLEM, **AUTH},
 )
 async def list_near_duplicates(
-    request: Request, limit: int = Query(default=100, ge=1, le=1000, examples=[100])
+    request: Request,
+    trail: AuditTrailDep,
+    limit: int = Query(default=100, ge=1, le=1000, examples=[100]),
 ) -> NearDuplicates:
     """Households with the same head's name (ignoring case and spaces) and birth date in one
     village: maybe one family under two KKs. Listed for a person to review, never merged."""
     groups = await near_duplicates(_deps(request), limit)
+    await trail.read("read:near-duplicates", [h.id for group in groups for h in group])
     return NearDuplicates(
         groups=[
             NearDuplicateGroup(
@@ -251,10 +255,13 @@ async def list_near_duplicates(
     dependencies=[READER],
     responses={404: PROBLEM, 422: PROBLEM, **AUTH},
 )
-async def read_household(household_id: uuid.UUID, request: Request) -> HouseholdView:
+async def read_household(
+    household_id: uuid.UUID, request: Request, trail: AuditTrailDep
+) -> HouseholdView:
     household = await get_household(_deps(request), household_id)
     if household is None:
         raise ProblemError(404, "No such household", f"household {household_id} is not registered")
+    await trail.read("read:household", [household.id])
     return HouseholdView.of(household)
 
 

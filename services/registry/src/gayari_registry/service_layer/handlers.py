@@ -109,7 +109,8 @@ async def register_household(
                 check_niks_free(household, nik_owners)
         # Known already, or registered by a concurrent request meanwhile.
         existing = await uow.by_kk(application.kk)
-    assert existing is not None
+        assert existing is not None
+        await uow.audit_read(existing.id, correlation_id)
     return Registration(existing, created=False)
 
 
@@ -127,6 +128,7 @@ async def _transition(
         household, version = found
         updated, event = step(household)
         if event is None:
+            await uow.audit_read(household.id, correlation_id)
             return household
         if updated.members == household.members and await uow.save(
             updated,
@@ -149,6 +151,7 @@ async def _locked_transition(
             raise UnknownHouseholdError(household_id)
         updated, event = step(household)
         if event is None:
+            await uow.audit_read(household.id, correlation_id)
             return household
         # Only new member lists are checked: a NIK two households shared before NIKs had to
         # be unique must not block their enrolment, only a change of their members.

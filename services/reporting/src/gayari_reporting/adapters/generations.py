@@ -24,6 +24,7 @@ import asyncpg
 import structlog
 
 from gayari_reporting.adapters.schema import MIGRATIONS
+from gayari_shared.audit import AUDIT_MIGRATION
 from gayari_shared.postgres import Connection, migrate, quote_ident
 
 log = structlog.get_logger(__name__)
@@ -46,7 +47,12 @@ CONTROL_MIGRATIONS: Final = (
     CREATE UNIQUE INDEX read_model_generations_one_active
         ON read_model_generations ((true)) WHERE state = 'active';
     """,
+    # Who read which households (gayari_shared.audit), in `public` beside this control table:
+    # no generation holds it, so no replay rebuilds or drops it.
+    AUDIT_MIGRATION,
 )
+# Qualified: a connection may have a generation's schema on its search path.
+AUDIT_TABLE: Final = "public.audit_log"
 
 # The read-model objects a legacy `public` generation holds (store.MIGRATIONS), dropped when a
 # replay replaces it; `public` itself stays, it holds the control table.

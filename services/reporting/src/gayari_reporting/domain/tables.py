@@ -72,3 +72,12 @@ def table_of(
 def empty_table(title: str, model: type[BaseModel]) -> Table:
     """A table with the model's columns and no rows (their kinds by name only)."""
     return Table(title, [Column(n, kind_of(n, None)) for n in model.model_fields], [])
+
+
+def households_of(table: Table) -> list[uuid.UUID]:
+    """The households a table lists (its `household_id` column), for the audit trail: an export
+    naming households is a read of their data."""
+    at = next((i for i, c in enumerate(table.columns) if c.name == "household_id"), None)
+    if at is None:
+        return []
+    return [uuid.UUID(str(row[at])) for row in table.rows if row[at] is not None]

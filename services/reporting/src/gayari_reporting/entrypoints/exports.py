@@ -10,9 +10,11 @@ from fastapi.responses import Response
 
 from gayari_reporting.adapters.exports import to_csv, to_xlsx
 from gayari_reporting.domain.filters import ParameterError
+from gayari_reporting.domain.tables import households_of
 from gayari_reporting.entrypoints import views
 from gayari_reporting.entrypoints.parameters import QueryParameters
 from gayari_reporting.entrypoints.views import EXPORTS, Context, Exporter
+from gayari_shared.audit.http import AuditTrailDep
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Format = Literal["csv", "xlsx"]
@@ -25,9 +27,12 @@ def _export_route(
         request: Request,
         fmt: Format,
         parameters: Annotated[model, Query()],  # type: ignore[valid-type]
+        trail: AuditTrailDep,
     ) -> Response:
         ctx = Context.of(request)
         table = await exporter(ctx, ctx.filters(request, model.names()))
+        # An export listing households (unserved, double-funding) is a read of them.
+        await trail.read(f"read:export:{view}", households_of(table))
         headers = {"Content-Disposition": f'attachment; filename="gayari-{view}.{fmt}"'}
         if fmt == "csv":
             return Response(to_csv(table), media_type="text/csv; charset=utf-8", headers=headers)

@@ -43,6 +43,7 @@ from gayari_reporting.entrypoints.parameters import (
 )
 from gayari_reporting.entrypoints.views import Context
 from gayari_shared.agencies import Agency
+from gayari_shared.audit.http import AuditTrailDep
 from gayari_shared.auth import Role, authorized
 from gayari_shared.http.openapi import DeclaredQueryRoute
 from gayari_shared.http.problems import PROBLEM_JSON, Problem, ProblemError
@@ -54,7 +55,7 @@ _PROBLEM: dict[str, Any] = {
     "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {**_PROBLEM, "description": "No API key, or an unknown or revoked one"},
+    401: {**_PROBLEM, "description": "No API key, or an unknown, revoked or expired one"},
     403: {**_PROBLEM, "description": "The key lacks the role"},
     404: {**_PROBLEM, "description": "Nothing known of it"},
     422: {**_PROBLEM, "description": "A parameter is unknown or its value is not valid"},
@@ -235,10 +236,13 @@ async def get_convergence(
     "the next one)." + FILTERS_DOC,
 )
 async def get_unserved(
-    request: Request, parameters: Annotated[UnservedParameters, Query()]
+    request: Request, parameters: Annotated[UnservedParameters, Query()], trail: AuditTrailDep
 ) -> Unserved:
     ctx = Context.of(request)
-    return await views.unserved(ctx, ctx.filters(request, parameters.names()))
+    found = await views.unserved(ctx, ctx.filters(request, parameters.names()))
+    listed = (h.household_id for village in found.villages for h in village.households)
+    await trail.read("read:unserved", listed)
+    return found
 
 
 @router.get(
@@ -249,10 +253,14 @@ async def get_unserved(
     "the next one)." + FILTERS_DOC,
 )
 async def get_double_funding(
-    request: Request, parameters: Annotated[DoubleFundingParameters, Query()]
+    request: Request,
+    parameters: Annotated[DoubleFundingParameters, Query()],
+    trail: AuditTrailDep,
 ) -> DoubleFunding:
     ctx = Context.of(request)
-    return await views.double_funding(ctx, ctx.filters(request, parameters.names()))
+    found = await views.double_funding(ctx, ctx.filters(request, parameters.names()))
+    await trail.read("read:double-funding", (a.household_id for a in found.alerts))
+    return found
 
 
 @router.get(
@@ -290,7 +298,7 @@ export_routes(router)
     description="Every agency's interventions on one household, in time order (voided records "
     "left out). Needs the reporting:case role.",
 )
-async def get_case(request: Request, household_id: uuid.UUID) -> Case:
+async def get_case(request: Request, household_id: uuid.UUID, trail: AuditTrailDep) -> Case:
     ctx = Context.of(request)
     ctx.filters(request, ())
     found = await views.case(ctx, household_id)
@@ -301,6 +309,7 @@ async def get_case(request: Request, household_id: uuid.UUID) -> Case:
             f"reporting knows nothing of household {household_id}",
             kind="urn:gayari:problem:not-found",
         )
+    await trail.read("read:case", [household_id])
     return found
 
 
