@@ -27,6 +27,7 @@ from gayari_shared.audit.store import AuditFilter, AuditLog
 from gayari_shared.audit.trail import read_row
 from gayari_shared.auth.http import require
 from gayari_shared.auth.keys import Role
+from gayari_shared.events.base import AGENCY_CODE_PATTERN
 from gayari_shared.http.correlation import current_correlation_id
 from gayari_shared.http.problems import Problem
 
@@ -56,11 +57,15 @@ class AuditQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     household_id: uuid.UUID | None = Field(default=None, description="Rows naming this household")
-    key_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{12}$|^kafka:", max_length=300)
-    agency: str | None = Field(default=None, max_length=64)
+    key_id: str | None = Field(
+        default=None,
+        pattern=r"^([0-9a-f]{12}|kafka:[A-Za-z0-9._-]{1,249})$",
+        description="An API key's id, or kafka:<intake topic>",
+    )
+    agency: str | None = Field(default=None, pattern=AGENCY_CODE_PATTERN)
     operation: str | None = Field(
         default=None,
-        max_length=200,
+        pattern=r"^[a-z0-9:._-]{1,200}$",
         description="e.g. read:household, read:case, gayari.grant.issued.v2",
     )
     access: Literal["read", "write"] | None = None
@@ -68,7 +73,10 @@ class AuditQuery(BaseModel):
     until: AwareDatetime | None = Field(default=None, description="Before this instant")
     limit: int = Field(default=100, ge=1, le=1000)
     after: int | None = Field(
-        default=None, ge=1, description="The `next` of the page before: the rows older than it"
+        default=None,
+        ge=1,
+        le=2**63 - 1,
+        description="The `next` of the page before: the rows older than it",
     )
 
 
