@@ -245,7 +245,12 @@ async def test_a_deployment_from_before_generations_is_replaced_and_dropped(
             left = await conn.fetch(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
             )
-        assert {r["table_name"] for r in left} == {"schema_migrations", "read_model_generations"}
+        # The control tables stay, and the audit trail, which no generation holds.
+        assert {r["table_name"] for r in left} == {
+            "schema_migrations",
+            "read_model_generations",
+            "audit_log",
+        }
         assert await generations.prepare() == rebuilt  # and a restart stays on the new one
     finally:
         await pool.close()
