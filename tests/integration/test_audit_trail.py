@@ -331,20 +331,36 @@ async def test_interventions_writes_are_recorded_with_the_agency_in_the_same_sta
     )
     assert unknown.status_code in (404, 409, 422)  # refused: nothing written, nothing recorded
 
+    # Reading records back: those naming a household are reads of it; budgets name none.
+    listed = await interventions.http.get("/grants", headers=interventions.as_(dispar, "list-1"))
+    assert [g["household_id"] for g in listed.json()["items"]] == [str(household_id)]
+    one = await interventions.http.get(
+        f"/grants/{grant.json()['id']}", headers=interventions.as_(dispar, "one-1")
+    )
+    assert one.status_code == 200, one.text
+    budgets = await interventions.http.get("/budget-allocations", headers=interventions.as_(dispar))
+    assert len(budgets.json()["items"]) == 1
+
     rows = await interventions.rows()
     assert [
         (r["key_id"], r["agency"], r["access"], r["operation"], r["household_ids"]) for r in rows
     ] == [
         (key_id(dispar), "dispar", "write", "gayari.grant.issued.v2", [household_id]),
         (key_id(dispar), "dispar", "write", "gayari.budget.allocated.v1", []),
+        (key_id(dispar), "dispar", "read", "read:grant", [household_id]),
+        (key_id(dispar), "dispar", "read", "read:grant", [household_id]),
     ]
-    assert [r["correlation_id"] for r in rows] == ["grant-1", "budget-1"]
+    assert [r["correlation_id"] for r in rows] == ["grant-1", "budget-1", "list-1", "one-1"]
     page = await interventions.http.get(
         "/audit",
         params={"household_id": str(household_id)},
         headers=interventions.as_(interventions.keys.admin),
     )
-    assert [r["operation"] for r in page.json()["records"]] == ["gayari.grant.issued.v2"]
+    assert [r["operation"] for r in page.json()["records"]] == [
+        "read:grant",
+        "read:grant",
+        "gayari.grant.issued.v2",
+    ]
 
 
 async def test_an_expired_key_is_refused_saying_so(registry: Service) -> None:

@@ -29,12 +29,13 @@ from gayari_interventions.domain.rules import IsoDate
 from gayari_interventions.entrypoints.http import PROBLEM
 from gayari_interventions.service_layer import handlers
 from gayari_interventions.service_layer.handlers import InterventionsDeps
+from gayari_shared.audit.http import AuditTrail, AuditTrailDep
 from gayari_shared.auth import Principal, Role, authorized
 from gayari_shared.http.openapi import DeclaredQueryRoute
 from gayari_shared.http.problems import ProblemError
 
 READ_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {**PROBLEM, "description": "No API key, or an unknown or revoked one"},
+    401: {**PROBLEM, "description": "No API key, or an unknown, revoked or expired one"},
     403: {**PROBLEM, "description": "The key lacks the role, or belongs to no agency"},
     422: {**PROBLEM, "description": "An unknown or invalid query parameter"},
 }
@@ -49,15 +50,17 @@ router = APIRouter(tags=["records"], route_class=DeclaredQueryRoute)
 class Reading:
     deps: InterventionsDeps
     agency: str | None  # None: an administrator, who reads every agency's records
+    trail: AuditTrail  # records name households: each read is in the audit trail
 
 
 async def reading(
     request: Request,
     principal: Annotated[Principal, authorized(Role.INTERVENTIONS_WRITE)],
+    trail: AuditTrailDep,
 ) -> Reading:
     # The agency that records its interventions reads them back; an administrator reads all.
     if Role.ADMIN in principal.roles:
-        return Reading(request.app.state.deps, None)
+        return Reading(request.app.state.deps, None, trail)
     if principal.agency is None:
         raise ProblemError(
             403,
@@ -65,7 +68,7 @@ async def reading(
             f"key {principal.key_id} belongs to no agency: records are read by their agency",
             kind="urn:gayari:problem:forbidden",
         )
-    return Reading(request.app.state.deps, principal.agency)
+    return Reading(request.app.state.deps, principal.agency, trail)
 
 
 Reader = Annotated[Reading, Depends(reading)]
@@ -191,7 +194,20 @@ async def _page(
     read: Reading, kind: ListedKind, query: RecordQuery
 ) -> dict[str, list[StoredRecord] | str | None]:
     items, next_cursor = await handlers.list_records(read.deps, kind, query.to_filter(read.agency))
+    await read.trail.read(f"read:{kind}", _households(items))
     return {"items": items, "next": next_cursor}
+
+
+async def _one(read: Reading, kind: ListedKind, record_id: uuid.UUID) -> StoredRecord:
+    record = await handlers.get_record(read.deps, kind, record_id, read.agency)
+    await read.trail.read(f"read:{kind}", _households([record]))
+    return record
+
+
+def _households(records: list[StoredRecord]) -> list[uuid.UUID]:
+    """The households the records name (sessions and budgets are an agency's: none)."""
+    ids = (getattr(r, "household_id", None) for r in records)
+    return [i for i in ids if i is not None]
 
 
 @router.get("/grants", responses=READ_RESPONSES)
@@ -202,9 +218,7 @@ async def list_grants(read: Reader, query: Annotated[HouseholdRecordQuery, Query
 
 @router.get("/grants/{grant_id}", responses=ONE_RESPONSES)
 async def get_grant(read: Reader, grant_id: uuid.UUID) -> GrantRecord:
-    return GrantRecord.model_validate(
-        await handlers.get_record(read.deps, "grant", grant_id, read.agency)
-    )
+    return GrantRecord.model_validate(await _one(read, "grant", grant_id))
 
 
 @router.get("/training-sessions", responses=READ_RESPONSES)
@@ -218,9 +232,7 @@ async def list_training_sessions(
 
 @router.get("/training-sessions/{session_id}", responses=ONE_RESPONSES)
 async def get_training_session(read: Reader, session_id: uuid.UUID) -> TrainingSessionRecord:
-    return TrainingSessionRecord.model_validate(
-        await handlers.get_record(read.deps, "training-session", session_id, read.agency)
-    )
+    return TrainingSessionRecord.model_validate(await _one(read, "training-session", session_id))
 
 
 @router.get("/mentoring-visits", responses=READ_RESPONSES)
@@ -232,9 +244,7 @@ async def list_mentoring_visits(
 
 @router.get("/mentoring-visits/{visit_id}", responses=ONE_RESPONSES)
 async def get_mentoring_visit(read: Reader, visit_id: uuid.UUID) -> MentoringVisitRecord:
-    return MentoringVisitRecord.model_validate(
-        await handlers.get_record(read.deps, "mentoring-visit", visit_id, read.agency)
-    )
+    return MentoringVisitRecord.model_validate(await _one(read, "mentoring-visit", visit_id))
 
 
 @router.get("/business-surveys", responses=READ_RESPONSES)
@@ -246,9 +256,7 @@ async def list_business_surveys(
 
 @router.get("/business-surveys/{survey_id}", responses=ONE_RESPONSES)
 async def get_business_survey(read: Reader, survey_id: uuid.UUID) -> BusinessSurveyRecord:
-    return BusinessSurveyRecord.model_validate(
-        await handlers.get_record(read.deps, "business-survey", survey_id, read.agency)
-    )
+    return BusinessSurveyRecord.model_validate(await _one(read, "business-survey", survey_id))
 
 
 @router.get("/budget-allocations", responses=READ_RESPONSES)
@@ -262,5 +270,5 @@ async def list_budget_allocations(
 @router.get("/budget-allocations/{allocation_id}", responses=ONE_RESPONSES)
 async def get_budget_allocation(read: Reader, allocation_id: uuid.UUID) -> BudgetAllocationRecord:
     return BudgetAllocationRecord.model_validate(
-        await handlers.get_record(read.deps, "budget-allocation", allocation_id, read.agency)
+        await _one(read, "budget-allocation", allocation_id)
     )
