@@ -407,3 +407,19 @@ async def test_each_request_logs_one_line_with_its_key_id_never_the_key(
     ]
     assert requests[0]["method"] == "GET" and requests[0]["duration_ms"] >= 0
     assert all(dispar not in repr(line) for line in lines)
+
+
+async def test_a_replayed_response_is_a_read_of_the_household_it_holds(registry: Service) -> None:
+    dinsos = registry.keys.agencies["dinsos"]
+    headers = {**registry.as_(dinsos, "first"), "Idempotency-Key": "audit-replay-1"}
+    first = await registry.http.post("/households", json=household(7), headers=headers)
+    assert first.status_code == 201, first.text
+    headers["X-Correlation-ID"] = "again"
+    again = await registry.http.post("/households", json=household(7), headers=headers)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    rows = await registry.rows()
+    assert [(r["access"], r["operation"], r["correlation_id"], r["key_id"]) for r in rows] == [
+        ("write", "gayari.household.registered.v1", "first", key_id(dinsos)),
+        ("read", "read:replay", "again", key_id(dinsos)),
+    ]
+    assert rows[1]["household_ids"] == [uuid.UUID(first.json()["id"])]

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 
 from gayari_reporting.domain.tables import Column, Table, households_of
 from gayari_shared.audit import Actor, act_as, audited_cte, current_actor, read_row, reset_actor
-from gayari_shared.audit.trail import NOBODY, write_row
+from gayari_shared.audit.trail import NOBODY, households_in, write_row
 from gayari_shared.events.contracts import BudgetAllocatedV1, HouseholdEnrolledV1
 from gayari_shared.events.factory import envelope_for
 
@@ -68,3 +68,14 @@ def test_the_audit_cte_takes_its_parameters_from_where_it_is_told() -> None:
     sql = audited_cte(8, "staged")
     assert "$8, $9, $10, $11, $12::uuid[], $13 FROM staged" in sql
     assert "$7" not in sql and "$14" not in sql
+
+
+def test_a_stored_response_names_the_household_it_holds() -> None:
+    household, record = uuid.uuid4(), uuid.uuid4()
+    view = f'{{"id": "{household}", "kk": "6209010000000001", "members": []}}'.encode()
+    grant = f'{{"id": "{record}", "household_id": "{household}"}}'.encode()
+    assert households_in(view) == [household]
+    assert households_in(grant) == [household]
+    assert households_in(f'{{"id": "{record}", "agency": "dispar"}}'.encode()) == []  # a budget
+    assert households_in(b"[1, 2]") == [] and households_in(b"not json") == []
+    assert households_in(b'{"household_id": "not-a-uuid"}') == []

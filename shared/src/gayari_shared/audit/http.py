@@ -25,10 +25,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gayari_shared.audit.store import AuditFilter, AuditLog
 from gayari_shared.audit.trail import read_row
-from gayari_shared.auth.http import require
+from gayari_shared.auth.http import authorized
 from gayari_shared.auth.keys import Role
 from gayari_shared.events.base import AGENCY_CODE_PATTERN
 from gayari_shared.http.correlation import current_correlation_id
+from gayari_shared.http.openapi import DeclaredQueryRoute
 from gayari_shared.http.problems import Problem
 
 
@@ -56,27 +57,43 @@ class AuditQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    household_id: uuid.UUID | None = Field(default=None, description="Rows naming this household")
+    household_id: uuid.UUID | None = Field(
+        default=None,
+        description="Rows naming this household",
+        examples=["5f1c9e2a-7b34-4d8e-b6a0-1c2d3e4f5a6b"],
+    )
     key_id: str | None = Field(
         default=None,
         pattern=r"^([0-9a-f]{12}|kafka:[A-Za-z0-9._-]{1,249})$",
         description="An API key's id, or kafka:<intake topic>",
+        examples=["3f9a1c0b7d2e"],
     )
-    agency: str | None = Field(default=None, pattern=AGENCY_CODE_PATTERN)
+    agency: str | None = Field(default=None, pattern=AGENCY_CODE_PATTERN, examples=["dispar"])
     operation: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9:._-]{1,200}$",
-        description="e.g. read:household, read:case, gayari.grant.issued.v2",
+        description="read:<view> for a read (read:household, read:case, ...), the event type "
+        "for a write",
+        examples=["read:household"],
     )
-    access: Literal["read", "write"] | None = None
-    since: AwareDatetime | None = Field(default=None, description="From this instant, included")
-    until: AwareDatetime | None = Field(default=None, description="Before this instant")
-    limit: int = Field(default=100, ge=1, le=1000)
+    access: Literal["read", "write"] | None = Field(default=None, examples=["read"])
+    since: AwareDatetime | None = Field(
+        default=None,
+        description="From this instant, included (with its UTC offset)",
+        examples=["2026-12-01T00:00:00+07:00"],
+    )
+    until: AwareDatetime | None = Field(
+        default=None,
+        description="Before this instant (with its UTC offset)",
+        examples=["2027-01-01T00:00:00+07:00"],
+    )
+    limit: int = Field(default=100, ge=1, le=1000, description="Rows per page", examples=[100])
     after: int | None = Field(
         default=None,
         ge=1,
         le=2**63 - 1,
         description="The `next` of the page before: the rows older than it",
+        examples=[1042],
     )
 
 
@@ -103,11 +120,12 @@ _PROBLEM: dict[str, Any] = {
 
 
 def audit_router() -> APIRouter:
-    router = APIRouter(tags=["audit"])
+    router = APIRouter(tags=["audit"], route_class=DeclaredQueryRoute)
 
     @router.get(
         "/audit",
-        dependencies=[Depends(require(Role.ADMIN))],
+        operation_id="getAuditTrail",
+        dependencies=[authorized(Role.ADMIN)],
         responses={
             401: {**_PROBLEM, "description": "No API key, or an unknown, revoked or expired one"},
             403: {**_PROBLEM, "description": "Only administrators read the audit trail"},

@@ -7,6 +7,7 @@ audited without each route handing its caller down to the unit of work."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from contextvars import ContextVar, Token
@@ -86,5 +87,23 @@ def _households_of(subject: str) -> list[uuid.UUID]:
         return []
     try:
         return [uuid.UUID(subject)]
+    except ValueError:
+        return []
+
+
+def households_in(body: bytes) -> list[uuid.UUID]:
+    """The households a stored JSON response names: a record's `household_id`, or a household
+    itself (the registry's view: its `id`, with its `members`). None for anything else."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return []
+    if not isinstance(document, dict):
+        return []
+    named = document.get("household_id")
+    if named is None and "members" in document:
+        named = document.get("id")
+    try:
+        return [uuid.UUID(str(named))] if named is not None else []
     except ValueError:
         return []

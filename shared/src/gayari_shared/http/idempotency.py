@@ -32,6 +32,9 @@ from typing import Annotated, Any, Final
 
 from fastapi import Header, Request, Response, Security
 
+from gayari_shared.audit.http import AuditTrail
+from gayari_shared.audit.store import AuditLog
+from gayari_shared.audit.trail import households_in
 from gayari_shared.auth import Principal, Role
 from gayari_shared.auth.http import RoleBearer
 from gayari_shared.http.openapi import DeclaredQueryRoute
@@ -186,7 +189,17 @@ def authorized_idempotent(role: Role) -> Any:
     return Security(IdempotentRoleBearer(role), scopes=[role.value])
 
 
-async def _finish(claim: Claim, response: Response) -> Response:
+async def _replay(request: Request, stored: StoredResponse) -> Response:
+    """The stored response again: it may hold a household's personal data (the household a
+    registration answered with), so the replay is a read of it in the audit trail."""
+    households = households_in(stored.body)
+    log: AuditLog | None = getattr(request.app.state, "audit_log", None)
+    if households and log is not None:
+        await AuditTrail(log).read("read:replay", households)
+    return replayed(stored)
+
+
+async def _finish(request: Request, claim: Claim, response: Response) -> Response:
     if not 200 <= response.status_code < 300:
         await claim.rollback()
         return response
@@ -194,7 +207,7 @@ async def _finish(claim: Claim, response: Response) -> Response:
     try:
         await claim.commit(response.status_code, headers, bytes(response.body))
     except AlreadyStoredError as exc:
-        return replayed(_same_request(exc.stored, claim.fingerprint))
+        return await _replay(request, _same_request(exc.stored, claim.fingerprint))
     return response
 
 
@@ -212,12 +225,12 @@ class IdempotentRoute(DeclaredQueryRoute):
                 try:
                     response = await handle(request)
                 except ReplayError as replay:
-                    return replayed(replay.stored)
+                    return await _replay(request, replay.stored)
                 claim: Claim | None = getattr(request.state, _STATE, None)
                 if claim is None:
                     return response
                 claim.unbind()
-                return await _finish(claim, response)
+                return await _finish(request, claim, response)
             finally:
                 # An exception (the endpoint's, or the commit's): nothing of the request is
                 # kept and the key is free. After a commit, nothing to do.
