@@ -249,12 +249,13 @@ async def post_retrying(
     headers: dict[str, str],
     deadline_s: float = 60.0,
 ) -> httpx.Response:
-    """Interventions learns of a household from Kafka a moment after the registry took it."""
+    """Interventions learns of a household from Kafka a moment after the registry took it:
+    until then it answers a retryable problem (409 or 503 with Retry-After)."""
     end = time.monotonic() + deadline_s
     while True:
         reply = await client.post(url, json=body, headers=headers)
-        unknown = reply.status_code == 422 and "household_id" in reply.text
-        if not unknown or time.monotonic() > end:
+        not_yet = "retry-after" in reply.headers
+        if not not_yet or time.monotonic() > end:
             return reply
         await asyncio.sleep(0.5)
 

@@ -95,7 +95,8 @@ async def seed(services: dict[str, Service], keys: KeySet) -> None:
                                 "purpose": "Modal usaha",
                             },
                         )
-                        if reply.status_code != 422:
+                        # Not known here yet: a retryable 409 until the enrolment arrives.
+                        if "retry-after" not in reply.headers:
                             break
                         await asyncio.sleep(0.3)
                 assert reply.status_code == 201, reply.text

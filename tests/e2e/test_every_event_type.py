@@ -97,7 +97,8 @@ class Api:
         return result
 
     async def once_known(self, path: str, agency: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Interventions learns of enrolments through Kafka: retry while it has not yet."""
+        """Interventions learns of enrolments through Kafka: retry while it has not yet (a
+        problem with Retry-After)."""
         async with asyncio.timeout(30):
             while True:
                 reply = await self.http.post(
@@ -105,7 +106,7 @@ class Api:
                     json=body,
                     headers=self.keys.bearer(self.keys.agencies[agency]),
                 )
-                if reply.status_code != 422 or "household_id" not in reply.text:
+                if "retry-after" not in reply.headers:
                     break
                 await asyncio.sleep(0.3)
         assert reply.status_code == 201, reply.text

@@ -166,7 +166,6 @@ async def interventions(
         ({"kind": "capital"}, "amount_idr"),
         ({"kind": "capital", "amount_idr": 100, "purpose": ""}, "purpose"),
         ({"agency": "dishub", "kind": "capital", "amount_idr": 100}, "agency"),  # not in a body
-        ({"kind": "capital", "amount_idr": 100}, "household_id"),
     ],
 )
 async def test_invalid_grant_is_a_problem_naming_the_field(

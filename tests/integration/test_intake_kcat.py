@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -22,6 +22,7 @@ from gayari_interventions.settings import InterventionsSettings
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for
 from gayari_shared.events.households import HouseholdEnrolledV1, HouseholdRegisteredV1
+from gayari_shared.events.interventions import JAKARTA
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory
 from tests.kafka_tools import read_topic
@@ -185,7 +186,24 @@ async def test_agency_system_publishes_through_kcat(
             str(not_enrolled),
             json.dumps({**grant, "household_id": str(not_enrolled)}),
             ce_headers(str(uuid.uuid4()), "gayari.intake.grant.v1", source, str(not_enrolled)),
-            "rule-violation",
+            # Not final: its enrolment may be on its way. Tried again for a bounded time, then
+            # dead-lettered untaken, to be published again.
+            "household-not-known-yet",
+        ),
+        (
+            str(enrolled),
+            json.dumps(
+                {
+                    "household_id": str(enrolled),
+                    "agency": "distakan",
+                    "visited_on": (NOW - timedelta(days=3)).date().isoformat(),
+                    "business_status": "running",
+                }
+            ),
+            ce_headers(
+                str(uuid.uuid4()), "gayari.intake.mentoring-visit.v1", source, str(enrolled)
+            ),
+            "rule-violation",  # dated before the household registered and enrolled
         ),
         (
             str(enrolled),
@@ -206,7 +224,8 @@ async def test_agency_system_publishes_through_kcat(
                 {
                     "household_id": str(enrolled),
                     "agency": "distakan",
-                    "visited_on": date.today().isoformat(),
+                    # Today in Lamandau: on the day of its registration, not before.
+                    "visited_on": NOW.astimezone(JAKARTA).date().isoformat(),
                     "business_status": "running",
                 }
             ),

@@ -28,7 +28,7 @@ from gayari_interventions.adapters.postgres import (
 from gayari_interventions.bootstrap import create_app
 from gayari_interventions.domain.budget import BudgetAllocationRequest
 from gayari_interventions.domain.grants import GrantRequest
-from gayari_interventions.domain.households import KnownHousehold
+from gayari_interventions.domain.households import HouseholdNotKnownYetError, KnownHousehold
 from gayari_interventions.service_layer import handlers
 from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_interventions.settings import InterventionsSettings
@@ -375,15 +375,16 @@ async def test_training_rules_over_http(service: Interventions) -> None:
 
 
 @pytest.mark.parametrize(
-    ("events", "words"),
+    ("events", "status", "kind", "words"),
     [
-        ("unknown", "unknown"),
-        ("registered", "not enrolled"),
-        ("exited", "exited"),
+        # Not known here as enrolled: maybe not yet, so a retryable answer, never a refusal.
+        ("unknown", 409, "household-not-known-yet", "not known"),
+        ("registered", 409, "household-not-known-yet", "not enrolled"),
+        ("exited", 422, "rule-violation", "exited"),
     ],
 )
 async def test_only_enrolled_households_get_interventions(
-    service: Interventions, events: str, words: str
+    service: Interventions, events: str, status: int, kind: str, words: str
 ) -> None:
     household = uuid.uuid4()
     if events != "unknown":
@@ -400,12 +401,117 @@ async def test_only_enrolled_households_get_interventions(
             "purpose": "Modal usaha",
         },
     )
-    assert reply.status_code == 422
+    assert reply.status_code == status
     assert reply.headers["content-type"] == "application/problem+json"
     problem = reply.json()
+    assert problem["type"] == f"urn:gayari:problem:{kind}"
     assert problem["errors"][0]["field"] == "household_id"
     assert words in problem["detail"] and str(household) in problem["detail"]
+    assert ("retry-after" in reply.headers) == (status == 409)
     assert (await service.counts())["outbox"] == 0
+
+
+def versioned(events: list[EventBase]) -> list[EventBase]:
+    """The events as the registry publishes them now: each with the household's version."""
+    return [
+        event.model_copy(update={"household_version": number})
+        for number, event in enumerate(events, start=1)
+    ]
+
+
+async def test_a_record_naming_a_version_waits_for_it(service: Interventions) -> None:
+    household = uuid.uuid4()
+    grant = {
+        "household_id": str(household),
+        "kind": "capital",
+        "amount_idr": 2_000_000,
+        "purpose": "Modal usaha",
+    }
+    headers = {
+        "Authorization": f"Bearer {service.keys['distakan']}",
+        "Gayari-Household-Version": '"2"',
+    }
+    # Sent before the registry's events exist: it waits for them, and is decided on them.
+    waiting = asyncio.create_task(service.http.post("/grants", json=grant, headers=headers))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    started = asyncio.get_running_loop().time()
+    await publish(service.settings, versioned(life(household, [])), "/gayari/registry")
+    reply = await waiting
+    assert reply.status_code == 201, reply.text
+    assert asyncio.get_running_loop().time() - started < 2
+    # A version this service does not reach within its wait: 503, retry later.
+    ahead = await service.http.post(
+        "/grants", json=grant, headers={**headers, "Gayari-Household-Version": "3"}
+    )
+    assert ahead.status_code == 503, ahead.text
+    assert ahead.headers["retry-after"] == "1"
+    assert ahead.json()["type"] == "urn:gayari:problem:household-not-current"
+    malformed = await service.http.post(
+        "/grants", json=grant, headers={**headers, "Gayari-Household-Version": "W/2"}
+    )
+    assert malformed.status_code == 422
+    assert malformed.json()["errors"][0]["field"] == "header.Gayari-Household-Version"
+    assert (await service.counts())["grants"] == 1
+
+
+async def test_the_exits_version_makes_a_refusal_final(service: Interventions) -> None:
+    household = uuid.uuid4()
+    await known(service, versioned(life(household, [], exit_=True)))
+    for path, body in [
+        (
+            "/grants",
+            {"household_id": str(household), "kind": "capital", "amount_idr": 1, "purpose": "x"},
+        ),
+        (
+            "/mentoring-visits",
+            {
+                "household_id": str(household),
+                "visited_on": days_ago(1),
+                "business_status": "running",
+            },
+        ),
+    ]:
+        reply = await service.http.post(
+            path,
+            json=body,
+            headers={
+                "Authorization": f"Bearer {service.keys['dinsos']}",
+                "Gayari-Household-Version": "3",
+            },
+        )
+        assert reply.status_code == 422, reply.text
+        assert "exited" in reply.json()["detail"]
+
+
+async def test_a_record_dated_before_the_enrolment_is_refused(service: Interventions) -> None:
+    # Enrolled 59 days ago in UTC: 58 or 59 in Lamandau, a day ahead from 17:00 UTC.
+    household = await known(service, life(uuid.uuid4(), []))
+    for days, status in [(61, 422), (58, 201)]:
+        reply = await service.post(
+            "dinsos",
+            "/mentoring-visits",
+            {
+                "household_id": str(household),
+                "visited_on": days_ago(days),
+                "business_status": "running",
+            },
+        )
+        assert reply.status_code == status, reply.text
+    refused = await service.post(
+        "dinsos",
+        "/business-surveys",
+        {
+            "household_id": str(household),
+            "surveyed_on": days_ago(61),
+            "monthly_income_idr": 1_500_000,
+            "workers": 1,
+        },
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "surveyed_on"
+    assert "before the household's" in refused.json()["detail"]
+    assert (await service.counts())["mentoring_visits"] == 1
 
 
 async def test_a_redelivered_enrolment_does_not_undo_an_exit(service: Interventions) -> None:
@@ -717,7 +823,7 @@ async def test_records_written_in_one_statement_wake_the_relay(
     budget = BudgetAllocationRequest(fiscal_year=T0.year, amount_idr=50_000_000)
     await handlers.record_budget_allocation(deps, "distakan", budget, "c")
     assert (nudged, await outbox_rows()) == ([0, 1], 2)
-    with pytest.raises(RuleViolationError):
+    with pytest.raises(HouseholdNotKnownYetError):
         await handlers.record_grant(deps, "distakan", capital(uuid.uuid4()), "c")  # unknown
     assert (nudged, await outbox_rows()) == ([0, 1], 2)
     async with pool.acquire() as conn:

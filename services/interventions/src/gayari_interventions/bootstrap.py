@@ -9,6 +9,7 @@ from functools import partial
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
+from gayari_interventions.adapters.household_watch import HouseholdWatch
 from gayari_interventions.adapters.postgres import MIGRATIONS, unit_of_work
 from gayari_interventions.entrypoints import asyncapi
 from gayari_interventions.entrypoints.consumers import GROUP_ID, register_consumers
@@ -50,7 +51,9 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
         app.state.audit_log = AuditLog(pool)
         await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
         producer = partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
+        watch = HouseholdWatch(pool)
         try:
+            await watch.start()
             idempotency = IdempotencyStore(pool, ttl_s=settings.idempotency_ttl_h * 3600)
             app.state.idempotency = idempotency
             async with (
@@ -62,6 +65,7 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
                     unit_of_work=uow,
                     agencies=frozenset(agency.code for agency in common.agencies),
                     statements=partial(uow, atomic=False),
+                    await_household=partial(watch.wait_for, timeout_s=settings.household_wait_s),
                 )
                 app.state.deps = deps
                 app.state.checks = {
@@ -97,6 +101,7 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
                     await broker.stop()
                     await dead_letters.stop()
         finally:
+            await watch.close()
             await pool.close()
 
     app = make_app("GAYARI interventions", lifespan, [router, reads_router, audit_router()])

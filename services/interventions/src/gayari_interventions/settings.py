@@ -26,3 +26,8 @@ class InterventionsSettings(BaseSettings):
     # How long the first response to an Idempotency-Key is kept (then swept): a retry within
     # it is answered from it, one after it is a new request.
     idempotency_ttl_h: float = Field(default=24.0, ge=24.0)
+    # How long a record naming a household's version (Gayari-Household-Version) waits for the
+    # registry's events up to it to be applied here before it is answered 503 with
+    # Retry-After. Long enough for the usual lag (tens of milliseconds), short enough that a
+    # consumer that is down does not hold requests.
+    household_wait_s: float = Field(default=2.0, ge=0, le=30)

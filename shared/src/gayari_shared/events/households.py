@@ -7,7 +7,7 @@ hashes (HMAC-SHA256 with GAYARI_HASH_SECRET) where another system must match a r
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar, Final, Literal
+from typing import Annotated, ClassVar, Final, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -19,6 +19,16 @@ from gayari_shared.events.base import (
 )
 
 ExitReason = Literal["graduated", "moved", "deceased", "ineligible"]
+
+# Added later as optional: events published before versions existed carry none.
+HouseholdVersion = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        description="The household's version at the registry after this change: 1 at its "
+        "registration, one more with every change (the registry's ETag for the household)",
+    ),
+]
 
 
 class HouseholdRegisteredV1(EventData):
@@ -34,6 +44,7 @@ class HouseholdRegisteredV1(EventData):
     member_ids: list[uuid.UUID] = Field(
         default=[], description="The registry's ids of the members (not personal data)"
     )
+    household_version: HouseholdVersion = None
 
 
 class HouseholdDetailsChangedV1(EventData):
@@ -52,6 +63,7 @@ class HouseholdDetailsChangedV1(EventData):
     member_ids: list[uuid.UUID] = Field(
         default=[], description="All members' ids after the change; empty unless members changed"
     )
+    household_version: HouseholdVersion = None
 
 
 class HouseholdEnrolledV1(EventData):
@@ -63,6 +75,7 @@ class HouseholdEnrolledV1(EventData):
     cohort_year: int = Field(ge=2000, le=2100)
     enrolling_agency: str = Field(pattern=AGENCY_CODE_PATTERN)
     enrolled_at: AwareDatetime
+    household_version: HouseholdVersion = None
 
 
 class HouseholdExitedV1(EventData):
@@ -73,6 +86,7 @@ class HouseholdExitedV1(EventData):
 
     reason: ExitReason
     exited_at: AwareDatetime
+    household_version: HouseholdVersion = None
 
 
 HOUSEHOLD_EVENTS: Final[tuple[type[EventData], ...]] = (

@@ -46,8 +46,9 @@ MAX_KEY_LENGTH: Final = 255
 RETRY_AFTER_S: Final = "1"
 # Keys without an agency (administrators) share this scope; no agency code can be it.
 ADMIN_SCOPE: Final = "*"
-# Headers of a response stored with it and given again on a replay.
-_KEPT_HEADERS: Final = ("content-type", "location")
+# Headers of a response stored with it and given again on a replay (the ETag: the household's
+# version that a client sends on to the interventions service).
+_KEPT_HEADERS: Final = ("content-type", "location", "etag")
 _STATE: Final = "idempotency_claim"
 
 # An RFC 8941 sf-string: printable ASCII, with \" and \\ escaped.

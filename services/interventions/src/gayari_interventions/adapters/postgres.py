@@ -281,7 +281,16 @@ MIGRATIONS: Final = (
     IDEMPOTENCY_MIGRATION,
     # Who read or wrote a household's records (gayari_shared.audit): append-only.
     AUDIT_MIGRATION,
+    # The registry's version of each household (KnownHousehold.version).
+    """
+    ALTER TABLE known_households ADD COLUMN registry_version bigint NOT NULL DEFAULT 0;
+    """,
 )
+
+# Told, in the transaction that applied registry events, to the requests waiting for a
+# household to reach a version (adapters.household_watch). No payload: a batch may hold a
+# thousand households, more than a notification carries; a waiter reads its own again.
+HOUSEHOLDS_CHANNEL: Final = "gayari_known_households"
 
 # Where each kind of record lives; the household column is NULL for agency-level records.
 _RECORD_TABLES: Final[dict[InterventionType, tuple[str, str]]] = {
@@ -297,7 +306,7 @@ _RECORD_TABLES: Final[dict[InterventionType, tuple[str, str]]] = {
 
 
 _KNOWN_COLUMNS: Final = """household_id, village_code, welfare_decile, registered_at,
-    enrolled_at, exited_at, exit_reason, member_ids, members_as_of"""
+    enrolled_at, exited_at, exit_reason, member_ids, members_as_of, registry_version AS version"""
 
 
 def _known(row: asyncpg.Record) -> KnownHousehold:
@@ -332,19 +341,22 @@ _REGISTERED: Final = "k.registered_at IS NULL AND excluded.registered_at IS NOT 
 _LEARN_HOUSEHOLDS: Final = f"""
     INSERT INTO known_households AS k
         (household_id, village_code, welfare_decile, registered_at, event_id,
-         enrolled_at, exited_at, exit_reason, member_ids, members_as_of)
-    SELECT h, v, d, r, e, en, ex, er, m::uuid[], ma
+         enrolled_at, exited_at, exit_reason, member_ids, members_as_of, registry_version)
+    SELECT h, v, d, r, e, en, ex, er, m::uuid[], ma, rv
     FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::timestamptz[], $5::uuid[],
-                $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::timestamptz[])
-         AS u(h, v, d, r, e, en, ex, er, m, ma)
+                $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::timestamptz[],
+                $11::bigint[])
+         AS u(h, v, d, r, e, en, ex, er, m, ma, rv)
     ON CONFLICT (household_id) DO UPDATE SET
     {_take(_REGISTERED, "village_code", "welfare_decile", "registered_at")},
     {_take(_newer("members_as_of"), "member_ids", "members_as_of")},
     {_take(_newer("enrolled_at"), "enrolled_at")},
     {_take(_newer("exited_at"), "exited_at", "exit_reason")},
+    registry_version = GREATEST(k.registry_version, excluded.registry_version),
     event_id = excluded.event_id
     WHERE {_REGISTERED} OR {_newer("members_as_of")}
        OR {_newer("enrolled_at")} OR {_newer("exited_at")}
+       OR excluded.registry_version > k.registry_version
 """
 
 
@@ -537,12 +549,15 @@ class InterventionsUnitOfWork:
                     known.exit_reason,
                     _uuid_array(known.member_ids),
                     known.members_as_of,
+                    known.version,
                 )
             )
         if writes:
             await self._conn.execute(
                 _LEARN_HOUSEHOLDS, *[list(column) for column in zip(*writes, strict=True)]
             )
+            # Delivered at commit, to every instance's waiting requests.
+            await self._conn.execute(f"NOTIFY {HOUSEHOLDS_CHANNEL}")
         return len(writes)
 
     # -- training ----------------------------------------------------------------------------

@@ -101,10 +101,11 @@ def issue_grant(
     household: KnownHousehold | None,
     grant_id: uuid.UUID,
     now: datetime,
+    household_version: int | None = None,
 ) -> Grant:
     amount = grant_amount(request)
     require_agency(agency, agencies)
-    require_enrolled(request.household_id, household)
+    require_enrolled(request.household_id, household, household_version)
     current_year = fiscal_year_of(now)
     fiscal_year = request.fiscal_year or current_year
     if fiscal_year > current_year:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
@@ -30,6 +30,7 @@ from gayari_shared.events.households import (
     HouseholdExitedV1,
     HouseholdRegisteredV1,
 )
+from gayari_shared.events.interventions import JAKARTA
 from gayari_shared.rules import RuleViolationError
 
 HouseholdEvent = (
@@ -51,6 +52,10 @@ class KnownHousehold(BaseModel):
     # None: the registry has not told us the members (events from before it did).
     member_ids: frozenset[uuid.UUID] | None = None
     members_as_of: AwareDatetime | None = None
+    # The registry's version of the household (HouseholdVersion) in the latest event applied;
+    # 0 when no applied event carried one. A household's events arrive in order (one
+    # partition, one outbox lane), so every change up to this version is applied.
+    version: int = 0
 
     @property
     def enrolled(self) -> bool:
@@ -93,6 +98,8 @@ def apply_household_event(known: KnownHousehold, event: HouseholdEvent) -> Known
         case HouseholdExitedV1():
             if known.exited_at is None or event.exited_at > known.exited_at:
                 changes = {"exited_at": event.exited_at, "exit_reason": event.reason}
+    if event.household_version is not None and event.household_version > known.version:
+        changes["version"] = event.household_version
     return known.model_copy(update=changes) if changes else known
 
 
@@ -152,6 +159,9 @@ def _claims(event: HouseholdEvent) -> list[tuple[Group, dict[str, Any], datetime
     return claims
 
 
+_NO_TIME: Final = datetime.min  # a version claim is ordered by its number, not a time
+
+
 @dataclass(slots=True)
 class HouseholdChanges:
     """What a batch says about one household: per group of fields, the event that wins it."""
@@ -159,12 +169,19 @@ class HouseholdChanges:
     household_id: uuid.UUID
     first_event: uuid.UUID  # the household's first event in the batch
     claims: dict[Group, Claim] = field(default_factory=dict)
+    # The highest registry version in the batch, and the event that carried it.
+    version: Claim | None = None
 
     def add(self, event: HouseholdEvent, event_id: uuid.UUID, position: int) -> None:
         for group, fields, at in _claims(event):
             held = self.claims.get(group)
             if held is None or _wins(group, held.at, at):
                 self.claims[group] = Claim(fields, at, position, event_id)
+        version = event.household_version
+        if version is not None and (
+            self.version is None or version > self.version.fields["version"]
+        ):
+            self.version = Claim({"version": version}, _NO_TIME, position, event_id)
 
 
 def fold_household_events(
@@ -191,6 +208,8 @@ def merge_household(
         for group, claim in changes.claims.items()
         if _wins(group, getattr(base, _ORDERED_BY[group]), claim.at)
     ]
+    if changes.version is not None and changes.version.fields["version"] > base.version:
+        won.append(changes.version)
     if known is not None and not won:
         return None
     update: dict[str, Any] = {}
@@ -203,8 +222,68 @@ def merge_household(
     return base.model_copy(update=update), last_change
 
 
-def require_enrolled(household_id: uuid.UUID, known: KnownHousehold | None) -> KnownHousehold:
-    """The household, if interventions may be recorded for it; otherwise a 422 naming it."""
+class HouseholdNotCurrentError(Exception):
+    """This service's view of the household may be behind the registry's: the answer is
+    "not yet", to retry, never a refusal. Its subclasses say whether the client named the
+    version it expects."""
+
+    retry_after_s: Final = 1
+
+    def __init__(self, household_id: uuid.UUID, message: str) -> None:
+        super().__init__(message)
+        self.household_id = household_id
+        self.message = message
+
+
+class HouseholdBehindError(HouseholdNotCurrentError):
+    """The client named a version of the household that this service has not reached."""
+
+
+class HouseholdNotKnownYetError(HouseholdNotCurrentError):
+    """No version named, and this service does not know the household as enrolled or exited:
+    the registry may have registered or enrolled it moments ago."""
+
+
+def require_current(
+    household_id: uuid.UUID, known: KnownHousehold | None, version: int | None
+) -> None:
+    """Whether this service may decide on what it knows of the household. With the `version`
+    the client had from the registry (its ETag), its view must have reached it. Without one,
+    a household it does not know, or knows as registered and never enrolled, may be one whose
+    registration or enrolment is still on its way: not decided either. An exit is decided on
+    (a later enrolment is a write whose version its client holds and can send)."""
+    if version is not None:
+        if known is None or known.version < version:
+            seen = "does not know it yet" if known is None else f"is at version {known.version}"
+            raise HouseholdBehindError(
+                household_id,
+                f"household {household_id}: the registry's version {version} has not reached "
+                f"the interventions service yet (it {seen}); retry shortly",
+            )
+        return
+    if known is None:
+        raise HouseholdNotKnownYetError(
+            household_id,
+            f"household {household_id} is not known to the interventions service yet: if the "
+            "registry registered it moments ago, retry shortly, or send the registry's ETag as "
+            "Gayari-Household-Version to have the service wait for it",
+        )
+    if not known.enrolled and not known.exited:
+        raise HouseholdNotKnownYetError(
+            household_id,
+            f"household {household_id} is known to the interventions service as registered, "
+            "not enrolled: if the registry enrolled it moments ago, retry shortly, or send the "
+            "enrolment's ETag as Gayari-Household-Version to have the service wait for it",
+        )
+
+
+def require_enrolled(
+    household_id: uuid.UUID, known: KnownHousehold | None, version: int | None = None
+) -> KnownHousehold:
+    """The household, if interventions may be recorded for it; a 422 naming it if they may
+    not; HouseholdNotCurrentError if this service cannot tell yet (require_current), with the
+    `version` of the household the client named, if it did."""
+    require_current(household_id, known, version)
     if known is None:
         raise RuleViolationError(
             "household_id", f"household {household_id} is unknown: the registry never registered it"
@@ -220,6 +299,20 @@ def require_enrolled(household_id: uuid.UUID, known: KnownHousehold | None) -> K
             "household_id", f"household {household_id} is registered but not enrolled in GAYARI"
         )
     return known
+
+
+def not_before_enrolment(field_name: str, day: date, known: KnownHousehold) -> None:
+    """A record is dated on or after the day (in Lamandau) its household registered and
+    enrolled: interventions go to enrolled households, on the day they happened as much as on
+    the day they are typed in. Only the current enrolment is known here: a record of an
+    earlier enrolment, typed in after an exit and a new enrolment, is refused too."""
+    for what, at in (("registration", known.registered_at), ("enrolment", known.enrolled_at)):
+        if at is not None and day < (since := at.astimezone(JAKARTA).date()):
+            raise RuleViolationError(
+                field_name,
+                f"{day.isoformat()} is before the household's {what} in GAYARI "
+                f"({since.isoformat()})",
+            )
 
 
 def require_member(known: KnownHousehold, member_id: uuid.UUID) -> None:

@@ -10,7 +10,11 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from gayari_interventions.domain.households import KnownHousehold, require_enrolled
+from gayari_interventions.domain.households import (
+    KnownHousehold,
+    not_before_enrolment,
+    require_enrolled,
+)
 from gayari_interventions.domain.rules import IsoDate, not_in_future, require_agency
 from gayari_shared.events.interventions import (
     BusinessStatus,
@@ -75,10 +79,12 @@ def record_visit(
     household: KnownHousehold | None,
     visit_id: uuid.UUID,
     now: datetime,
+    household_version: int | None = None,
 ) -> MentoringVisit:
     require_agency(agency, agencies)
-    require_enrolled(request.household_id, household)
+    enrolled = require_enrolled(request.household_id, household, household_version)
     not_in_future("visited_on", request.visited_on, now)
+    not_before_enrolment("visited_on", request.visited_on, enrolled)
     return MentoringVisit(id=visit_id, agency=agency, recorded_at=now, **request.model_dump())
 
 
@@ -90,10 +96,12 @@ def record_survey(
     household: KnownHousehold | None,
     survey_id: uuid.UUID,
     now: datetime,
+    household_version: int | None = None,
 ) -> BusinessSurvey:
     require_agency(agency, agencies)
-    require_enrolled(request.household_id, household)
+    enrolled = require_enrolled(request.household_id, household, household_version)
     not_in_future("surveyed_on", request.surveyed_on, now)
+    not_before_enrolment("surveyed_on", request.surveyed_on, enrolled)
     return BusinessSurvey(id=survey_id, agency=agency, recorded_at=now, **request.model_dump())
 
 

@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gayari_interventions.domain.households import (
     KnownHousehold,
+    not_before_enrolment,
     require_enrolled,
     require_member,
 )
@@ -159,10 +160,12 @@ def add_participant(
     already: Participant | None,
     participant_id: uuid.UUID,
     now: datetime,
+    household_version: int | None = None,
 ) -> Participant:
     require_agency(agency, agencies)
     _session_of(session, request, agency)
-    require_member(require_enrolled(request.household_id, household), request.member_id)
+    enrolled = require_enrolled(request.household_id, household, household_version)
+    require_member(enrolled, request.member_id)
     if already is not None:
         raise ConflictError(
             f"member {request.member_id} already takes part in training session "
@@ -182,10 +185,11 @@ def record_attendance(
     attended_already: bool,
     attendance_id: uuid.UUID,
     now: datetime,
+    household_version: int | None = None,
 ) -> Attendance:
     require_agency(agency, agencies)
     held = _session_of(session, request, agency)
-    require_enrolled(request.household_id, household)
+    enrolled = require_enrolled(request.household_id, household, household_version)
     taking_part = _participant_of(participant, request)
     if not held.starts_on <= request.attended_on <= held.ends_on:
         raise RuleViolationError(
@@ -194,6 +198,7 @@ def record_attendance(
             f"not on {request.attended_on}",
         )
     not_in_future("attended_on", request.attended_on, now)
+    not_before_enrolment("attended_on", request.attended_on, enrolled)
     if attended_already:
         raise ConflictError(f"attendance on {request.attended_on} is already recorded")
     return Attendance(
@@ -216,16 +221,18 @@ def complete_training(
     completed_already: bool,
     completion_id: uuid.UUID,
     now: datetime,
+    household_version: int | None = None,
 ) -> TrainingCompletion:
     require_agency(agency, agencies)
     held = _session_of(session, request, agency)
-    require_enrolled(request.household_id, household)
+    enrolled = require_enrolled(request.household_id, household, household_version)
     taking_part = _participant_of(participant, request)
     if request.completed_on < held.starts_on:
         raise RuleViolationError(
             "completed_on", f"the session only starts on {held.starts_on.isoformat()}"
         )
     not_in_future("completed_on", request.completed_on, now)
+    not_before_enrolment("completed_on", request.completed_on, enrolled)
     if completed_already:
         raise ConflictError(f"participant {taking_part.id} has already completed the session")
     return TrainingCompletion(

@@ -6,11 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Request, status
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Request, status
 from fastapi.responses import JSONResponse
 
 from gayari_interventions.domain.budget import BudgetAllocation, BudgetAllocationRequest
 from gayari_interventions.domain.grants import Grant, GrantRequest
+from gayari_interventions.domain.households import (
+    HouseholdBehindError,
+    HouseholdNotCurrentError,
+    HouseholdNotKnownYetError,
+)
 from gayari_interventions.domain.monitoring import (
     BusinessSurvey,
     BusinessSurveyRequest,
@@ -66,6 +71,36 @@ CREATED: dict[str, Any] = {
         },
     },
 }
+RETRY_AFTER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Seconds after which the request may be sent again",
+        "schema": {"type": "integer"},
+    }
+}
+# The routes of records for a household: their answers when this service's view of the
+# household is not (yet) current enough to decide (see domain.households.require_current).
+FOR_A_HOUSEHOLD: dict[str, Any] = {
+    **CREATED,
+    "responses": {
+        **CREATED["responses"],
+        409: {
+            **PROBLEM,
+            "description": "Already recorded (urn:gayari:problem:conflict), or, with no "
+            "Gayari-Household-Version, a household this service does not know yet, or knows "
+            "as registered and not enrolled (urn:gayari:problem:household-not-known-yet, "
+            "Retry-After): its registration or enrolment may still be on its way",
+            "headers": RETRY_AFTER,
+        },
+        503: {
+            **PROBLEM,
+            "description": "This service has not reached the Gayari-Household-Version sent "
+            "within its wait (urn:gayari:problem:household-not-current): retry after "
+            "Retry-After",
+            "headers": RETRY_AFTER,
+        },
+    },
+}
+HOUSEHOLD_VERSION = "Gayari-Household-Version"
 # Every write honours the Idempotency-Key header (see gayari_shared.http.idempotency);
 # IdempotentRoute is a DeclaredQueryRoute too.
 router = APIRouter(tags=["interventions"], route_class=IdempotentRoute)
@@ -79,16 +114,45 @@ class Writing:
     deps: InterventionsDeps
     agency: str
     correlation_id: str
+    # The household's version at the registry that the client last saw (its ETag), if sent.
+    household_version: int | None = None
 
 
-async def writing(
-    request: Request,
-    principal: Annotated[Principal, authorized_idempotent(Role.INTERVENTIONS_WRITE)],
-) -> Writing:
+Writer_ = Annotated[Principal, authorized_idempotent(Role.INTERVENTIONS_WRITE)]
+
+
+async def writing(request: Request, principal: Writer_) -> Writing:
     # One dependency, not one per part: with four, FastAPI's solve_dependencies was 15 % of
     # the service's CPU under write load (py-spy).
     # Async on purpose: FastAPI runs a sync dependency in a worker thread, a thread hop on
     # every request, away from the request's context variables (the correlation id).
+    return _writing(request, principal)
+
+
+async def household_writing(
+    request: Request,
+    principal: Writer_,
+    version: Annotated[
+        str | None,
+        Header(
+            alias=HOUSEHOLD_VERSION,
+            pattern=r'^(\d{1,15}|"\d{1,15}")$',
+            description="The household's version as the registry last answered it (its "
+            'ETag, e.g. "3", or the body\'s `version`, 3). The service waits briefly for its '
+            "own view of the household to reach it, then decides on that state (an exit "
+            "included); if it has not, 503 household-not-current with Retry-After. Without "
+            "it, a household not known here as enrolled or exited gets a retryable 409.",
+        ),
+    ] = None,
+) -> Writing:
+    """`writing` for a record naming a household, with the household's version if sent."""
+    write = _writing(request, principal)
+    if version is None:
+        return write
+    return Writing(write.deps, write.agency, write.correlation_id, int(version.strip('"')))
+
+
+def _writing(request: Request, principal: Principal) -> Writing:
     if principal.agency is None:
         raise ProblemError(
             403,
@@ -102,14 +166,21 @@ async def writing(
 
 
 Writer = Annotated[Writing, Depends(writing)]
+HouseholdWriter = Annotated[Writing, Depends(household_writing)]
 
 
-@router.post("/grants", operation_id="recordGrant", **CREATED)
+@router.post("/grants", operation_id="recordGrant", **FOR_A_HOUSEHOLD)
 async def post_grant(
-    body: Annotated[GrantRequest, Body(openapi_examples=examples.GRANT)], write: Writer
+    body: Annotated[GrantRequest, Body(openapi_examples=examples.GRANT)], write: HouseholdWriter
 ) -> Grant:
     """A capital-stimulus grant (amount) or an equipment / in-kind grant (items)."""
-    return await handlers.record_grant(write.deps, write.agency, body, write.correlation_id)
+    return await handlers.record_grant(
+        write.deps,
+        write.agency,
+        body,
+        write.correlation_id,
+        household_version=write.household_version,
+    )
 
 
 @router.post("/training-sessions", operation_id="recordTrainingSession", **CREATED)
@@ -122,52 +193,74 @@ async def post_training_session(
     )
 
 
-@router.post("/training-participants", operation_id="addTrainingParticipant", **CREATED)
+@router.post("/training-participants", operation_id="addTrainingParticipant", **FOR_A_HOUSEHOLD)
 async def post_training_participant(
     body: Annotated[ParticipationRequest, Body(openapi_examples=examples.PARTICIPANT)],
-    write: Writer,
+    write: HouseholdWriter,
 ) -> Participant:
     """A member of an enrolled household joins one of the caller's sessions."""
     return await handlers.add_training_participant(
-        write.deps, write.agency, body, write.correlation_id
+        write.deps,
+        write.agency,
+        body,
+        write.correlation_id,
+        household_version=write.household_version,
     )
 
 
-@router.post("/training-attendance", operation_id="recordTrainingAttendance", **CREATED)
+@router.post("/training-attendance", operation_id="recordTrainingAttendance", **FOR_A_HOUSEHOLD)
 async def post_training_attendance(
-    body: Annotated[AttendanceRequest, Body(openapi_examples=examples.ATTENDANCE)], write: Writer
+    body: Annotated[AttendanceRequest, Body(openapi_examples=examples.ATTENDANCE)],
+    write: HouseholdWriter,
 ) -> Attendance:
     return await handlers.record_training_attendance(
-        write.deps, write.agency, body, write.correlation_id
+        write.deps,
+        write.agency,
+        body,
+        write.correlation_id,
+        household_version=write.household_version,
     )
 
 
-@router.post("/training-completions", operation_id="recordTrainingCompletion", **CREATED)
+@router.post("/training-completions", operation_id="recordTrainingCompletion", **FOR_A_HOUSEHOLD)
 async def post_training_completion(
-    body: Annotated[CompletionRequest, Body(openapi_examples=examples.COMPLETION)], write: Writer
+    body: Annotated[CompletionRequest, Body(openapi_examples=examples.COMPLETION)],
+    write: HouseholdWriter,
 ) -> TrainingCompletion:
     return await handlers.record_training_completion(
-        write.deps, write.agency, body, write.correlation_id
+        write.deps,
+        write.agency,
+        body,
+        write.correlation_id,
+        household_version=write.household_version,
     )
 
 
-@router.post("/mentoring-visits", operation_id="recordMentoringVisit", **CREATED)
+@router.post("/mentoring-visits", operation_id="recordMentoringVisit", **FOR_A_HOUSEHOLD)
 async def post_mentoring_visit(
     body: Annotated[MentoringVisitRequest, Body(openapi_examples=examples.MENTORING_VISIT)],
-    write: Writer,
+    write: HouseholdWriter,
 ) -> MentoringVisit:
     return await handlers.record_mentoring_visit(
-        write.deps, write.agency, body, write.correlation_id
+        write.deps,
+        write.agency,
+        body,
+        write.correlation_id,
+        household_version=write.household_version,
     )
 
 
-@router.post("/business-surveys", operation_id="recordBusinessSurvey", **CREATED)
+@router.post("/business-surveys", operation_id="recordBusinessSurvey", **FOR_A_HOUSEHOLD)
 async def post_business_survey(
     body: Annotated[BusinessSurveyRequest, Body(openapi_examples=examples.BUSINESS_SURVEY)],
-    write: Writer,
+    write: HouseholdWriter,
 ) -> BusinessSurvey:
     return await handlers.record_business_survey(
-        write.deps, write.agency, body, write.correlation_id
+        write.deps,
+        write.agency,
+        body,
+        write.correlation_id,
+        household_version=write.household_version,
     )
 
 
@@ -214,6 +307,26 @@ def install_error_handlers(app: FastAPI) -> None:
                 detail=str(exc),
                 errors=[FieldError(field=exc.field, message=exc.message)],
             )
+        )
+
+    @app.exception_handler(HouseholdNotCurrentError)
+    async def _not_current(_: Request, exc: HouseholdNotCurrentError) -> JSONResponse:
+        # Not the request's fault, nor final: the registry's events have not reached this
+        # service yet. A retry (or sending the household's version) settles it.
+        behind = isinstance(exc, HouseholdBehindError)
+        assert behind or isinstance(exc, HouseholdNotKnownYetError)
+        return problem_response(
+            Problem(
+                type="urn:gayari:problem:"
+                + ("household-not-current" if behind else "household-not-known-yet"),
+                title="The household's latest state has not reached this service yet"
+                if behind
+                else "The household is not known here as enrolled yet",
+                status=503 if behind else 409,
+                detail=exc.message,
+                errors=[FieldError(field="household_id", message=exc.message)],
+            ),
+            headers={"Retry-After": str(exc.retry_after_s)},
         )
 
     @app.exception_handler(ForbiddenError)

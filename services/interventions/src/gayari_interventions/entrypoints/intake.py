@@ -10,6 +10,7 @@ stops the consumer. Offsets are committed only after the record is settled eithe
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,7 +21,9 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from gayari_interventions.adapters.postgres import IntakeRejectionRecord
+from gayari_interventions.domain.households import HouseholdNotCurrentError
 from gayari_interventions.domain.intake import (
+    IntakeMessage,
     IntakeRejectedError,
     agency_of_topic,
     validate_intake,
@@ -47,6 +50,12 @@ CONSUMER = INTAKE_CONSUMER
 # A failure that is not the message's fault (database away): wait, then let the record be
 # read again, rather than spinning on it.
 TRANSIENT_BACKOFF_S = 1.0
+# A record for a household this service does not know as enrolled yet may have overtaken the
+# registry's events: it is tried again for a bounded time (the partition waits that long, no
+# longer), then dead-lettered as household-not-known-yet, which is not final: the record was
+# not taken and may be published again as it is.
+NOT_KNOWN_ATTEMPTS = 5
+NOT_KNOWN_RETRY_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +125,33 @@ async def _take(wiring: IntakeWiring, record: ConsumerRecord[bytes, bytes]) -> N
     except RuleViolationError as exc:
         await _reject(wiring, record, agency, event_id, code="rule-violation", detail=str(exc))
         return
+    except HouseholdNotCurrentError as exc:
+        detail = f"{exc.message} (not taken: publish the record again, its ce_id unchanged)"
+        await _reject(
+            wiring, record, agency, event_id, code="household-not-known-yet", detail=detail
+        )
+        return
     except (ForbiddenError, NotFoundError, ConflictError) as exc:
         code = {ForbiddenError: "forbidden", NotFoundError: "not-found"}.get(type(exc), "conflict")
         await _reject(wiring, record, agency, event_id, code=code, detail=str(exc))
         return
     EVENTS_CONSUMED.labels(CONSUMER, record.topic, "applied").inc()
     log.info("intake event accepted", agency=agency, record_id=str(created))
+
+
+async def _accept_once_known(
+    wiring: IntakeWiring, intake: IntakeMessage, envelope: Envelope
+) -> uuid.UUID:
+    for attempt in range(1, NOT_KNOWN_ATTEMPTS + 1):
+        try:
+            return await accept_intake(
+                wiring.deps, intake, event_id=envelope.id, correlation_id=envelope.correlationid
+            )
+        except HouseholdNotCurrentError:
+            if attempt == NOT_KNOWN_ATTEMPTS:
+                raise
+            await asyncio.sleep(NOT_KNOWN_RETRY_S)
+    raise AssertionError("unreachable")
 
 
 async def _reject(

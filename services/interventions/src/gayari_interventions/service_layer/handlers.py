@@ -9,7 +9,7 @@ share them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,6 +64,13 @@ from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for
 
 UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[InterventionsUnitOfWork]]
+# Waits until this service knows the household at the version or later (or gives up): True
+# when it does. See adapters.household_watch.
+HouseholdWait = Callable[[uuid.UUID, int], Awaitable[bool]]
+
+
+async def _no_wait(household_id: uuid.UUID, version: int) -> bool:
+    return False  # decided on what is there: require_current tells whether it is behind
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,9 @@ class InterventionsDeps:
     # trips. None: every use case runs in one unit_of_work transaction, as it must when a
     # wrapper of unit_of_work writes in that transaction too (intake's claim of an event id).
     statements: UnitOfWorkFactory | None = None
+    # For a request naming the household's version: wait, outside any transaction, for the
+    # registry's events up to it to be applied here (bounded by the wait's own timeout).
+    await_household: HouseholdWait = _no_wait
 
 
 R = TypeVar("R", bound=Recordable)
@@ -99,6 +109,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+async def _catch_up(deps: InterventionsDeps, household_id: uuid.UUID, version: int | None) -> None:
+    """Before a record for a household whose version the client named: wait for it here."""
+    if version is not None:
+        await deps.await_household(household_id, version)
+
+
 async def _record(
     deps: InterventionsDeps,
     household_id: uuid.UUID | None,
@@ -107,9 +123,12 @@ async def _record(
     *,
     agency: str,
     correlation_id: str,
+    household_version: int | None = None,
 ) -> R:
     """Decide a record (for `household_id`, or for the agency alone when None) and write it
-    with its event in one statement.
+    with its event in one statement; for a household whose version the client named, after
+    waiting for this service's view of it to reach that version (`decide` is told the version
+    too: see domain.households.require_current).
 
     With `deps.statements`, optimistically, outside a transaction: the household is read
     without a lock, and the statement writes only if its row is still the version decided on,
@@ -117,6 +136,8 @@ async def _record(
     household's record, one for an agency's, against five). A household changed meanwhile (an
     exit just applied, say) is decided again the locked way: in one transaction, the household
     read FOR SHARE, so an exit arriving meanwhile waits for the record."""
+    if household_id is not None:
+        await _catch_up(deps, household_id, household_version)
     if deps.statements is not None:
         async with deps.statements() as uow:
             if household_id is None:
@@ -145,7 +166,12 @@ async def _record(
 
 
 async def record_grant(
-    deps: InterventionsDeps, agency: str, request: GrantRequest, correlation_id: str
+    deps: InterventionsDeps,
+    agency: str,
+    request: GrantRequest,
+    correlation_id: str,
+    *,
+    household_version: int | None = None,
 ) -> Grant:
     def decide(household: KnownHousehold | None) -> Grant:
         return issue_grant(
@@ -155,6 +181,7 @@ async def record_grant(
             household=household,
             grant_id=uuid.uuid4(),
             now=_now(),
+            household_version=household_version,
         )
 
     return await _record(
@@ -164,6 +191,7 @@ async def record_grant(
         grant_issued,
         agency=agency,
         correlation_id=correlation_id,
+        household_version=household_version,
     )
 
 
@@ -181,8 +209,14 @@ async def record_training_session(
 
 
 async def add_training_participant(
-    deps: InterventionsDeps, agency: str, request: ParticipationRequest, correlation_id: str
+    deps: InterventionsDeps,
+    agency: str,
+    request: ParticipationRequest,
+    correlation_id: str,
+    *,
+    household_version: int | None = None,
 ) -> Participant:
+    await _catch_up(deps, request.household_id, household_version)
     async with deps.unit_of_work() as uow:
         participant = add_participant(
             request,
@@ -195,6 +229,7 @@ async def add_training_participant(
             ),
             participant_id=uuid.uuid4(),
             now=_now(),
+            household_version=household_version,
         )
         # The participant and its event in one statement, in this transaction.
         event = participant_added(participant)
@@ -203,8 +238,14 @@ async def add_training_participant(
 
 
 async def record_training_attendance(
-    deps: InterventionsDeps, agency: str, request: AttendanceRequest, correlation_id: str
+    deps: InterventionsDeps,
+    agency: str,
+    request: AttendanceRequest,
+    correlation_id: str,
+    *,
+    household_version: int | None = None,
 ) -> Attendance:
+    await _catch_up(deps, request.household_id, household_version)
     async with deps.unit_of_work() as uow:
         # The session's lock before the participant's, as add_training_participant takes them.
         session = await uow.live_session(request.session_id)
@@ -222,6 +263,7 @@ async def record_training_attendance(
             attended_already=await uow.attended(participant, request.attended_on),
             attendance_id=uuid.uuid4(),
             now=_now(),
+            household_version=household_version,
         )
         await uow.add_attendance(attendance)
         await _publish(uow, attended(attendance), agency, correlation_id)
@@ -229,8 +271,14 @@ async def record_training_attendance(
 
 
 async def record_training_completion(
-    deps: InterventionsDeps, agency: str, request: CompletionRequest, correlation_id: str
+    deps: InterventionsDeps,
+    agency: str,
+    request: CompletionRequest,
+    correlation_id: str,
+    *,
+    household_version: int | None = None,
 ) -> TrainingCompletion:
+    await _catch_up(deps, request.household_id, household_version)
     async with deps.unit_of_work() as uow:
         # The session's lock before the participant's, as add_training_participant takes them.
         session = await uow.live_session(request.session_id)
@@ -248,6 +296,7 @@ async def record_training_completion(
             completed_already=await uow.completed(participant),
             completion_id=uuid.uuid4(),
             now=_now(),
+            household_version=household_version,
         )
         await uow.add_training_completion(completion)
         await _publish(uow, training_completed(completion), agency, correlation_id)
@@ -255,7 +304,12 @@ async def record_training_completion(
 
 
 async def record_mentoring_visit(
-    deps: InterventionsDeps, agency: str, request: MentoringVisitRequest, correlation_id: str
+    deps: InterventionsDeps,
+    agency: str,
+    request: MentoringVisitRequest,
+    correlation_id: str,
+    *,
+    household_version: int | None = None,
 ) -> MentoringVisit:
     def decide(household: KnownHousehold | None) -> MentoringVisit:
         return record_visit(
@@ -265,6 +319,7 @@ async def record_mentoring_visit(
             household=household,
             visit_id=uuid.uuid4(),
             now=_now(),
+            household_version=household_version,
         )
 
     return await _record(
@@ -274,11 +329,17 @@ async def record_mentoring_visit(
         mentoring_visited,
         agency=agency,
         correlation_id=correlation_id,
+        household_version=household_version,
     )
 
 
 async def record_business_survey(
-    deps: InterventionsDeps, agency: str, request: BusinessSurveyRequest, correlation_id: str
+    deps: InterventionsDeps,
+    agency: str,
+    request: BusinessSurveyRequest,
+    correlation_id: str,
+    *,
+    household_version: int | None = None,
 ) -> BusinessSurvey:
     def decide(household: KnownHousehold | None) -> BusinessSurvey:
         return record_survey(
@@ -288,6 +349,7 @@ async def record_business_survey(
             household=household,
             survey_id=uuid.uuid4(),
             now=_now(),
+            household_version=household_version,
         )
 
     return await _record(
@@ -297,6 +359,7 @@ async def record_business_survey(
         business_surveyed,
         agency=agency,
         correlation_id=correlation_id,
+        household_version=household_version,
     )
 
 

@@ -111,6 +111,10 @@ MIGRATIONS: Final = (
     IDEMPOTENCY_MIGRATION,
     # Who read or wrote a household's personal data (gayari_shared.audit): append-only.
     AUDIT_MIGRATION,
+    # The household's version (see Household.version): 0 for the households registered before.
+    """
+    ALTER TABLE households ADD COLUMN version bigint NOT NULL DEFAULT 0;
+    """,
 )
 
 _FLAGS = TypeAdapter(list[Flag])
@@ -174,14 +178,14 @@ def _staged(first: int) -> str:
 # inserted unless the KK or a member's NIK is held already; then nothing is written and the
 # rows that come back say who holds them (nik NULL: the household holding the KK), as
 # REGISTRATION_LOOKUP would. $1..$11 the household (_row, then kk and registered_at),
-# $12..$18 its members, $19..$25 the outbox row, $26..$31 the audit row.
+# $12..$18 its members, $19..$25 the outbox row, $26..$31 the audit row, $32 its version.
 _REGISTER: Final = f"""
     WITH held AS ({_held(10, 14)}),
     written AS (
         INSERT INTO households
             (id, head_name, village_code, welfare_decile, address, flags, head_key,
-             head_birth_date, updated_at, kk, registered_at)
-        SELECT $1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11
+             head_birth_date, updated_at, kk, registered_at, version)
+        SELECT $1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11, $32
         WHERE NOT EXISTS (SELECT FROM held)
         ON CONFLICT (kk) DO NOTHING RETURNING id),
     members AS ({_members_from(12)}),{_staged(19)}
@@ -193,16 +197,16 @@ _REGISTER: Final = f"""
 def _save(guarded: bool) -> str:
     """A household written back: $1..$9 its row, $10..$16 its members when they changed
     (deleted first, by another statement; else empty arrays), $17..$22 its enrolments,
-    $23..$29 the outbox row, $30..$35 the audit row. Read FOR UPDATE before; or, `guarded`,
-    read without a lock and written only if its row is still the version read ($36, the row's
-    xmin: every update of a household, whatever part of it changes, writes a new row
-    version)."""
-    guard = " AND xmin = $36::xid" if guarded else ""
+    $23..$29 the outbox row, $30..$35 the audit row, $36 its version. Read FOR UPDATE before;
+    or, `guarded`, read without a lock and written only if its row is still the version read
+    ($37, the row's xmin: every update of a household, whatever part of it changes, writes a
+    new row version)."""
+    guard = " AND xmin = $37::xid" if guarded else ""
     return f"""
     WITH written AS (
         UPDATE households SET head_name = $2, village_code = $3, welfare_decile = $4,
             address = $5::jsonb, flags = $6::jsonb, head_key = $7, head_birth_date = $8,
-            updated_at = $9
+            updated_at = $9, version = $36
         WHERE id = $1{guard} RETURNING id),
     members AS ({_members_from(10)}),
     enrolled AS (
@@ -269,6 +273,7 @@ def _household(row: asyncpg.Record) -> Household:
         enrolments=_ENROLMENTS.validate_json(row["enrolments_json"]),
         registered_at=row["registered_at"],
         updated_at=row["updated_at"],
+        version=row["version"],
     )
 
 
@@ -297,6 +302,7 @@ class HouseholdUnitOfWork:
                 *_member_arrays(household),
                 *outbox_row(event, self._topic(stream)),
                 *write_row(event),
+                household.version,
             )
         except asyncpg.UniqueViolationError as exc:
             raise _nik_taken(exc) from exc
@@ -337,6 +343,7 @@ class HouseholdUnitOfWork:
                 [e.exited_at for e in enrolments],
                 *outbox_row(event, self._topic(stream)),
                 *write_row(event),
+                household.version,
                 *(() if if_version is None else (if_version,)),
             )
         except asyncpg.UniqueViolationError as exc:

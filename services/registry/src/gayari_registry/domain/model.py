@@ -145,6 +145,10 @@ class Household(BaseModel):
     enrolments: list[Enrolment] = []
     registered_at: AwareDatetime
     updated_at: AwareDatetime
+    # 1 at registration, one more with every change that publishes an event; 0 for a
+    # household last changed before versions existed. Events carry it, and the interventions
+    # service keeps the latest it has applied, so a client can ask it to wait for its own write.
+    version: int = 0
 
     @property
     def status(self) -> Status:
@@ -288,6 +292,7 @@ def register(
         flags=_flags(application.village_code, members, ref),
         registered_at=now,
         updated_at=now,
+        version=1,
     )
 
 
@@ -341,6 +346,7 @@ def change_details(
             "members": members,
             "flags": _flags(village_code, members, ref),
             "updated_at": now,
+            "version": household.version + 1,
         }
     )
     return updated, details_changed_event(household, updated)
@@ -365,6 +371,7 @@ def details_changed_event(before: Household, after: Household) -> HouseholdDetai
         member_ids=[m.member_id for m in after.members] if members else [],
         village_code=after.village_code if "village_code" in changed else None,
         changed_at=after.updated_at,
+        household_version=after.version,
     )
 
 
@@ -387,10 +394,18 @@ def enrol(
         )
     enrolment = Enrolment(cohort_year=cohort_year, agency=agency, enrolled_at=now)
     updated = household.model_copy(
-        update={"enrolments": [*household.enrolments, enrolment], "updated_at": now}
+        update={
+            "enrolments": [*household.enrolments, enrolment],
+            "updated_at": now,
+            "version": household.version + 1,
+        }
     )
     event = HouseholdEnrolledV1(
-        household_id=household.id, cohort_year=cohort_year, enrolling_agency=agency, enrolled_at=now
+        household_id=household.id,
+        cohort_year=cohort_year,
+        enrolling_agency=agency,
+        enrolled_at=now,
+        household_version=updated.version,
     )
     return updated, event
 
@@ -402,9 +417,19 @@ def exit_programme(
         raise ConflictError("not-enrolled", f"the household is {household.status}, not enrolled")
     current = household.enrolments[-1].model_copy(update={"exit_reason": reason, "exited_at": now})
     updated = household.model_copy(
-        update={"enrolments": [*household.enrolments[:-1], current], "updated_at": now}
+        update={
+            "enrolments": [*household.enrolments[:-1], current],
+            "updated_at": now,
+            "version": household.version + 1,
+        }
     )
-    return updated, HouseholdExitedV1(household_id=household.id, reason=reason, exited_at=now)
+    exited = HouseholdExitedV1(
+        household_id=household.id,
+        reason=reason,
+        exited_at=now,
+        household_version=updated.version,
+    )
+    return updated, exited
 
 
 def registered_event(household: Household, kk_hash: str) -> HouseholdRegisteredV1:
@@ -417,4 +442,5 @@ def registered_event(household: Household, kk_hash: str) -> HouseholdRegisteredV
         member_ids=[m.member_id for m in household.members],
         kk_hash=kk_hash,
         registered_at=household.registered_at,
+        household_version=household.version,
     )

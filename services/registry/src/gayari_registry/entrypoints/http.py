@@ -65,6 +65,11 @@ class HouseholdView(BaseModel):
     enrolments: list[Enrolment] = Field(description="Enrolments into GAYARI, oldest first")
     registered_at: datetime
     updated_at: datetime
+    version: int = Field(
+        description="1 at registration, one more with every change (0: not changed since "
+        "before versions existed); also the response's ETag. Send it to the interventions "
+        "service as Gayari-Household-Version to have it decide on this state or a newer one"
+    )
 
     @classmethod
     def of(cls, household: Household) -> HouseholdView:
@@ -150,6 +155,13 @@ UNREADABLE: dict[int | str, dict[str, Any]] = {
         "Idempotency-Key is malformed",
     }
 }
+# Every response with a household carries its version as a strong ETag, "3".
+ETAG: dict[str, Any] = {
+    "ETag": {
+        "description": "The household's version, as in the body's `version`, quoted",
+        "schema": {"type": "string", "example": '"3"'},
+    }
+}
 # Every write but the CSV import honours the Idempotency-Key header (see
 # gayari_shared.http.idempotency; IdempotentRoute is a DeclaredQueryRoute too). The import
 # reads its body as it arrives, one transaction per KK, and a file sent again registers nothing
@@ -158,6 +170,12 @@ router = APIRouter(tags=["households"], route_class=IdempotentRoute)
 WRITER = authorized_idempotent(Role.REGISTRY_WRITE)
 IMPORTER = authorized(Role.REGISTRY_WRITE)
 READER = authorized(Role.REGISTRY_READ)
+
+
+def _view(household: Household, response: Response) -> HouseholdView:
+    """The household as answered, its version in the ETag header."""
+    response.headers["ETag"] = f'"{household.version}"'
+    return HouseholdView.of(household)
 
 
 def _deps(request: Request) -> RegistryDeps:
@@ -199,7 +217,8 @@ def _as_problems() -> Iterator[None]:
     dependencies=[WRITER],
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"model": HouseholdView, "description": "KK already registered"},
+        200: {"model": HouseholdView, "description": "KK already registered", "headers": ETAG},
+        201: {"description": "Registered", "headers": ETAG},
         409: {**PROBLEM, "description": "A member's NIK belongs to another household"},
         422: PROBLEM,
         **UNREADABLE,
@@ -216,7 +235,7 @@ async def post_household(
     if not result.created:
         response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/households/{result.household.id}"
-    return HouseholdView.of(result.household)
+    return _view(result.household, response)
 
 
 @router.get(
@@ -253,27 +272,35 @@ async def list_near_duplicates(
     "/households/{household_id}",
     operation_id="getHousehold",
     dependencies=[READER],
-    responses={404: PROBLEM, 422: PROBLEM, **AUTH},
+    responses={200: {"headers": ETAG}, 404: PROBLEM, 422: PROBLEM, **AUTH},
 )
 async def read_household(
-    household_id: uuid.UUID, request: Request, trail: AuditTrailDep
+    household_id: uuid.UUID, request: Request, response: Response, trail: AuditTrailDep
 ) -> HouseholdView:
     household = await get_household(_deps(request), household_id)
     if household is None:
         raise ProblemError(404, "No such household", f"household {household_id} is not registered")
     await trail.read("read:household", [household.id])
-    return HouseholdView.of(household)
+    return _view(household, response)
 
 
 @router.patch(
     "/households/{household_id}",
     operation_id="changeHousehold",
-    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **UNREADABLE, **AUTH},
+    responses={
+        200: {"headers": ETAG},
+        404: PROBLEM,
+        409: PROBLEM,
+        422: PROBLEM,
+        **UNREADABLE,
+        **AUTH,
+    },
 )
 async def patch_household(
     household_id: uuid.UUID,
     change: Annotated[DetailsChange, Body(openapi_examples=examples.DETAILS_CHANGE)],
     request: Request,
+    response: Response,
     principal: Principal = WRITER,
 ) -> HouseholdView:
     """Change the decile, the address, the village or the members (the whole list: quote a
@@ -284,19 +311,27 @@ async def patch_household(
         household = await change_household(
             _deps(request), household_id, change, current_correlation_id(), admin=admin
         )
-    return HouseholdView.of(household)
+    return _view(household, response)
 
 
 @router.post(
     "/households/{household_id}/enrolment",
     operation_id="enrolHousehold",
     status_code=status.HTTP_201_CREATED,
-    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **UNREADABLE, **AUTH},
+    responses={
+        201: {"headers": ETAG},
+        404: PROBLEM,
+        409: PROBLEM,
+        422: PROBLEM,
+        **UNREADABLE,
+        **AUTH,
+    },
 )
 async def post_enrolment(
     household_id: uuid.UUID,
     body: Annotated[EnrolmentRequest, Body(openapi_examples=examples.ENROLMENT)],
     request: Request,
+    response: Response,
     principal: Principal = WRITER,
 ) -> HouseholdView:
     """Enrol the household into GAYARI for the caller's own agency. Once at a time; after an
@@ -316,26 +351,35 @@ async def post_enrolment(
             principal.agency,
             current_correlation_id(),
         )
-    return HouseholdView.of(household)
+    return _view(household, response)
 
 
 @router.post(
     "/households/{household_id}/exit",
     operation_id="exitHousehold",
     dependencies=[WRITER],
-    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM, **UNREADABLE, **AUTH},
+    responses={
+        200: {"headers": ETAG},
+        404: PROBLEM,
+        409: PROBLEM,
+        422: PROBLEM,
+        **UNREADABLE,
+        **AUTH,
+    },
 )
 async def post_exit(
     household_id: uuid.UUID,
     body: Annotated[ExitRequest, Body(openapi_examples=examples.EXIT)],
     request: Request,
+    response: Response,
 ) -> HouseholdView:
-    """The enrolled household leaves GAYARI."""
+    """The enrolled household leaves GAYARI. Interventions refuse it from then on: send the
+    answer's ETag with them (Gayari-Household-Version) to have that decided on this state."""
     with _as_problems():
         household = await exit_household(
             _deps(request), household_id, body.reason, current_correlation_id()
         )
-    return HouseholdView.of(household)
+    return _view(household, response)
 
 
 def _report(reports: list[RowReport], stopped: str | None) -> ImportReport:
