@@ -159,6 +159,16 @@ async def test_life_cycle_publishes_exactly_its_events_and_nothing_personal(
     assert values[2]["changed"] == ["welfare_decile", "members"]
     assert values[2]["member_ids"] == after and values[2]["welfare_decile"] == 3
     assert values[3]["reason"] == "graduated"
+    # Each change one version more, in the answer (ETag, body) and in its event; a change that
+    # changes nothing publishes nothing and keeps the version.
+    etags = [r.headers["etag"] for r in (created, enrolled, changed, unchanged, exited)]
+    assert etags == ['"1"', '"2"', '"3"', '"3"', '"4"']
+    assert [v["household_version"] for v in values] == [1, 2, 3, 4]
+    assert exited.json()["version"] == 4
+    read = await registry.get(f"/households/{household_id}")
+    assert (read.headers["etag"], read.json()["version"]) == ('"4"', 4)
+    known = await registry.post("/households", json=body)  # the KK again: its household, as is
+    assert (known.status_code, known.headers["etag"]) == (200, '"4"')
     wire = b"".join(r.value + b"".join(v for _, v in r.headers) for r in records).decode()
     for secret in [*personal_data(body), newborn["nik"], newborn["name"]]:
         assert secret not in wire

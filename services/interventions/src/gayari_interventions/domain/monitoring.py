@@ -15,7 +15,7 @@ from gayari_interventions.domain.households import (
     not_before_enrolment,
     require_enrolled,
 )
-from gayari_interventions.domain.rules import IsoDate, not_in_future, require_agency
+from gayari_interventions.domain.rules import HouseholdDay, not_in_future, require_agency
 from gayari_shared.events.interventions import (
     BusinessStatus,
     BusinessSurveyedV1,
@@ -31,7 +31,7 @@ class MentoringVisitRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     household_id: uuid.UUID
-    visited_on: IsoDate
+    visited_on: HouseholdDay
     business_status: BusinessStatus
     notes: Notes | None = Field(
         default=None, description="The mentor's notes; kept here, never published"
@@ -54,7 +54,7 @@ class BusinessSurveyRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     household_id: uuid.UUID
-    surveyed_on: IsoDate
+    surveyed_on: HouseholdDay
     monthly_income_idr: int = Field(ge=0, le=MAX_MONTHLY_INCOME_IDR)
     workers: int = Field(ge=0, le=1000, description="People working in it, the owner included")
 

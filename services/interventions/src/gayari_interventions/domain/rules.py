@@ -8,7 +8,7 @@ from collections.abc import Collection
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BeforeValidator, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from gayari_shared.events.interventions import JAKARTA
 from gayari_shared.rules import RuleViolationError
@@ -32,6 +32,14 @@ def _iso_date_only(value: object) -> object:
 
 # A calendar day in a request: YYYY-MM-DD (OpenAPI `format: date`), nothing else.
 IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
+# The day a household's record happened: see households.not_before_enrolment.
+HouseholdDay = Annotated[
+    IsoDate,
+    Field(
+        description="YYYY-MM-DD, in Lamandau's calendar: not in the future, and not before the "
+        "household's registration or enrolment in GAYARI (422 naming the field)"
+    ),
+]
 
 
 class NotFoundError(LookupError):

@@ -20,6 +20,7 @@ from gayari_interventions.domain.households import (
 )
 from gayari_interventions.domain.rules import (
     ConflictError,
+    HouseholdDay,
     IsoDate,
     Text200,
     not_in_future,
@@ -69,11 +70,11 @@ class ParticipationRequest(BaseModel):
 
 
 class AttendanceRequest(ParticipationRequest):
-    attended_on: IsoDate
+    attended_on: HouseholdDay
 
 
 class CompletionRequest(ParticipationRequest):
-    completed_on: IsoDate
+    completed_on: HouseholdDay
 
 
 class Participant(BaseModel):
