@@ -14,7 +14,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import httpx
 
 from gayari_shared.agencies import DEFAULT_AGENCIES
 from gayari_shared.areas import Village, load_areas
+from gayari_shared.events.interventions import JAKARTA
 
 REGISTRY = "http://127.0.0.1:8101"
 INTERVENTIONS = "http://127.0.0.1:8102"
@@ -242,6 +243,12 @@ class Keys:
         return {"Authorization": f"Bearer {self.reporting}"}
 
 
+def lamandau_today() -> date:
+    """Today in Lamandau, the calendar of the records' days: a household registered in this
+    run has no record dated before today (the interventions service refuses one)."""
+    return datetime.now(JAKARTA).date()
+
+
 async def post_retrying(
     client: httpx.AsyncClient,
     url: str,
@@ -385,7 +392,7 @@ async def give(
     if rng.random() < 0.3:
         visit = {
             "household_id": household_id,
-            "visited_on": (date.today() - timedelta(days=rng.randint(1, 20))).isoformat(),
+            "visited_on": lamandau_today().isoformat(),
             "business_status": rng.choice(BUSINESS_STATUSES),
             "notes": "Usaha berjalan; pembukuan perlu dirapikan",
         }
@@ -394,7 +401,7 @@ async def give(
     if rng.random() < 0.3:
         survey = {
             "household_id": household_id,
-            "surveyed_on": (date.today() - timedelta(days=rng.randint(1, 10))).isoformat(),
+            "surveyed_on": lamandau_today().isoformat(),
             "monthly_income_idr": rng.randrange(500_000, 6_000_000, 50_000),
             "workers": rng.choice([1, 1, 2, 2, 3, 4]),
         }
@@ -420,8 +427,10 @@ async def train(
         client, "/training-participants", who, agency, tally=tally, keys=keys
     ):
         return
-    day = date.fromisoformat(session["starts_on"])
-    while day <= date.fromisoformat(session["ends_on"]):
+    # A household registered today attends the session's days from today, none in the future.
+    today = lamandau_today()
+    day = max(date.fromisoformat(session["starts_on"]), today)
+    while day <= min(date.fromisoformat(session["ends_on"]), today):
         if rng.random() < 0.9:
             attendance = {**who, "attended_on": day.isoformat()}
             await post_counted(
@@ -429,7 +438,7 @@ async def train(
             )
         day += timedelta(days=1)
     if rng.random() < 0.85:
-        completion = {**who, "completed_on": session["ends_on"]}
+        completion = {**who, "completed_on": today.isoformat()}
         if await post_counted(
             client, "/training-completions", completion, agency, tally=tally, keys=keys
         ):
@@ -450,7 +459,8 @@ async def prepare_agencies(
         await post_counted(client, "/budget-allocations", budget, agency, tally=tally, keys=keys)
         sessions[agency] = []
         for topic in plan["trainings"]:
-            starts = date.today() - timedelta(days=rng.randint(5, 60))
+            # Sessions of the last weeks, some still running today.
+            starts = lamandau_today() - timedelta(days=rng.randint(0, 60))
             body = {
                 "topic": topic,
                 "starts_on": starts.isoformat(),

@@ -43,9 +43,13 @@ from urllib.parse import urlsplit
 import uvloop
 
 from gayari_shared.areas import load_areas
+from gayari_shared.events.interventions import JAKARTA
 
 AGENCIES = ("dinsos", "dispar", "distakan", "dkukmpp")
 YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).date()
+# The day of a household's visit or survey: not before its registration (minutes ago), in
+# Lamandau's calendar as the service reads it.
+TODAY_IN_LAMANDAU = datetime.now(JAKARTA).date()
 FIRST_NAMES = (
     "Bonifasius",
     "Theresia",
@@ -363,7 +367,7 @@ class Workload:
     def _mentoring(self, agency: str, household: dict[str, Any]) -> Request:
         body = {
             "household_id": household["id"],
-            "visited_on": YESTERDAY.isoformat(),
+            "visited_on": TODAY_IN_LAMANDAU.isoformat(),
             "business_status": self.rng.choice(("running", "growing", "stalled")),
             "notes": "Usaha berjalan, stok cukup",
         }
@@ -372,7 +376,7 @@ class Workload:
     def _survey(self, agency: str, household: dict[str, Any]) -> Request:
         body = {
             "household_id": household["id"],
-            "surveyed_on": YESTERDAY.isoformat(),
+            "surveyed_on": TODAY_IN_LAMANDAU.isoformat(),
             "monthly_income_idr": self.rng.randrange(300_000, 6_000_000, 10_000),
             "workers": self.rng.randint(1, 4),
         }

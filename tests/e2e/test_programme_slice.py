@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 
+from gayari_shared.events.interventions import JAKARTA
 from tests.conftest import KeySet
 from tests.e2e.conftest import Service, stop_gracefully
 
 pytestmark = [pytest.mark.stack, pytest.mark.e2e]
+
+# A record's day is Lamandau's and not before its household's registration (today).
+TODAY = datetime.now(JAKARTA).date()
 
 
 async def complete_a_training(
@@ -32,8 +37,8 @@ async def complete_a_training(
         headers=dispar,
         json={
             "topic": "Pengelolaan homestay",
-            "starts_on": "2026-10-28",
-            "ends_on": "2026-10-30",
+            "starts_on": (TODAY - timedelta(days=2)).isoformat(),
+            "ends_on": TODAY.isoformat(),
             "hours": 16,
             "place": "Balai Desa Tamiang",
         },
@@ -51,7 +56,7 @@ async def complete_a_training(
     reply = await http.post(
         f"{interventions_url}/training-completions",
         headers=dispar,
-        json={**participant, "completed_on": "2026-10-30"},
+        json={**participant, "completed_on": TODAY.isoformat()},
     )
     assert reply.status_code == 201, reply.text
 
