@@ -186,8 +186,8 @@ async def test_agency_system_publishes_through_kcat(
             str(not_enrolled),
             json.dumps({**grant, "household_id": str(not_enrolled)}),
             ce_headers(str(uuid.uuid4()), "gayari.intake.grant.v1", source, str(not_enrolled)),
-            # Not final: its enrolment may be on its way. Tried again for a bounded time, then
-            # dead-lettered untaken, to be published again.
+            # Not final: its enrolment may be on its way. Dead-lettered untaken, to be redriven
+            # or published again.
             "household-not-known-yet",
         ),
         (

@@ -88,15 +88,15 @@ async def test_refusals_are_counted_and_redriven_once_the_cause_is_fixed(
     counted = await until(lambda: refusals(reporting, 3))
     by_reason = {(r["agency"], r["reason"]): r["refusals"] for r in counted["by_agency_and_reason"]}
     assert by_reason == {
-        ("distakan", "rule-violation"): 1,
+        ("distakan", "household-not-known-yet"): 1,
         ("distakan", "invalid-data"): 1,
-        ("dispar", "rule-violation"): 1,
+        ("dispar", "household-not-known-yet"): 1,
     }
     assert sum(d["refusals"] for d in counted["by_day"]) == 3
 
     # The cause fixed: the registry registers and enrols the household.
     await known(service, life(household, [uuid.uuid4()]))
-    command = ["--agency", "distakan", "--reason", "rule-violation"]
+    command = ["--agency", "distakan", "--reason", "household-not-known-yet"]
     assert await run(parser().parse_args([*command, "--dry-run"]), settings) == 0
     assert "1 distinct records), none sent (dry run)" in capsys.readouterr().out
     assert await run(parser().parse_args(command), settings) == 0
@@ -114,7 +114,7 @@ async def test_refusals_are_counted_and_redriven_once_the_cause_is_fixed(
     again = await redrive(
         settings.kafka_bootstrap_servers,
         settings.deadletter_topic,
-        RedriveSelection(settings.intake_topic("distakan"), reason="rule-violation"),
+        RedriveSelection(settings.intake_topic("distakan"), reason="household-not-known-yet"),
     )
     assert (again.selected, again.sent) == (1, 1)
     # A record sent after it on the same partition (same household): once it is in, the

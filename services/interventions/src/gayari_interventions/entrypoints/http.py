@@ -142,6 +142,7 @@ async def household_writing(
             "own view of the household to reach it, then decides on that state (an exit "
             "included); if it has not, 503 household-not-current with Retry-After. Without "
             "it, a household not known here as enrolled or exited gets a retryable 409.",
+            examples=['"2"'],
         ),
     ] = None,
 ) -> Writing:

@@ -10,7 +10,6 @@ stops the consumer. Offsets are committed only after the record is settled eithe
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,7 +22,6 @@ from faststream.kafka.annotations import KafkaMessage
 from gayari_interventions.adapters.postgres import IntakeRejectionRecord
 from gayari_interventions.domain.households import HouseholdNotCurrentError
 from gayari_interventions.domain.intake import (
-    IntakeMessage,
     IntakeRejectedError,
     agency_of_topic,
     validate_intake,
@@ -50,12 +48,6 @@ CONSUMER = INTAKE_CONSUMER
 # A failure that is not the message's fault (database away): wait, then let the record be
 # read again, rather than spinning on it.
 TRANSIENT_BACKOFF_S = 1.0
-# A record for a household this service does not know as enrolled yet may have overtaken the
-# registry's events: it is tried again for a bounded time (the partition waits that long, no
-# longer), then dead-lettered as household-not-known-yet, which is not final: the record was
-# not taken and may be published again as it is.
-NOT_KNOWN_ATTEMPTS = 5
-NOT_KNOWN_RETRY_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +118,10 @@ async def _take(wiring: IntakeWiring, record: ConsumerRecord[bytes, bytes]) -> N
         await _reject(wiring, record, agency, event_id, code="rule-violation", detail=str(exc))
         return
     except HouseholdNotCurrentError as exc:
+        # Not final: the household's registration or enrolment may not have reached this
+        # service yet. Dead-lettered at once rather than waited for (a wait holds the partition,
+        # and a rebalance meanwhile has the record read and refused again), untaken, to be
+        # redriven or published again as it is.
         detail = f"{exc.message} (not taken: publish the record again, its ce_id unchanged)"
         await _reject(
             wiring, record, agency, event_id, code="household-not-known-yet", detail=detail
@@ -137,21 +133,6 @@ async def _take(wiring: IntakeWiring, record: ConsumerRecord[bytes, bytes]) -> N
         return
     EVENTS_CONSUMED.labels(CONSUMER, record.topic, "applied").inc()
     log.info("intake event accepted", agency=agency, record_id=str(created))
-
-
-async def _accept_once_known(
-    wiring: IntakeWiring, intake: IntakeMessage, envelope: Envelope
-) -> uuid.UUID:
-    for attempt in range(1, NOT_KNOWN_ATTEMPTS + 1):
-        try:
-            return await accept_intake(
-                wiring.deps, intake, event_id=envelope.id, correlation_id=envelope.correlationid
-            )
-        except HouseholdNotCurrentError:
-            if attempt == NOT_KNOWN_ATTEMPTS:
-                raise
-            await asyncio.sleep(NOT_KNOWN_RETRY_S)
-    raise AssertionError("unreachable")
 
 
 async def _reject(
