@@ -274,10 +274,10 @@ async def test_a_connection_killed_mid_request_leaves_the_key_free(
 
 
 async def test_a_refusal_is_not_stored_and_the_key_stays_free(service: Interventions) -> None:
-    household_id = uuid.uuid4()  # not known yet: refused
+    household_id = uuid.uuid4()  # not known yet: a retryable 409
     key, distakan = new_key(), service.keys["distakan"]
     refused = await post_with_key(service, distakan, "/grants", grant_for(household_id), key)
-    assert refused.status_code in (404, 422), refused.text
+    assert refused.status_code == 409 and "retry-after" in refused.headers, refused.text
     invalid = await post_with_key(service, distakan, "/grants", {"kind": "capital"}, key)
     assert invalid.status_code == 422, invalid.text
     assert await stored_keys(service.url) == 0
@@ -381,6 +381,8 @@ async def test_registry_writes_retried_with_their_keys_are_written_once(
         assert first.status_code in (200, 201), first.text
         assert (retry.status_code, retry.json()) == (first.status_code, first.json())
         assert retry.headers["Idempotent-Replayed"] == "true"
+        # The household's version too, which the client sends on to interventions.
+        assert retry.headers["ETag"] == first.headers["ETag"]
         return first
 
     registered = await twice("POST", "/households", household(7))
