@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 import asyncpg
 import structlog
@@ -15,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+INVALID_JSON: Final = "urn:gayari:problem:invalid-json"
 _UNAVAILABLE = (
     OSError,
     asyncpg.PostgresConnectionError,
@@ -73,9 +75,66 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+# FastAPI's errors for a body that is JSON but not the object every operation takes.
+_NOT_AN_OBJECT: Final = frozenset({"model_attributes_type", "dict_type", "model_type"})
+
+
+def malformed_body(exc: RequestValidationError) -> Problem | None:
+    """The 400 problem for a body that is not valid JSON (saying where) or not a JSON object;
+    None for any other validation error (a 422 naming its fields)."""
+    for error in exc.errors():
+        if error["type"] == "json_invalid":
+            return _invalid_json(exc.body, error)
+        if tuple(error["loc"]) == ("body",) and error["type"] in _NOT_AN_OBJECT:
+            return Problem(
+                type=INVALID_JSON,
+                title="The body is not a JSON object",
+                status=400,
+                detail=f"the body must be a JSON object {{...}}, not {_json_kind(error['input'])}",
+                errors=[FieldError(field="body", message="must be a JSON object")],
+            )
+    return None
+
+
+def _invalid_json(document: Any, error: Mapping[str, Any]) -> Problem:
+    # FastAPI puts the character offset of the syntax error where a field's name would be.
+    position = next((p for p in error["loc"] if isinstance(p, int)), 0)
+    reason = str((error.get("ctx") or {}).get("error", "not JSON"))
+    where = f"position {position}"
+    if isinstance(document, str):
+        line = document.count("\n", 0, position) + 1
+        column = position - document.rfind("\n", 0, position)
+        where = f"line {line}, column {column} (position {position})"
+    message = f"{reason} at {where}"
+    return Problem(
+        type=INVALID_JSON,
+        title="The body is not valid JSON",
+        status=400,
+        detail=f"The body is not valid JSON: {message}",
+        errors=[FieldError(field="body", message=message)],
+    )
+
+
+def _json_kind(value: Any) -> str:
+    match value:
+        case None:
+            return "null"
+        case bool():
+            return "a boolean"
+        case int() | float():
+            return "a number"
+        case str():
+            return "a string"
+        case list():
+            return "an array"
+    return "something else"
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        if (malformed := malformed_body(exc)) is not None:
+            return problem_response(malformed)
         errors = [
             FieldError(field=_field_name(tuple(e["loc"])), message=str(e["msg"]))
             for e in exc.errors()

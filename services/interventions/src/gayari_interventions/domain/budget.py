@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from gayari_interventions.domain.rules import BudgetLine, require_agency
+from gayari_interventions.domain.rules import BudgetLine, Integer, require_agency
 from gayari_shared.events.interventions import BudgetAllocatedV1
 
 # Ten trillion rupiah is several times the regency's whole annual budget: a typing error.
@@ -20,8 +20,8 @@ class BudgetAllocationRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    fiscal_year: int = Field(ge=2000, le=2100)
-    amount_idr: int = Field(gt=0, le=MAX_ALLOCATION_IDR)
+    fiscal_year: Integer = Field(ge=2000, le=2100)
+    amount_idr: Integer = Field(gt=0, le=MAX_ALLOCATION_IDR)
     budget_line: BudgetLine | None = None
 
 

@@ -10,13 +10,14 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gayari_interventions.domain.households import KnownHousehold, require_enrolled
-from gayari_interventions.domain.rules import BudgetLine, Text200, require_agency
+from gayari_interventions.domain.rules import BudgetLine, Integer, Text200, require_agency
 from gayari_shared.events.interventions import (
     GrantIssuedV2,
     GrantItem,
     GrantKind,
     fiscal_year_of,
 )
+from gayari_shared.inputs import Text30
 from gayari_shared.rules import RuleViolationError
 
 # A single grant above one billion rupiah is a typing error, not a micro-business grant.
@@ -29,9 +30,9 @@ class GrantItemRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     description: Text200
-    quantity: int = Field(gt=0, le=1_000_000)
-    unit: str = Field(min_length=1, max_length=30, examples=["ekor", "buah", "set"])
-    unit_value_idr: int = Field(gt=0, le=MAX_GRANT_IDR)
+    quantity: Integer = Field(gt=0, le=1_000_000)
+    unit: Text30 = Field(examples=["ekor", "buah", "set"])
+    unit_value_idr: Integer = Field(gt=0, le=MAX_GRANT_IDR)
 
     @property
     def value_idr(self) -> int:
@@ -49,10 +50,10 @@ class GrantRequest(BaseModel):
 
     household_id: uuid.UUID
     kind: GrantKind
-    amount_idr: int | None = Field(default=None, gt=0, le=MAX_GRANT_IDR, description="Rupiah")
+    amount_idr: Integer | None = Field(default=None, gt=0, le=MAX_GRANT_IDR, description="Rupiah")
     items: list[GrantItemRequest] = Field(default_factory=list, max_length=100)
     purpose: Text200 = Field(examples=["Modal usaha warung sembako"])
-    fiscal_year: int | None = Field(
+    fiscal_year: Integer | None = Field(
         default=None, ge=2000, le=2100, description="Defaults to the current one (Jakarta time)"
     )
     budget_line: BudgetLine | None = Field(default=None, examples=["5.1.05.05.01.0001"])

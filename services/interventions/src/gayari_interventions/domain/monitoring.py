@@ -8,21 +8,41 @@ from collections.abc import Collection
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+)
 
 from gayari_interventions.domain.households import (
     KnownHousehold,
     not_before_enrolment,
     require_enrolled,
 )
-from gayari_interventions.domain.rules import HouseholdDay, not_in_future, require_agency
+from gayari_interventions.domain.rules import (
+    HouseholdDay,
+    Integer,
+    not_in_future,
+    require_agency,
+)
 from gayari_shared.events.interventions import (
     BusinessStatus,
     BusinessSurveyedV1,
     MentoringVisitedV1,
 )
+from gayari_shared.inputs import free_text
 
-Notes = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+# Free text: several lines, tab and line breaks allowed, no other control character.
+Notes = Annotated[
+    str,
+    Strict(),
+    StringConstraints(strip_whitespace=True, max_length=4000),
+    AfterValidator(free_text),
+]
 # Above ten billion rupiah a month is not a micro business: a typing error.
 MAX_MONTHLY_INCOME_IDR = 10_000_000_000
 
@@ -55,8 +75,8 @@ class BusinessSurveyRequest(BaseModel):
 
     household_id: uuid.UUID
     surveyed_on: HouseholdDay
-    monthly_income_idr: int = Field(ge=0, le=MAX_MONTHLY_INCOME_IDR)
-    workers: int = Field(ge=0, le=1000, description="People working in it, the owner included")
+    monthly_income_idr: Integer = Field(ge=0, le=MAX_MONTHLY_INCOME_IDR)
+    workers: Integer = Field(ge=0, le=1000, description="People working in it, the owner included")
 
 
 class BusinessSurvey(BaseModel):

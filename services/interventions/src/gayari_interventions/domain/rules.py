@@ -3,35 +3,19 @@ RuleViolationError (422). Entrypoints turn them into problem details (HTTP) or d
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import Field
 
 from gayari_shared.events.interventions import JAKARTA
+from gayari_shared.inputs import Integer, IsoDate, Text64, Text200
 from gayari_shared.rules import RuleViolationError
 
-# Free text an operator types: surrounding blanks are noise, an empty text is no text.
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-BudgetLine = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _iso_date_only(value: object) -> object:
-    # Pydantic's lax dates take a number, or a string of digits, as Unix time: "0" would be a
-    # training on 1970-01-01. A day in a request is written as the OpenAPI document says.
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and _ISO_DATE.match(value):
-        return value
-    raise ValueError("must be a date written YYYY-MM-DD")
-
-
-# A calendar day in a request: YYYY-MM-DD (OpenAPI `format: date`), nothing else.
-IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
+# The strict input types of every request (gayari_shared.inputs), by the names used here.
+__all__ = ["BudgetLine", "HouseholdDay", "Integer", "IsoDate", "Text200"]
+BudgetLine = Text64
 # The day a household's record happened: see households.not_before_enrolment.
 HouseholdDay = Annotated[
     IsoDate,

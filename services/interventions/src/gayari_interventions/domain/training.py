@@ -21,6 +21,7 @@ from gayari_interventions.domain.households import (
 from gayari_interventions.domain.rules import (
     ConflictError,
     HouseholdDay,
+    Integer,
     IsoDate,
     Text200,
     not_in_future,
@@ -42,7 +43,7 @@ class TrainingSessionRequest(BaseModel):
     topic: Text200 = Field(examples=["Budidaya ikan nila"])
     starts_on: IsoDate
     ends_on: IsoDate
-    hours: int = Field(gt=0, le=1000, description="Hours of instruction over the session")
+    hours: Integer = Field(gt=0, le=1000, description="Hours of instruction over the session")
     place: Text200 = Field(examples=["Balai Desa Bukit Raya"])
 
 

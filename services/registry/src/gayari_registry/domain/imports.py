@@ -24,6 +24,7 @@ from gayari_registry.domain.model import (
     Sex,
     VillageCode,
 )
+from gayari_shared.inputs import SingleLine, WrittenInt
 
 COLUMNS: Final = (
     "kk",
@@ -77,8 +78,8 @@ class ImportRow(BaseModel):
     village_code: VillageCode
     rt: Neighbourhood
     rw: Neighbourhood
-    address: str = Field(max_length=200)
-    welfare_decile: int = Field(ge=1, le=10)
+    address: SingleLine = Field(max_length=200)
+    welfare_decile: WrittenInt = Field(ge=1, le=10)
     nik: Digits16
     name: PersonName
     sex: Annotated[Sex, _alias(_SEXES)]
@@ -128,8 +129,10 @@ def missing_columns(header: Sequence[str]) -> list[str]:
 
 
 def parse_row(values: Mapping[str, str]) -> ImportRow | list[RowError]:
+    """The row's columns checked: a cell is text, a number only when written in digits 0-9
+    (spreadsheets' padding around it aside), and no cell holds a control character."""
     try:
-        return ImportRow.model_validate(values)
+        return ImportRow.model_validate({name: value.strip() for name, value in values.items()})
     except ValidationError as exc:
         return [RowError(str(e["loc"][0]) if e["loc"] else "row", e["msg"]) for e in exc.errors()]
 

@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     model_validator,
 )
@@ -27,14 +28,19 @@ from gayari_shared.events.contracts import (
     HouseholdRegisteredV1,
 )
 from gayari_shared.events.households import ExitReason
+from gayari_shared.inputs import Integer, IsoDate, SingleLine, Text120
 from gayari_shared.rules import RuleViolationError
 
-Digits16 = Annotated[str, StringConstraints(pattern=r"^\d{16}$")]
-VillageCode = Annotated[str, StringConstraints(pattern=r"^\d{2}\.\d{2}\.\d{2}\.\d{4}$")]
-PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+# Digits are 0-9: the patterns' \d would also take other scripts' digits (pydantic's regex
+# engine is Unicode-aware). Strict: a number is not a text, even one of the right digits.
+Digits16 = Annotated[str, Strict(), StringConstraints(pattern=r"^[0-9]{16}$")]
+VillageCode = Annotated[
+    str, Strict(), StringConstraints(pattern=r"^[0-9]{2}\.[0-9]{2}\.[0-9]{2}\.[0-9]{4}$")
+]
+PersonName = Text120
 # RT and RW numbers are written with or without leading zeros; stored as three digits.
 Neighbourhood = Annotated[
-    str, StringConstraints(pattern=r"^\d{1,3}$"), AfterValidator(lambda v: v.zfill(3))
+    str, Strict(), StringConstraints(pattern=r"^[0-9]{1,3}$"), AfterValidator(lambda v: v.zfill(3))
 ]
 Sex = Literal["M", "F"]
 Relationship = Literal["head", "spouse", "child", "parent", "other"]
@@ -50,7 +56,7 @@ class NewMember(BaseModel):
     name: PersonName
     nik: Digits16 = Field(description="Nomor Induk Kependudukan, 16 digits")
     sex: Sex
-    birth_date: date
+    birth_date: IsoDate
     relationship: Relationship
 
 
@@ -76,7 +82,9 @@ class Address(BaseModel):
 
     rt: Neighbourhood = Field(description="Rukun Tetangga number, e.g. 003")
     rw: Neighbourhood = Field(description="Rukun Warga number, e.g. 001")
-    street: str = Field(default="", max_length=200, description="Street, hamlet (dusun), house")
+    street: SingleLine = Field(
+        default="", max_length=200, description="Street, hamlet (dusun), house"
+    )
 
 
 class Flag(BaseModel):
@@ -108,7 +116,7 @@ class HouseholdApplication(BaseModel):
     head_name: PersonName
     village_code: VillageCode = Field(description="Kemendagri village code, e.g. 62.09.01.2001")
     address: Address | None = None
-    welfare_decile: int = Field(ge=1, le=10, description="Socio-economic welfare decile, 1-10")
+    welfare_decile: Integer = Field(ge=1, le=10, description="Socio-economic welfare decile, 1-10")
     members: list[NewMember] = Field(min_length=1)
 
 
@@ -121,7 +129,7 @@ class DetailsChange(BaseModel):
     head_name: PersonName | None = None
     village_code: VillageCode | None = None
     address: Address | None = None
-    welfare_decile: int | None = Field(default=None, ge=1, le=10)
+    welfare_decile: Integer | None = Field(default=None, ge=1, le=10)
     members: list[MemberUpdate] | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")

@@ -49,6 +49,7 @@ from gayari_shared.events.households import ExitReason
 from gayari_shared.http.correlation import current_correlation_id
 from gayari_shared.http.idempotency import IdempotentRoute, authorized_idempotent
 from gayari_shared.http.problems import FieldError, Problem, ProblemError
+from gayari_shared.inputs import Integer, WrittenInt
 from gayari_shared.rules import RuleViolationError
 
 
@@ -82,7 +83,7 @@ class HouseholdView(BaseModel):
 class EnrolmentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cohort_year: int = Field(ge=2000, le=2100, description="The GAYARI cohort, e.g. 2026")
+    cohort_year: Integer = Field(ge=2000, le=2100, description="The GAYARI cohort, e.g. 2026")
 
 
 class ExitRequest(BaseModel):
@@ -247,7 +248,7 @@ async def post_household(
 async def list_near_duplicates(
     request: Request,
     trail: AuditTrailDep,
-    limit: int = Query(default=100, ge=1, le=1000, examples=[100]),
+    limit: Annotated[WrittenInt, Query(ge=1, le=1000, examples=[100])] = 100,
 ) -> NearDuplicates:
     """Households with the same head's name (ignoring case and spaces) and birth date in one
     village: maybe one family under two KKs. Listed for a person to review, never merged."""
@@ -424,12 +425,14 @@ CSV_BODY = {
 )
 async def import_csv(
     request: Request,
-    first_row: int = Query(
-        default=1,
-        ge=1,
-        description="The header's row number, when the body is part of a file",
-        examples=[1],
-    ),
+    first_row: Annotated[
+        WrittenInt,
+        Query(
+            ge=1,
+            description="The header's row number, when the body is part of a file",
+            examples=[1],
+        ),
+    ] = 1,
 ) -> ImportReport:
     """Register the households of a CSV (one row per member; columns kk, village_code, rt, rw,
     address, welfare_decile, nik, name, sex, birth_date, relationship; the rows of one KK
