@@ -18,6 +18,7 @@ from gayari_interventions.domain.monitoring import BusinessSurveyRequest, Mentor
 from gayari_interventions.domain.voids import VoidRequest
 from gayari_shared.events.base import AGENCY_CODE_PATTERN
 from gayari_shared.events.envelope import Envelope
+from gayari_shared.inputs import single_line
 
 AgencyCode = Annotated[str, StringConstraints(pattern=AGENCY_CODE_PATTERN)]
 
@@ -62,6 +63,11 @@ INTAKE_TYPES: Final[dict[str, type[IntakeMessage]]] = {
 }
 
 
+def invalid_values(exc: ValidationError) -> str:
+    """Each refused field with why, e.g. `amount_idr: Input should be a valid integer`."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'data'}: {e['msg']}" for e in exc.errors())
+
+
 def agency_of_topic(topic: str, prefix: str) -> str | None:
     stem = f"{prefix}.intake."
     return topic.removeprefix(stem) if topic.startswith(stem) else None
@@ -78,11 +84,18 @@ def validate_intake(envelope: Envelope, topic_agency: str) -> IntakeMessage:
         raise IntakeRejectedError(
             "agency-mismatch", f"ce_source {envelope.source} on the intake topic of {topic_agency}"
         )
+    for name, text in (
+        ("ce_correlationid", envelope.correlationid),
+        ("ce_tracestate", envelope.tracestate or ""),
+    ):
+        try:
+            single_line(text)
+        except ValueError as exc:
+            raise IntakeRejectedError("invalid-cloudevent", f"{name} {exc}") from exc
     try:
         message = model.model_validate(envelope.data)
     except ValidationError as exc:
-        fields = ", ".join(".".join(map(str, e["loc"])) or "data" for e in exc.errors())
-        raise IntakeRejectedError("invalid-data", f"invalid or missing: {fields}") from exc
+        raise IntakeRejectedError("invalid-data", invalid_values(exc)) from exc
     if message.agency != topic_agency:
         raise IntakeRejectedError(
             "agency-mismatch", f"agency {message.agency} on the intake topic of {topic_agency}"

@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from faststream import AckPolicy
@@ -127,12 +128,28 @@ async def _take(wiring: IntakeWiring, record: ConsumerRecord[bytes, bytes]) -> N
             wiring, record, agency, event_id, code="household-not-known-yet", detail=detail
         )
         return
-    except (ForbiddenError, NotFoundError, ConflictError) as exc:
-        code = {ForbiddenError: "forbidden", NotFoundError: "not-found"}.get(type(exc), "conflict")
-        await _reject(wiring, record, agency, event_id, code=code, detail=str(exc))
+    except (
+        ForbiddenError,
+        NotFoundError,
+        ConflictError,
+        asyncpg.DataError,
+        UnicodeEncodeError,
+    ) as exc:
+        code, detail = _refusal(exc)
+        await _reject(wiring, record, agency, event_id, code=code, detail=detail)
         return
     EVENTS_CONSUMED.labels(CONSUMER, record.topic, "applied").inc()
     log.info("intake event accepted", agency=agency, record_id=str(created))
+
+
+def _refusal(exc: Exception) -> tuple[str, str]:
+    """The dead-letter code and detail of a domain refusal or a value the database refused."""
+    if isinstance(exc, asyncpg.DataError | UnicodeEncodeError):
+        # SQLSTATE class 22, or text that cannot be encoded: the record's fault, not a passing
+        # one. Read again, it would be refused again and block its partition.
+        return "invalid-data", f"a value the database cannot store ({type(exc).__name__}: {exc})"
+    code = {ForbiddenError: "forbidden", NotFoundError: "not-found"}.get(type(exc), "conflict")
+    return code, str(exc)
 
 
 async def _reject(
