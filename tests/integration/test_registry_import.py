@@ -181,6 +181,50 @@ async def test_a_file_that_is_no_household_csv_writes_nothing(
     assert await written(registry_db) == (0, 0, 0, 0)
 
 
+# Strict cells: a number only in digits 0-9 (padding aside), no control character in any text
+# (line breaks and tabs only in the address). Each KK is one head; (row, column refused or None).
+STRICT_CELLS: list[tuple[dict[str, str], str | None]] = [
+    ({"name": "Siti\x00Aminah"}, "name"),
+    ({"name": "Siti\tAminah"}, "name"),
+    ({"name": "Siti\x1b[2JAminah"}, "name"),
+    ({"address": "Dusun\x00Sungai"}, "address"),
+    ({"address": "Dusun\x07Sungai"}, "address"),
+    ({"welfare_decile": "2.0"}, "welfare_decile"),
+    ({"welfare_decile": "\u0662"}, "welfare_decile"),  # ARABIC-INDIC DIGIT TWO
+    ({"welfare_decile": "+2"}, "welfare_decile"),
+    ({"welfare_decile": "true"}, "welfare_decile"),
+    ({"welfare_decile": "abc"}, "welfare_decile"),
+    ({"rt": "\u0663"}, "rt"),
+    ({"kk": "6209010000000\x0001"}, "kk"),
+    ({"birth_date": "19800105"}, "birth_date"),
+    ({"welfare_decile": " 3 "}, None),
+    ({"address": "Jl. Bukit\n\tDusun Sungai"}, None),
+]
+
+
+async def test_cells_are_checked_strictly_row_by_row(
+    registry: httpx.AsyncClient, registry_db: str
+) -> None:
+    rows = []
+    for n, (overrides, _) in enumerate(STRICT_CELLS):
+        kk, nik = f"62090100000{n:05d}", f"62090145018{n:05d}"
+        head = {"kk": kk, "nik": nik, "name": "Siti Aminah", **overrides}
+        rows.append(member_row(head.pop("kk"), head.pop("nik"), head.pop("name"), "head", **head))
+    reply = await post_csv(registry, HEADER + "".join(rows))
+    assert reply.status_code == 200, reply.text
+    report = {r["row"]: r for r in reply.json()["rows"]}
+    assert len(report) == len(STRICT_CELLS), report
+    for n, (overrides, column) in enumerate(STRICT_CELLS):
+        row = report[n + 2]
+        if column is None:
+            assert row["status"] == "created", (overrides, row)
+        else:
+            assert row["status"] == "rejected", (overrides, row)
+            assert [e["column"] for e in row["errors"]] == [column], (overrides, row)
+    created = sum(column is None for _, column in STRICT_CELLS)
+    assert await written(registry_db) == (created, created, 0, created)
+
+
 def big_csv(households: int) -> str:
     """`households` families of four in the villages of Lamandau, NIKs from their districts."""
     villages = load_areas().villages_in("62.09")

@@ -24,7 +24,7 @@ from gayari_registry.domain.model import (
     Sex,
     VillageCode,
 )
-from gayari_shared.inputs import SingleLine, WrittenInt
+from gayari_shared.inputs import FreeText, WrittenInt
 
 COLUMNS: Final = (
     "kk",
@@ -78,7 +78,7 @@ class ImportRow(BaseModel):
     village_code: VillageCode
     rt: Neighbourhood
     rw: Neighbourhood
-    address: SingleLine = Field(max_length=200)
+    address: FreeText = Field(max_length=200)
     welfare_decile: WrittenInt = Field(ge=1, le=10)
     nik: Digits16
     name: PersonName

@@ -28,7 +28,7 @@ from gayari_shared.events.contracts import (
     HouseholdRegisteredV1,
 )
 from gayari_shared.events.households import ExitReason
-from gayari_shared.inputs import Integer, IsoDate, SingleLine, Text120
+from gayari_shared.inputs import FreeText, Integer, IsoDate, Text120
 from gayari_shared.rules import RuleViolationError
 
 # Digits are 0-9: the patterns' \d would also take other scripts' digits (pydantic's regex
@@ -82,7 +82,8 @@ class Address(BaseModel):
 
     rt: Neighbourhood = Field(description="Rukun Tetangga number, e.g. 003")
     rw: Neighbourhood = Field(description="Rukun Warga number, e.g. 001")
-    street: SingleLine = Field(
+    # Free text: an address may be written on several lines.
+    street: FreeText = Field(
         default="", max_length=200, description="Street, hamlet (dusun), house"
     )
 
