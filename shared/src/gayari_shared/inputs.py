@@ -72,15 +72,11 @@ def _iso_date_only(value: object) -> object:
 Integer = Annotated[int, Strict()]
 
 
-def _as_is(value: int) -> int:
-    return value
-
-
-# A whole number given as text (a CSV cell, a query parameter): digits 0-9 only. The no-op
-# after-validator is there for the JSON schema: without it, pydantic cannot put a field's
-# bounds (ge, le) on the integer under the before-validator and publishes them as unknown
-# keywords instead of minimum and maximum (tests/unit/test_strict_inputs.py).
-WrittenInt = Annotated[int, AfterValidator(_as_is), BeforeValidator(_written_int)]
+# A whole number given as text (a CSV cell, a query parameter): digits 0-9 only. Put it after
+# the field's bounds, `Annotated[int, Field(ge=1, le=10), DIGITS_ONLY]`: given before them (or
+# as the field's default), pydantic cannot put the bounds on the integer under it and publishes
+# them as unknown keywords instead of minimum and maximum (tests/unit/test_strict_inputs.py).
+DIGITS_ONLY: Final = BeforeValidator(_written_int)
 # A calendar day: YYYY-MM-DD (OpenAPI `format: date`), nothing else.
 IsoDate = Annotated[date, BeforeValidator(_iso_date_only)]
 # A text of one line, taken as it is: not a number, no control characters.

@@ -24,7 +24,7 @@ from gayari_registry.domain.model import (
     Sex,
     VillageCode,
 )
-from gayari_shared.inputs import FreeText, WrittenInt
+from gayari_shared.inputs import DIGITS_ONLY, FreeText
 
 COLUMNS: Final = (
     "kk",
@@ -79,7 +79,7 @@ class ImportRow(BaseModel):
     rt: Neighbourhood
     rw: Neighbourhood
     address: FreeText = Field(max_length=200)
-    welfare_decile: WrittenInt = Field(ge=1, le=10)
+    welfare_decile: Annotated[int, Field(ge=1, le=10), DIGITS_ONLY]
     nik: Digits16
     name: PersonName
     sex: Annotated[Sex, _alias(_SEXES)]

@@ -49,7 +49,7 @@ from gayari_shared.events.households import ExitReason
 from gayari_shared.http.correlation import current_correlation_id
 from gayari_shared.http.idempotency import IdempotentRoute, authorized_idempotent
 from gayari_shared.http.problems import FieldError, Problem, ProblemError
-from gayari_shared.inputs import Integer, WrittenInt
+from gayari_shared.inputs import DIGITS_ONLY, Integer
 from gayari_shared.rules import RuleViolationError
 
 
@@ -248,7 +248,7 @@ async def post_household(
 async def list_near_duplicates(
     request: Request,
     trail: AuditTrailDep,
-    limit: Annotated[WrittenInt, Query(ge=1, le=1000, examples=[100])] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000, examples=[100]), DIGITS_ONLY] = 100,
 ) -> NearDuplicates:
     """Households with the same head's name (ignoring case and spaces) and birth date in one
     village: maybe one family under two KKs. Listed for a person to review, never merged."""
@@ -426,12 +426,13 @@ CSV_BODY = {
 async def import_csv(
     request: Request,
     first_row: Annotated[
-        WrittenInt,
+        int,
         Query(
             ge=1,
             description="The header's row number, when the body is part of a file",
             examples=[1],
         ),
+        DIGITS_ONLY,
     ] = 1,
 ) -> ImportReport:
     """Register the households of a CSV (one row per member; columns kk, village_code, rt, rw,
