@@ -17,6 +17,11 @@ log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 INVALID_JSON: Final = "urn:gayari:problem:invalid-json"
+# The description of the 400 every operation with a JSON body declares.
+NOT_JSON: Final = (
+    "The body is not valid JSON (the detail says where: line, column, position), not UTF-8, "
+    "or not a JSON object"
+)
 _UNAVAILABLE = (
     OSError,
     asyncpg.PostgresConnectionError,

@@ -40,7 +40,13 @@ from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_shared.auth import Principal, Role
 from gayari_shared.http.correlation import current_correlation_id
 from gayari_shared.http.idempotency import IdempotentRoute, authorized_idempotent
-from gayari_shared.http.problems import FieldError, Problem, ProblemError, problem_response
+from gayari_shared.http.problems import (
+    NOT_JSON,
+    FieldError,
+    Problem,
+    ProblemError,
+    problem_response,
+)
 from gayari_shared.rules import RuleViolationError
 
 # The Problem schema for the problem+json body too, so that clients (and the fuzz tests'
@@ -52,11 +58,10 @@ PROBLEM: dict[str, Any] = {
 CREATED: dict[str, Any] = {
     "status_code": status.HTTP_201_CREATED,
     "responses": {
-        # FastAPI answers a JSON body it cannot even decode (not UTF-8) with a 400 problem.
+        # A body that is no JSON object at all: nothing to name but where it breaks.
         400: {
             **PROBLEM,
-            "description": "The body cannot be read as JSON (e.g. it is not UTF-8), or the "
-            "Idempotency-Key is malformed",
+            "description": f"{NOT_JSON}; or the Idempotency-Key is malformed",
         },
         401: {**PROBLEM, "description": "No API key, or an unknown, revoked or expired one"},
         403: PROBLEM,

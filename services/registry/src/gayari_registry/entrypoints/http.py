@@ -48,7 +48,7 @@ from gayari_shared.auth import Principal, Role, authorized
 from gayari_shared.events.households import ExitReason
 from gayari_shared.http.correlation import current_correlation_id
 from gayari_shared.http.idempotency import IdempotentRoute, authorized_idempotent
-from gayari_shared.http.problems import FieldError, Problem, ProblemError
+from gayari_shared.http.problems import NOT_JSON, FieldError, Problem, ProblemError
 from gayari_shared.inputs import DIGITS_ONLY, Integer
 from gayari_shared.rules import RuleViolationError
 
@@ -148,12 +148,11 @@ AUTH: dict[int | str, dict[str, Any]] = {
     401: {**PROBLEM, "description": "No API key, or an unknown, revoked or expired one"},
     403: {**PROBLEM, "description": "The key lacks the role"},
 }
-# FastAPI answers a JSON body it cannot even decode (not UTF-8) with a 400 problem.
+# A body that is no JSON object at all: nothing to name but where it breaks.
 UNREADABLE: dict[int | str, dict[str, Any]] = {
     400: {
         **PROBLEM,
-        "description": "The body cannot be read as JSON (e.g. it is not UTF-8), or the "
-        "Idempotency-Key is malformed",
+        "description": f"{NOT_JSON}; or the Idempotency-Key is malformed",
     }
 }
 # Every response with a household carries its version as a strong ETag, "3".
