@@ -224,6 +224,16 @@ def intake_bodies(household: str) -> dict[str, list[dict[str, Any]]]:
         "gayari.intake.business-survey.v1": [
             {**common, "surveyed_on": today, "monthly_income_idr": 2_000_000, "workers": 2}
         ],
+        # Valid, but it voids no record: varied only, not sent as it is.
+        "gayari.intake.void.v1": [
+            {
+                **common,
+                "intervention_type": "grant",
+                "intervention_id": str(uuid.uuid4()),
+                "reason": "other",
+                "explanation": "Salah input",
+            }
+        ],
     }
 
 
@@ -252,7 +262,7 @@ async def test_wrong_values_on_the_intake_are_dead_lettered_and_the_partition_mo
             ("gayari.intake.grant.v1", grant, {"ce_correlationid": text}, "ce_correlationid")
             for text in drawn(with_a_control(CONTROLS), INTAKE_EXAMPLES * 2)
         ]
-        valid = [(t, b[0]) for t, b in bodies.items()]
+        valid = [(t, b[0]) for t, b in bodies.items() if t != "gayari.intake.void.v1"]
         producer = AIOKafkaProducer(bootstrap_servers=settings_.kafka_bootstrap_servers, acks="all")
         expected: dict[bytes, tuple[str, dict[str, Any], str]] = {}
         await producer.start()

@@ -33,6 +33,7 @@ from gayari_shared.audit.http import AuditTrail, AuditTrailDep
 from gayari_shared.auth import Principal, Role, authorized
 from gayari_shared.http.openapi import DeclaredQueryRoute
 from gayari_shared.http.problems import ProblemError
+from gayari_shared.inputs import DIGITS_ONLY
 
 READ_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {**PROBLEM, "description": "No API key, or an unknown, revoked or expired one"},
@@ -112,8 +113,9 @@ class RecordQuery(BaseModel):
             "BkMmI3YzhlMTEiXQ"
         ],
     )
-    limit: int = Field(
-        default=DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Records per page", examples=[100]
+    # Written in the digits 0-9: "1.0", "+5" or "true" is no page size.
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE), DIGITS_ONLY] = Field(
+        default=DEFAULT_PAGE, description="Records per page", examples=[100]
     )
 
     def to_filter(self, agency: str | None) -> RecordFilter:
