@@ -38,7 +38,7 @@ class Leaf:
         return ".".join(map(str, self.path))
 
 
-def _resolve(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+def resolve(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
     while "$ref" in schema:
         schema = definitions[schema["$ref"].rsplit("/", 1)[-1]]
     return schema
@@ -56,7 +56,7 @@ def _kind(schema: dict[str, Any]) -> str | None:
 
 
 def _object_of(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
-    schema = _resolve(schema, definitions)
+    schema = resolve(schema, definitions)
     for option in schema.get("anyOf", []):
         if option.get("type") != "null":
             return _object_of(option, definitions)
@@ -73,7 +73,7 @@ def leaves(schema: dict[str, Any], definitions: dict[str, Any], body: Any) -> li
     def walk(node: dict[str, Any], value: Any, path: Path) -> None:
         node = _object_of(node, definitions)
         for name, property_schema in node.get("properties", {}).items():
-            kind = _kind(_resolve(property_schema, definitions))
+            kind = _kind(resolve(property_schema, definitions))
             here = (*path, name)
             if kind in ("integer", "string"):
                 found.append(Leaf(here, kind))  # type: ignore[arg-type]

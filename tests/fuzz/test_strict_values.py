@@ -37,6 +37,7 @@ from tests.fuzz.strict_values import (
     Leaf,
     leaves,
     not_written_digits,
+    resolve,
     with_a_control,
     with_value,
     wrong_for,
@@ -144,7 +145,8 @@ def check_service(base_url: str, key: str, service: str) -> dict[str, int]:
             )
         for path, item in document["paths"].items():
             for method, operation in item.items():
-                for parameter in operation.get("parameters", []):
+                for declared in operation.get("parameters", []):
+                    parameter = resolve(declared, document["components"].get("parameters", {}))
                     if parameter["in"] == "query" and parameter["schema"].get("type") == "integer":
                         url = re.sub(r"\{[^}]+\}", HID, path)
                         sent[f"{method.upper()} {path}?{parameter['name']}"] = (
@@ -294,7 +296,8 @@ async def test_wrong_values_on_the_intake_are_dead_lettered_and_the_partition_mo
         )
         every_headers = [{name: bytes(value) for name, value in r.headers} for r in every_dead]
         dead = [h for h in every_headers if h["dlq-consumer"] == b"interventions-intake"]
-        assert sorted(h["ce_id"] for h in dead) == sorted(expected)
+        # Sets: a record read again after a rebalance may be dead-lettered twice (at least once).
+        assert {h["ce_id"] for h in dead} == set(expected)
         for letter in dead:
             code, data, field = expected[letter["ce_id"]]
             reason = letter["dlq-reason"].decode()
