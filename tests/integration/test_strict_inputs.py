@@ -438,6 +438,11 @@ async def test_reporting_answers_bad_query_values_with_422(
         "/summary?agency=%00",
         "/summary?village=62.09.01.2001%00",
         "/timeseries?month=%00",
+        "/timeseries?month=0000-09",  # a year before any calendar (was a 500)
+        "/summary?month=9999-12",  # its month's end beyond any calendar (was a 500)
+        "/summary?fiscal_year=%D9%A2%D9%A0%D9%A2%D9%A6",  # 2026 in Arabic-Indic digits
+        "/unserved?as_of=0001-01-01",  # its cut-off before any calendar (was a 500)
+        "/unserved?as_of=9999-12-31",
         "/unserved?days=1.5",
         "/unserved?as_of=%00",
         "/unserved?limit=true",

@@ -19,8 +19,12 @@ from typing import Final
 
 from gayari_reporting.domain.areas import AreaIndex, Level, level_of
 
-MONTH: Final = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-DAY: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Digits 0-9 only: Python's \d (and int()) would also take other scripts' digits.
+MONTH: Final = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
+DAY: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+# The years a month or a day may name: those of the fiscal years, so that no date arithmetic
+# (a month's end, a cut-off days before a day) leaves the calendar.
+YEARS: Final = range(2000, 2101)
 
 AREA_FILTERS: Final = frozenset({"area", "district", "village"})
 TIME_FILTERS: Final = frozenset({"fiscal_year", "month"})
@@ -109,22 +113,8 @@ def parse_filters(
     fiscal_year = _integer(values, "fiscal_year", 2000, 2100, errors)
     days = _integer(values, "days", 1, max_days, errors)
 
-    month: date | None = None
-    if "month" in values:
-        matched = MONTH.match(values["month"])
-        if matched is None:
-            errors.append(ParameterError("month", "expected YYYY-MM"))
-        else:
-            month = date(int(matched[1]), int(matched[2]), 1)
-
-    as_of: date | None = None
-    if "as_of" in values:
-        try:
-            if not DAY.match(values["as_of"]):
-                raise ValueError
-            as_of = date.fromisoformat(values["as_of"])
-        except ValueError:
-            errors.append(ParameterError("as_of", "expected a date YYYY-MM-DD"))
+    month = _month(values, errors)
+    as_of = _as_of(values, errors)
 
     limit = _integer(values, "limit", 1, MAX_LIMIT, errors)
     after = _cursor(values, errors)
@@ -155,6 +145,31 @@ def decode_cursor(text: str) -> Cursor | None:
     ):
         return None
     return tuple(key)
+
+
+def _month(values: dict[str, str], errors: list[ParameterError]) -> date | None:
+    if "month" not in values:
+        return None
+    matched = MONTH.match(values["month"])
+    if matched is None or int(matched[1]) not in YEARS:
+        errors.append(ParameterError("month", "expected YYYY-MM, a month of 2000 to 2100"))
+        return None
+    return date(int(matched[1]), int(matched[2]), 1)
+
+
+def _as_of(values: dict[str, str], errors: list[ParameterError]) -> date | None:
+    if "as_of" not in values:
+        return None
+    try:
+        if not DAY.match(values["as_of"]):
+            raise ValueError
+        as_of = date.fromisoformat(values["as_of"])
+    except ValueError:
+        as_of = None
+    if as_of is None or as_of.year not in YEARS:
+        errors.append(ParameterError("as_of", "expected a date YYYY-MM-DD of 2000 to 2100"))
+        return None
+    return as_of
 
 
 def _cursor(values: dict[str, str], errors: list[ParameterError]) -> Cursor | None:
@@ -198,7 +213,7 @@ def _integer(
     if name not in values:
         return None
     text = values[name]
-    if not re.fullmatch(r"\d{1,6}", text) or not low <= int(text) <= high:
+    if not re.fullmatch(r"[0-9]{1,6}", text) or not low <= int(text) <= high:
         errors.append(ParameterError(name, f"expected a whole number from {low} to {high}"))
         return None
     return int(text)
