@@ -29,6 +29,7 @@ from gayari_interventions.domain.intake import INTAKE_TYPES
 from gayari_interventions.settings import InterventionsSettings
 from gayari_registry.bootstrap import create_app as registry_app
 from gayari_registry.settings import RegistrySettings
+from gayari_shared.auth.keys import KeyFile, Role, issue_key
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory, KeySet
 from tests.fuzz.fuzzing import PROBLEM_JSON, served
@@ -166,12 +167,14 @@ async def test_wrong_values_over_http_are_422_naming_the_field(
     interventions = interventions_app(
         isolated_settings, InterventionsSettings(database_url=await databases.create("propint"))
     )
+    # An agency's key with every role (administration too), so that no operation stops at a
+    # 403 before its parameters are read.
+    key, record = issue_key("strict values", set(Role), agency="dinsos")
+    KeyFile(api_keys.path).add(record)
     async with served(registry) as registry_url, served(interventions) as interventions_url:
-        registry_sent = await asyncio.to_thread(
-            check_service, registry_url, api_keys.agencies["dinsos"], "registry"
-        )
+        registry_sent = await asyncio.to_thread(check_service, registry_url, key, "registry")
         interventions_sent = await asyncio.to_thread(
-            check_service, interventions_url, api_keys.agencies["dispar"], "interventions"
+            check_service, interventions_url, key, "interventions"
         )
     # Every operation was exercised (Hypothesis ran, and did not stop at its first example).
     assert set(registry_sent) >= {"household", "change", "enrolment", "exit"}
