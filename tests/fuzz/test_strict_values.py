@@ -44,7 +44,7 @@ from tests.fuzz.strict_values import (
     wrong_for,
 )
 from tests.integration.test_intake_kcat import ce_headers
-from tests.integration.test_intake_strict import enrolled_household
+from tests.integration.test_intake_strict import enrolled_household, lamandau_today
 from tests.integration.test_strict_inputs import HID, VALID
 from tests.kafka_tools import read_topic
 
@@ -197,7 +197,7 @@ def drawn(strategy: st.SearchStrategy[Any], examples: int) -> list[Any]:
 
 def intake_bodies(household: str) -> dict[str, list[dict[str, Any]]]:
     """Valid data of every intake type (a grant both of a capital and of equipment)."""
-    today = date.today().isoformat()
+    today = lamandau_today()
     common = {"household_id": household, "agency": "distakan"}
     return {
         "gayari.intake.grant.v1": [

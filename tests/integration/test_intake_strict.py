@@ -8,7 +8,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -20,6 +20,7 @@ from gayari_interventions.bootstrap import create_app
 from gayari_interventions.settings import InterventionsSettings
 from gayari_shared.events.factory import envelope_for
 from gayari_shared.events.households import HouseholdEnrolledV1, HouseholdRegisteredV1
+from gayari_shared.events.interventions import JAKARTA
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory
 from tests.integration.test_intake_kcat import ce_headers, publish_households
@@ -78,6 +79,12 @@ async def enrolled_household(settings: CommonSettings, database_url: str) -> uui
     return household_id
 
 
+def lamandau_today() -> str:
+    # Records' days are Lamandau's (Jakarta time): after 17:00 UTC, UTC's today is yesterday
+    # there, before the household's registration day.
+    return datetime.now(JAKARTA).date().isoformat()
+
+
 def bad_records(household: str) -> list[tuple[str, dict[str, Any], dict[str, str], str, str]]:
     """(type, value, header overrides, expected reason code, what the reason must name)."""
     grant = {
@@ -90,13 +97,13 @@ def bad_records(household: str) -> list[tuple[str, dict[str, Any], dict[str, str
     visit = {
         "household_id": household,
         "agency": "distakan",
-        "visited_on": date.today().isoformat(),
+        "visited_on": lamandau_today(),
         "business_status": "running",
     }
     survey = {
         "household_id": household,
         "agency": "distakan",
-        "surveyed_on": date.today().isoformat(),
+        "surveyed_on": lamandau_today(),
         "monthly_income_idr": 2_000_000,
         "workers": 2,
     }
@@ -157,7 +164,7 @@ async def test_wrong_values_are_dead_lettered_and_the_partition_moves_on(
     good_visit = {
         "household_id": household,
         "agency": "distakan",
-        "visited_on": date.today().isoformat(),
+        "visited_on": lamandau_today(),
         "business_status": "running",
         "notes": "Kolam dua petak.\nPanen pertama\tbulan depan.",
     }
