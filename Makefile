@@ -94,7 +94,7 @@ docs: install
 	$(PY) -m gayari_shared.events.schemas write docs/schemas >/dev/null
 	@mkdir -p docs/asyncapi
 	for svc in registry interventions reporting; do \
-	  GAYARI_TOPIC_PREFIX=gayari GAYARI_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 \
+	  GAYARI_TOPIC_PREFIX=gayari GAYARI_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092 GAYARI_KAFKA_SECURITY_PROTOCOL=SASL_SSL \
 	  $(PY) -m gayari_$$svc.entrypoints.asyncapi > docs/asyncapi/$$svc.json || exit 1; \
 	done
 

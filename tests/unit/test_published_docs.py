@@ -20,7 +20,10 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "asyncapi"
 def generated() -> dict[str, dict[str, Any]]:
     # Defaults only: the documents in the repo describe the standard deployment.
     settings = CommonSettings(
-        _env_file=None, kafka_bootstrap_servers="127.0.0.1:19092", topic_prefix="gayari"
+        _env_file=None,
+        kafka_bootstrap_servers="127.0.0.1:19092",
+        kafka_security_protocol="SASL_SSL",
+        topic_prefix="gayari",
     )
     return {
         "registry": registry_doc.document(settings),

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from faststream.kafka import KafkaBroker
+from faststream.security import SASLScram512
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
 from gayari_shared.events.envelope import CE_PREFIX, headers_schema
 from gayari_shared.kafka import deadletter
+from gayari_shared.kafka.connection import KafkaSecurityProtocol
 
 SPEC_VERSION = "3.0.0"
 CLOUDEVENTS_HEADERS: Final = "CloudEventsHeaders"
@@ -67,10 +69,18 @@ def asyncapi_document(
     version: str,
     description: str,
     bootstrap_servers: str,
+    security: KafkaSecurityProtocol,
     publishes: Sequence[Channel] = (),
     consumes: Sequence[Channel] = (),
 ) -> dict[str, Any]:
-    broker = KafkaBroker(bootstrap_servers, description="Apache Kafka; CloudEvents binary mode")
+    # The security scheme is documented (SASL_SSL: `kafka-secure`, SCRAM); never a credential:
+    # this broker is never started.
+    scram = SASLScram512(username="", password="", use_ssl=True)
+    broker = KafkaBroker(
+        bootstrap_servers,
+        security=scram if security == "SASL_SSL" else None,
+        description="Apache Kafka; CloudEvents binary mode",
+    )
     for channel in publishes:
         broker.publisher(
             channel.topic,

@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, Final, TypeAlias
+from pathlib import Path
+from typing import Any, Final, Literal, TypeAlias
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import structlog
@@ -23,19 +26,66 @@ Pool = asyncpg.Pool
 Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 
 
+# libpq's modes, less `allow` and `prefer`: those fall back to plaintext without a word.
+SslMode = Literal["disable", "require", "verify-ca", "verify-full"]
+
+
+@dataclass(frozen=True)
+class Database:
+    """How a process reaches its database: the URL, the password kept out of it, and TLS.
+
+    `sslmode` None takes the URL's `sslmode`, else verify-full; `sslrootcert` None the URL's.
+    Picklable (the replay's worker processes get one)."""
+
+    url: str
+    password: str | None = field(default=None, repr=False)
+    sslmode: SslMode | None = None
+    sslrootcert: Path | None = None
+
+    def connect_options(self) -> dict[str, Any]:
+        """Keyword arguments of asyncpg.connect and asyncpg.create_pool."""
+        parts = urlsplit(self.url)
+        query = dict(parse_qsl(parts.query))
+        if self.sslmode is not None:
+            query["sslmode"] = self.sslmode
+        query.setdefault("sslmode", "verify-full")
+        if query["sslmode"] in ("allow", "prefer"):
+            raise ValueError(f"sslmode={query['sslmode']} may fall back to plaintext: not used")
+        if self.sslrootcert is not None:
+            query["sslrootcert"] = str(self.sslrootcert)
+        options: dict[str, Any] = {"dsn": urlunsplit(parts._replace(query=urlencode(query)))}
+        if self.password is not None:
+            options["password"] = self.password
+        return options
+
+
+def as_database(database: Database | str) -> Database:
+    return Database(database) if isinstance(database, str) else database
+
+
+async def connect(database: Database | str, **kwargs: Any) -> asyncpg.Connection[Any]:
+    """One connection outside a pool, with the same TLS and credentials as the pools."""
+    conn: asyncpg.Connection[Any] = await asyncpg.connect(
+        **as_database(database).connect_options(), **kwargs
+    )
+    return conn
+
+
 async def _keep_session(_: asyncpg.Connection[Any]) -> None:
     """A release that sends nothing: asyncpg still rolls back a transaction left open."""
 
 
 async def create_pool(
-    url: str,
+    database: Database | str,
     *,
     min_size: int = 1,
     max_size: int = 10,
     session_reset: bool = True,
     generic_plans: bool = False,
 ) -> asyncpg.Pool:
-    """A pool. By default a connection going back is reset (a round trip: advisory locks,
+    """A pool (a bare URL: TLS verify-full unless its `sslmode` says otherwise).
+
+    By default a connection going back is reset (a round trip: advisory locks,
     cursors, LISTEN, settings). `session_reset=False` skips it, for a service whose
     connections only run transactions and change no session state (transaction-level advisory
     locks, no SET, no cursors outside a transaction): one round trip less per request.
@@ -46,7 +96,7 @@ async def create_pool(
     afresh on every execution or not, depending on its first executions on each connection:
     about 620 us of PostgreSQL's CPU per execution when it was, 300 us when it was not."""
     pool = await asyncpg.create_pool(
-        url,
+        **as_database(database).connect_options(),
         min_size=min_size,
         max_size=max_size,
         command_timeout=30,

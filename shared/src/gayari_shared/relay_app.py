@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
 from gayari_shared.outbox import OutboxRelay
-from gayari_shared.postgres import create_pool, database_reachable
+from gayari_shared.postgres import Database, create_pool, database_reachable
 from gayari_shared.service import make_app
 from gayari_shared.settings import CommonSettings
 
@@ -32,23 +32,22 @@ RELAY_POOL_SIZE = 3
 
 
 def create_relay_app(
-    service: str, common: CommonSettings, database_url: str, asyncapi: dict[str, Any]
+    service: str, common: CommonSettings, database: Database, asyncapi: dict[str, Any]
 ) -> FastAPI:
-    """The relay of `service`'s outbox in `database_url`; `asyncapi` is the service's document
+    """The relay of `service`'s outbox in `database`; `asyncapi` is the service's document
     (what this process publishes)."""
+    kafka = common.kafka_connection()  # no credentials, no start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await create_pool(database_url, max_size=RELAY_POOL_SIZE, session_reset=False)
+        pool = await create_pool(database, max_size=RELAY_POOL_SIZE, session_reset=False)
         try:
-            await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
-            relay = OutboxRelay(
-                pool, partial(idempotent_producer, common.kafka_bootstrap_servers, service)
-            )
+            await ensure_topics(kafka, domain_topics(common))
+            relay = OutboxRelay(pool, partial(idempotent_producer, kafka, service))
             app.state.asyncapi = asyncapi
             app.state.checks = {
                 "database": partial(database_reachable, pool),
-                "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
+                "kafka": partial(kafka_reachable, kafka),
             }
             task = asyncio.create_task(relay.run(), name="outbox-relay")
             try:

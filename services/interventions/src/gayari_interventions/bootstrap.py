@@ -36,21 +36,24 @@ SERVICE = "interventions"
 
 
 def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastAPI:
+    kafka = common.kafka_connection()  # no credentials, no start
+    database = settings.database()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.keys = load_keys(common)
         # Its connections run transactions only: no session reset on release. Its statements
         # look rows up by key: each is planned once per connection (see create_pool).
         pool = await create_pool(
-            settings.database_url,
+            database,
             max_size=settings.database_pool_size,
             session_reset=False,
             generic_plans=True,
         )
         await migrate(pool, SERVICE, MIGRATIONS)
         app.state.audit_log = AuditLog(pool)
-        await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
-        producer = partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
+        await ensure_topics(kafka, domain_topics(common))
+        producer = partial(idempotent_producer, kafka, SERVICE)
         watch = HouseholdWatch(pool)
         try:
             await watch.start()
@@ -70,12 +73,17 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
                 app.state.deps = deps
                 app.state.checks = {
                     "database": partial(database_reachable, pool),
-                    "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
+                    "kafka": partial(kafka_reachable, kafka),
                 }
                 app.state.asyncapi = asyncapi.document(common)
-                dead_letters = idempotent_producer(common.kafka_bootstrap_servers, f"{SERVICE}-dlq")
+                dead_letters = idempotent_producer(kafka, f"{SERVICE}-dlq")
                 await dead_letters.start()
-                broker = KafkaBroker(common.kafka_bootstrap_servers, client_id=SERVICE, logger=None)
+                broker = KafkaBroker(
+                    kafka.bootstrap_servers,
+                    security=kafka.faststream_security(),
+                    client_id=SERVICE,
+                    logger=None,
+                )
                 register_consumers(
                     broker,
                     deps,
@@ -111,4 +119,4 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
 
 def create_relay(common: CommonSettings, settings: InterventionsSettings) -> FastAPI:
     """The interventions' outbox relay as a process of its own (outbox_relay = "separate")."""
-    return create_relay_app(SERVICE, common, settings.database_url, asyncapi.document(common))
+    return create_relay_app(SERVICE, common, settings.database(), asyncapi.document(common))

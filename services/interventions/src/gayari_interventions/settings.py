@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from gayari_shared.settings import RelayMode, database_url
+from gayari_shared.settings import DatabaseSettings, RelayMode, database_url
 
 
-class InterventionsSettings(BaseSettings):
+class InterventionsSettings(DatabaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GAYARI_INTERVENTIONS_", extra="ignore", frozen=True
     )

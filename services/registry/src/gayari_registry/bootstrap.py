@@ -32,6 +32,8 @@ SERVICE = "registry"
 
 def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
     hash_secret = common.keyed_hash_secret()  # no secret, no start
+    kafka = common.kafka_connection()  # no credentials, no start
+    database = settings.database()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,15 +42,15 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
         # Its connections run transactions only: no session reset on release. Its statements
         # look rows up by key: each is planned once per connection (see create_pool).
         pool = await create_pool(
-            settings.database_url,
+            database,
             max_size=settings.database_pool_size,
             session_reset=False,
             generic_plans=True,
         )
         await migrate(pool, SERVICE, MIGRATIONS)
         app.state.audit_log = AuditLog(pool)
-        await ensure_topics(common.kafka_bootstrap_servers, domain_topics(common))
-        producer = partial(idempotent_producer, common.kafka_bootstrap_servers, SERVICE)
+        await ensure_topics(kafka, domain_topics(common))
+        producer = partial(idempotent_producer, kafka, SERVICE)
         try:
             idempotency = IdempotencyStore(pool, ttl_s=settings.idempotency_ttl_h * 3600)
             app.state.idempotency = idempotency
@@ -63,7 +65,7 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
                 )
                 app.state.checks = {
                     "database": partial(database_reachable, pool),
-                    "kafka": partial(kafka_reachable, common.kafka_bootstrap_servers),
+                    "kafka": partial(kafka_reachable, kafka),
                 }
                 freeze_startup_heap()
                 collect_less_often()
@@ -76,4 +78,4 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
 
 def create_relay(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
     """The registry's outbox relay as a process of its own (outbox_relay = "separate")."""
-    return create_relay_app(SERVICE, common, settings.database_url, asyncapi.document(common))
+    return create_relay_app(SERVICE, common, settings.database(), asyncapi.document(common))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from gayari_shared.settings import database_url
+from gayari_shared.settings import DatabaseSettings, database_url
 
 
-class ReportingSettings(BaseSettings):
+class ReportingSettings(DatabaseSettings):
     model_config = SettingsConfigDict(env_prefix="GAYARI_REPORTING_", extra="ignore", frozen=True)
 
     database_url: str = database_url("reporting")

@@ -1,4 +1,4 @@
-"""Producer construction and a broker reachability probe."""
+"""Producer construction and a broker reachability probe (clients of a KafkaConnection)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from gayari_shared.kafka.connection import KafkaConnection
 
-def idempotent_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProducer:
+
+def idempotent_producer(kafka: KafkaConnection, client_id: str) -> AIOKafkaProducer:
     """acks from all in-sync replicas and an idempotent producer: retries never duplicate."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka.client_options(),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -22,11 +24,9 @@ def idempotent_producer(bootstrap_servers: str, client_id: str) -> AIOKafkaProdu
     )
 
 
-async def kafka_reachable(bootstrap_servers: str, timeout_s: float = 3.0) -> bool:
-    """True when a broker answers a metadata request within the time limit."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000)
-    )
+async def kafka_reachable(kafka: KafkaConnection, timeout_s: float = 3.0) -> bool:
+    """True when a broker answers a metadata request within the time limit (logged in)."""
+    admin = AIOKafkaAdminClient(**kafka.client_options(), request_timeout_ms=int(timeout_s * 1000))
     try:
         async with asyncio.timeout(timeout_s):
             await admin.start()

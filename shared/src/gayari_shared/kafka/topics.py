@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from gayari_shared.events.contracts import DOMAIN_STREAMS
+from gayari_shared.kafka.connection import KafkaConnection
 from gayari_shared.settings import CommonSettings
 
 log = structlog.get_logger(__name__)
@@ -43,9 +44,12 @@ def domain_topics(settings: CommonSettings) -> list[TopicSpec]:
     ]
 
 
-async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> list[str]:
-    """Create the missing topics; returns the names created. Existing topics are left alone."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
+async def ensure_topics(kafka: KafkaConnection, specs: Iterable[TopicSpec]) -> list[str]:
+    """Create the missing topics; returns the names created. Existing topics are left alone.
+
+    Under the ACLs of the local stack (deploy/local/README.md) only an administrator may create
+    topics: a service sees them exist (DESCRIBE) and creates nothing."""
+    admin = AIOKafkaAdminClient(**kafka.client_options(), request_timeout_ms=15000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -75,7 +79,7 @@ async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec]) -> l
 def main() -> None:
     settings = CommonSettings()
     specs = domain_topics(settings)
-    created = asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, specs))
+    created = asyncio.run(ensure_topics(settings.kafka_connection(), specs))
     names = ", ".join(spec.name for spec in specs)
     print(f"topics ready: {names}" + (f" (created {', '.join(created)})" if created else ""))
 

@@ -23,6 +23,7 @@ def document(settings: CommonSettings) -> dict[str, Any]:
         version="1",
         description="The agencies' interventions: grants, training, mentoring, surveys, budgets.",
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        security=settings.kafka_security_protocol,
         publishes=[
             Channel(
                 settings.deadletter_topic,

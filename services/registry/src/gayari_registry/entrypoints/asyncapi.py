@@ -18,6 +18,7 @@ def document(settings: CommonSettings) -> dict[str, Any]:
         version="1",
         description="The register of households: their life cycle as events, no personal data.",
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        security=settings.kafka_security_protocol,
         publishes=[
             Channel(
                 settings.topic(HOUSEHOLDS),

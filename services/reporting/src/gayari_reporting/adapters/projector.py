@@ -31,6 +31,7 @@ from gayari_reporting.adapters.store import (
 from gayari_reporting.domain.projection import fact_of
 from gayari_shared.events.envelope import InvalidEventError
 from gayari_shared.events.factory import decode_event
+from gayari_shared.kafka.connection import KafkaConnection
 from gayari_shared.kafka.deadletter import Rejection
 from gayari_shared.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED
 from gayari_shared.tracing import consuming, tracing_enabled
@@ -134,7 +135,7 @@ class Projector:
     def __init__(
         self,
         *,
-        bootstrap_servers: str,
+        kafka: KafkaConnection,
         group_id: str,
         topics: Sequence[str],
         store: ReadModelStore,
@@ -156,7 +157,7 @@ class Projector:
         self._switched = False  # a replay switched generations: reposition before going on
         self._lag: dict[TopicPartition, int] = {}
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
+            **kafka.client_options(),
             group_id=group_id,
             client_id=f"{group_id}-projector",
             enable_auto_commit=False,

@@ -39,8 +39,9 @@ from gayari_reporting.adapters.projector import Fetched, decode_batch
 from gayari_reporting.adapters.store import PartitionKey, ReadModelStore
 from gayari_reporting.adapters.tallies import REBUILD_TIMEOUT_S
 from gayari_shared.heap import collect_less_often, freeze_startup_heap
+from gayari_shared.kafka.connection import KafkaConnection
 from gayari_shared.logging import configure_logging
-from gayari_shared.postgres import create_pool
+from gayari_shared.postgres import Database, create_pool
 
 log = structlog.get_logger(__name__)
 
@@ -75,8 +76,8 @@ Progress = Callable[[int, int], None]
 class _Share:
     """What one worker rebuilds: its partitions, from the stored offsets up to `ends`."""
 
-    database_url: str
-    bootstrap_servers: str
+    database: Database
+    kafka: KafkaConnection
     group_id: str
     schema: str
     as_of: datetime | None
@@ -87,8 +88,8 @@ class _Share:
 
 async def rebuild(
     *,
-    database_url: str,
-    bootstrap_servers: str,
+    database: Database,
+    kafka: KafkaConnection,
     topics: list[str],
     group_id: str,
     as_of: datetime | None = None,
@@ -96,12 +97,12 @@ async def rebuild(
     workers: int = 1,
     progress: Progress | None = None,
 ) -> RebuildResult:
-    pool = await create_pool(database_url, max_size=4)
+    pool = await create_pool(database, max_size=4)
     try:
         return await _Rebuild(
             pool=pool,
-            database_url=database_url,
-            bootstrap_servers=bootstrap_servers,
+            database=database,
+            kafka=kafka,
             topics=topics,
             group_id=group_id,
             as_of=as_of,
@@ -117,8 +118,8 @@ class _Rebuild:
         self,
         *,
         pool: asyncpg.Pool,
-        database_url: str,
-        bootstrap_servers: str,
+        database: Database,
+        kafka: KafkaConnection,
         topics: list[str],
         group_id: str,
         as_of: datetime | None,
@@ -126,8 +127,8 @@ class _Rebuild:
         progress: Progress | None,
     ) -> None:
         self.pool = pool
-        self.database_url = database_url
-        self.bootstrap_servers = bootstrap_servers
+        self.database = database
+        self.kafka = kafka
         self.topics = topics
         self.group_id = group_id
         self.as_of = as_of
@@ -147,8 +148,8 @@ class _Rebuild:
                     await self.generations.drop(abandoned)  # a replay that died half-way
                 schema = await self.generations.create(as_of=self.as_of)
                 log.info("replay started", generation=schema, as_of=self.as_of, workers=workers)
-                partitions = await _partitions(self.bootstrap_servers, self.topics)
-                ends = await _end_offsets(self.bootstrap_servers, partitions)
+                partitions = await _partitions(self.kafka, self.topics)
+                ends = await _end_offsets(self.kafka, partitions)
                 read = await self._bulk(schema, partitions, ends, workers)
                 # The bulk leaves the tallies alone: one pass over the facts is far cheaper
                 # than keeping them per batch. The tail keeps them as the projector does.
@@ -173,8 +174,8 @@ class _Rebuild:
         total = sum(ends.values())
         shares = [
             _Share(
-                self.database_url,
-                self.bootstrap_servers,
+                self.database,
+                self.kafka,
                 self.group_id,
                 schema,
                 self.as_of,
@@ -227,7 +228,7 @@ class _Rebuild:
         """What arrived while the bulk ran, until caught up; then the caller switches."""
         store = ReadModelStore(self.pool)
         stored = await store.stored_offsets(self.group_id, partitions, schema=schema, building=True)
-        reader = _Reader(self.bootstrap_servers, partitions, stored, self.max_records)
+        reader = _Reader(self.kafka, partitions, stored, self.max_records)
         await reader.start()
         commits = InOrderCommits(partial(store.apply, self.group_id, schema=schema, building=True))
         tail = 0
@@ -278,7 +279,7 @@ def _work(share: _Share, counter: Synchronized[int]) -> None:
 
 
 async def _rebuild_share(share: _Share, count: Callable[[int], None]) -> None:
-    pool = await create_pool(share.database_url, max_size=2)
+    pool = await create_pool(share.database, max_size=2)
     store = ReadModelStore(pool)
     ends = dict(share.ends)
     try:
@@ -288,7 +289,7 @@ async def _rebuild_share(share: _Share, count: Callable[[int], None]) -> None:
         todo = [p for p in share.partitions if ends[p] > stored.get(p, 0)]
         if not todo:
             return
-        reader = _Reader(share.bootstrap_servers, todo, stored, share.max_records)
+        reader = _Reader(share.kafka, todo, stored, share.max_records)
         await reader.start()
         commits = InOrderCommits(
             partial(store.apply, share.group_id, schema=share.schema, building=True, tally=False)
@@ -308,9 +309,9 @@ async def _rebuild_share(share: _Share, count: Callable[[int], None]) -> None:
         await pool.close()
 
 
-async def _partitions(bootstrap_servers: str, topics: list[str]) -> list[PartitionKey]:
+async def _partitions(kafka: KafkaConnection, topics: list[str]) -> list[PartitionKey]:
     # A consumer's own metadata lists a topic's partitions only once subscribed to it.
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         return sorted(
@@ -322,8 +323,8 @@ async def _partitions(bootstrap_servers: str, topics: list[str]) -> list[Partiti
         await admin.close()
 
 
-async def _end_offsets(bootstrap_servers: str, partitions: list[PartitionKey]) -> Offsets:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None)
+async def _end_offsets(kafka: KafkaConnection, partitions: list[PartitionKey]) -> Offsets:
+    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=None)
     await consumer.start()
     try:
         ends = await consumer.end_offsets([TopicPartition(*p) for p in partitions])
@@ -337,7 +338,7 @@ class _Reader:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaConnection,
         partitions: list[PartitionKey],
         start: Offsets,
         max_records: int,
@@ -346,7 +347,7 @@ class _Reader:
         self._start = start
         self._max_records = max_records
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
+            **kafka.client_options(),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -20,6 +20,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer
 
 from gayari_reporting.domain.refusals import Refusal, refusal_of
+from gayari_shared.kafka.connection import KafkaConnection
 from gayari_shared.postgres import migrate
 
 log = structlog.get_logger(__name__)
@@ -82,13 +83,13 @@ class RefusalCounter:
     """Reads the dead-letter topic in its own consumer group and stores the intake refusals."""
 
     def __init__(
-        self, pool: asyncpg.Pool, bootstrap_servers: str, topic: str, group_id: str, prefix: str
+        self, pool: asyncpg.Pool, kafka: KafkaConnection, topic: str, group_id: str, prefix: str
     ) -> None:
         self._pool = pool
         self._prefix = prefix
         self._consumer = AIOKafkaConsumer(
             topic,
-            bootstrap_servers=bootstrap_servers,
+            **kafka.client_options(),
             group_id=group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

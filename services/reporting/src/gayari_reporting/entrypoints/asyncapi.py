@@ -19,6 +19,7 @@ def document(settings: CommonSettings, group: str) -> dict[str, Any]:
         version="1",
         description="Read models of the joint programme, projected from the domain topics.",
         bootstrap_servers=settings.kafka_bootstrap_servers,
+        security=settings.kafka_security_protocol,
         consumes=[
             Channel(
                 settings.topic(HOUSEHOLDS),

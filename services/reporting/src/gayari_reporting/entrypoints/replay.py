@@ -86,7 +86,7 @@ def parser() -> argparse.ArgumentParser:
 async def _run(
     args: argparse.Namespace, common: CommonSettings, settings: ReportingSettings
 ) -> int:
-    pool = await create_pool(settings.database_url, max_size=4)
+    pool = await create_pool(settings.database(), max_size=4)
     freeze_startup_heap()  # as the service does
     collect_less_often()
     try:
@@ -155,8 +155,8 @@ async def _rebuild(
 
     try:
         return await rebuild(
-            database_url=settings.database_url,
-            bootstrap_servers=common.kafka_bootstrap_servers,
+            database=settings.database(),
+            kafka=common.kafka_connection(),
             topics=[common.topic(stream) for stream in DOMAIN_STREAMS],
             group_id=settings.consumer_group,
             as_of=args.as_of,
@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         common = load_settings(CommonSettings)
         settings = load_settings(ReportingSettings)
+        common.kafka_connection(), settings.database()  # credentials: checked before anything
     except ConfigurationError as exc:
         print(f"gayari-reporting-replay: invalid configuration: {exc}", file=sys.stderr)
         sys.exit(2)
