@@ -17,19 +17,35 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from deploy.local.principals import ADMIN_USER, Credentials
 from gayari_shared.auth.keys import KeyFile, Role, issue_key
 from gayari_shared.kafka.clients import kafka_reachable
-from gayari_shared.settings import CommonSettings
+from gayari_shared.postgres import connect
+from gayari_shared.settings import CommonSettings, ConfigurationError
 from tests.kafka_tools import delete_topics_with_prefix
 
 # The registry will not start without the key of its keyed hashes; tests get one of their own.
 if not os.environ.get("GAYARI_HASH_SECRET_FILE"):
     os.environ.setdefault("GAYARI_HASH_SECRET", secrets.token_hex(16))
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# What the local stack (deploy/local/stack.py) wrote for its principals and roles.
+CREDENTIALS = Credentials(
+    Path(os.environ.get("GAYARI_CACHE_DIR") or REPO_ROOT / ".cache") / "credentials"
+)
+# The tests' own clients: Kafka as the stack's administrator (fixtures create and delete the
+# topics of their own prefixes; services started in-process run as it too), PostgreSQL as the
+# test role, which owns the throw-away databases. Services started as processes run as their
+# own principals (tests/processes.py). The environment wins.
+for _name, _value in {
+    **CREDENTIALS.kafka_env(ADMIN_USER),
+    **CREDENTIALS.postgres_env("gayari_test"),
+}.items():
+    os.environ.setdefault(_name, _value)
+
 PG_PORT = int(os.environ.get("GAYARI_PG_PORT", "15432"))
 ADMIN_URL = os.environ.get(
-    "GAYARI_TEST_DATABASE_URL",
-    f"postgresql://gayari_test:gayari_test@127.0.0.1:{PG_PORT}/gayari_test",
+    "GAYARI_TEST_DATABASE_URL", f"postgresql://gayari_test@127.0.0.1:{PG_PORT}/gayari_test"
 )
 
 
@@ -40,13 +56,17 @@ def common_settings() -> CommonSettings:
 
 @pytest.fixture(scope="session")
 async def stack(common_settings: CommonSettings) -> CommonSettings:
-    if not await kafka_reachable(common_settings.kafka_bootstrap_servers, timeout_s=10):
+    try:
+        kafka = common_settings.kafka_connection()
+    except ConfigurationError as exc:
+        pytest.fail(f"{exc}: start the local stack (`make stack-start`), it writes them")
+    if not await kafka_reachable(kafka, timeout_s=10):
         pytest.fail(
-            f"Kafka is not reachable at {common_settings.kafka_bootstrap_servers}: "
+            f"Kafka is not reachable at {kafka.describe()}: "
             "start the local stack with `make stack-start`"
         )
     try:
-        conn = await asyncpg.connect(ADMIN_URL, timeout=10)
+        conn = await connect(ADMIN_URL, timeout=10)
     except (OSError, asyncpg.PostgresError) as exc:
         pytest.fail(f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}; run `make stack-start`")
     await conn.close()
@@ -71,7 +91,7 @@ class DatabaseFactory:
 
     async def create(self, label: str = "it") -> str:
         name = f"{label}_{uuid.uuid4().hex[:12]}"
-        conn = await asyncpg.connect(ADMIN_URL)
+        conn = await connect(ADMIN_URL)
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
@@ -80,7 +100,7 @@ class DatabaseFactory:
         return database_url(name)
 
     async def drop_all(self) -> None:
-        conn = await asyncpg.connect(ADMIN_URL)
+        conn = await connect(ADMIN_URL)
         try:
             for name in self.created:
                 await self.drop(conn, name)
@@ -145,4 +165,4 @@ async def isolated_settings(
     test's API keys. The test's topics are deleted afterwards."""
     prefix = f"test-{uuid.uuid4().hex[:10]}"
     yield stack.model_copy(update={"topic_prefix": prefix, "api_keys_file": api_keys.path})
-    await delete_topics_with_prefix(stack.kafka_bootstrap_servers, prefix + ".")
+    await delete_topics_with_prefix(stack.kafka_connection(), prefix + ".")

@@ -7,13 +7,15 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from gayari_shared.kafka.connection import KafkaConnection
+
 
 async def read_topic(
-    bootstrap: str, topic: str, expect: int, timeout_s: float = 30.0
+    kafka: KafkaConnection, topic: str, expect: int, timeout_s: float = 30.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of a topic from the start; waits until `expect` arrived (or times out)."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        topic, **kafka.client_options(), auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
@@ -31,16 +33,16 @@ async def read_topic(
 
 
 async def read_all(
-    bootstrap: str, topic: str, timeout_s: float = 30.0
+    kafka: KafkaConnection, topic: str, timeout_s: float = 30.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record a topic holds right now: reads each partition up to its end offset."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        **kafka.client_options(), auto_offset_reset="earliest", enable_auto_commit=False
     )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        assigned = [TopicPartition(topic, p) for p in await partitions_of(bootstrap, topic)]
+        assigned = [TopicPartition(topic, p) for p in await partitions_of(kafka, topic)]
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
         ends = await consumer.end_offsets(assigned)
@@ -53,8 +55,8 @@ async def read_all(
     return records
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def partitions_of(kafka: KafkaConnection, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         (description,) = await admin.describe_topics([topic])
@@ -63,8 +65,8 @@ async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     return sorted(p["partition"] for p in description["partitions"])
 
 
-async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def delete_topics_with_prefix(kafka: KafkaConnection, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         doomed = [t for t in await admin.list_topics() if t.startswith(prefix)]

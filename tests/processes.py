@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -18,9 +19,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import httpx
+from aiokafka.admin import AIOKafkaAdminClient
 
+from deploy.local import principals
+from gayari_shared.kafka.topics import domain_topics, ensure_topics
 from gayari_shared.settings import CommonSettings
-from tests.conftest import DatabaseFactory
+from tests.conftest import CREDENTIALS, DatabaseFactory
 
 BIN = Path(sys.executable).parent
 SERVICES = ("registry", "interventions", "reporting")
@@ -122,12 +126,58 @@ async def running_services(
     """Each service on a free port with a database of its own; all killed at the end. The
     services in `separate_relays` publish through a relay process of their own, named
     "<service>-relay" in what is yielded."""
+    group = f"e2e-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
         "GAYARI_TOPIC_PREFIX": settings.topic_prefix,
         "GAYARI_API_KEYS_FILE": str(settings.api_keys_file),
-        "GAYARI_REPORTING_CONSUMER_GROUP": f"e2e-{uuid.uuid4().hex[:8]}",
+        "GAYARI_REPORTING_CONSUMER_GROUP": group,
     }
+    async with service_acls(settings, group):
+        async for running in _started(databases, env, directory, names, separate_relays):
+            yield running
+
+
+@contextlib.asynccontextmanager
+async def service_acls(settings: CommonSettings, reporting_group: str) -> AsyncIterator[None]:
+    """The production ACL set (deploy/local/principals.py) on this test's topics: its services
+    run as their own principals, with no right beyond what they have in a deployment. The
+    topics are created first (by the administrator, as the stack does); the test's ACLs are
+    deleted afterwards, the stack's own (the fixed consumer groups) kept."""
+    kafka = settings.kafka_connection()
+    await ensure_topics(kafka, domain_topics(settings))
+    if not kafka.secured:
+        yield
+        return
+    groups = {**principals.SERVICE_GROUPS, "reporting": (reporting_group,)}
+    mine = [
+        acl
+        for acl in principals.acl_bindings(settings, groups)
+        if acl.resource_type is principals.ResourceType.TOPIC
+        or acl.resource_name == reporting_group
+    ]
+    admin = AIOKafkaAdminClient(**kafka.client_options())
+    await admin.start()
+    try:
+        await principals.create_acls(admin, mine)
+        yield
+    finally:
+        await principals.delete_acls(admin, mine)
+        await admin.close()
+
+
+def service_env(name: str) -> dict[str, str]:
+    """A service process's own Kafka principal (a relay runs as its service)."""
+    return CREDENTIALS.kafka_env(principals.service_user(name.removesuffix("-relay")))
+
+
+async def _started(
+    databases: DatabaseFactory,
+    env: dict[str, str],
+    directory: Path,
+    names: tuple[str, ...],
+    separate_relays: tuple[str, ...],
+) -> AsyncIterator[dict[str, Service]]:
     running: dict[str, Service] = {}
     for name in names:
         port = free_port()
@@ -141,7 +191,8 @@ async def running_services(
         (f"{name}-relay", f"GAYARI_{name.upper()}_RELAY_HTTP_PORT") for name in separate_relays
     ]
     for name, port_variable in processes:
-        service = Service(name, int(env[port_variable]), dict(env), directory / f"{name}.log")
+        own = {**env, **service_env(name)}
+        service = Service(name, int(env[port_variable]), own, directory / f"{name}.log")
         service.start()
         running[name] = service
     try:

@@ -38,7 +38,8 @@ SERVICES = ("registry", "interventions", "reporting")
 SERVICE_GROUPS: dict[str, tuple[str, ...]] = {
     "registry": (),
     "interventions": ("gayari-interventions", "gayari-interventions-intake"),
-    "reporting": ("gayari-reporting",),
+    # The projector's group, and the one counting intake refusals from the dead letters.
+    "reporting": ("gayari-reporting", "gayari-reporting-refusals"),
 }
 # PostgreSQL roles of the local stack: (role, database, extra attributes). gayari_test owns the
 # tests' throw-away databases.
@@ -153,8 +154,13 @@ def acl_bindings(
         reads=[households, *intakes],
         writes=[interventions, settings.deadletter_topic],
     )
-    # Reporting dead-letters what it cannot project (gayari_reporting.bootstrap).
-    service("reporting", reads=[households, interventions], writes=[settings.deadletter_topic])
+    # Reporting counts the intake refusals from the dead letters, and dead-letters what it
+    # cannot project (gayari_reporting.bootstrap).
+    service(
+        "reporting",
+        reads=[households, interventions, settings.deadletter_topic],
+        writes=[settings.deadletter_topic],
+    )
     return sorted(set(rules))
 
 

@@ -36,6 +36,11 @@ from pathlib import Path
 from typing import IO, Protocol
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:  # run as a script: make `deploy.local.*` importable
+    sys.path.insert(0, str(REPO_ROOT))
+
+from deploy.local.principals import Credentials, service_user  # noqa: E402
+
 SERVICE_PORTS = {"registry": 8101, "interventions": 8102, "reporting": 8103}
 # A writer set to publish through a relay process of its own gets one (GAYARI_<SERVICE>_
 # OUTBOX_RELAY=separate; its health and metrics on GAYARI_<SERVICE>_RELAY_HTTP_PORT).
@@ -184,6 +189,13 @@ class Runner:
             raise UsageError(f"no service {name!r}; known: {', '.join(self.units)}")
         return [unit for unit in self.units.values() if not names or unit.name in names]
 
+    def credentials(self, service: str) -> dict[str, str]:
+        credentials = Credentials(self.cache / "credentials")
+        return {
+            **credentials.kafka_env(service_user(service)),
+            **credentials.postgres_env(f"gayari_{service}"),
+        }
+
     def pid_file(self, unit: Unit) -> Path:
         return self.cache / "run" / f"{unit.name}.pid"
 
@@ -235,7 +247,9 @@ class Runner:
     def launch(self, unit: Unit) -> Launched:
         log = self.log_file(unit)
         log.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(self.environ)
+        # Its own Kafka principal and database role, as the stack wrote them; the environment
+        # still wins.
+        env = {**self.credentials(unit.name.removesuffix("-relay")), **self.environ}
         env.setdefault("GAYARI_API_KEYS_FILE", str(self.cache / "auth" / "api-keys.json"))
         if "GAYARI_HASH_SECRET" not in env:
             env.setdefault("GAYARI_HASH_SECRET_FILE", str(self.cache / "secrets" / "hash-secret"))

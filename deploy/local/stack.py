@@ -389,23 +389,34 @@ class Kafka:
 
     # ---- installation
 
-    def _libs_fingerprint(self) -> str:
+    def _libs_fingerprint(self, tools: bool = False) -> str:
         digest = hashlib.sha256(KAFKA_POM.read_bytes())
-        digest.update(self.cfg.kafka_version.encode())
+        digest.update(self.cfg.kafka_version.encode() + (b"tools" if tools else b""))
         return digest.hexdigest()
 
-    def ensure_libs(self) -> None:
-        fingerprint = self._libs_fingerprint()
+    @property
+    def tools_libs(self) -> Path:
+        """The broker's class path plus Kafka's command-line tools (`-Ptools`): tests only."""
+        return self.libs.with_name("tools-libs")
+
+    def ensure_tools_libs(self) -> Path:
+        self.ensure_libs(tools=True)
+        return self.tools_libs
+
+    def ensure_libs(self, tools: bool = False) -> None:
+        libs = self.tools_libs if tools else self.libs
+        fingerprint = self._libs_fingerprint(tools)
         with contextlib.suppress(OSError):
-            if self.libs_marker.read_text().strip() == fingerprint:
+            if (libs / ".resolved").read_text().strip() == fingerprint:
                 return
         mvn = require_tool("mvn", "to download the Kafka jars from Maven Central")
         say(f"kafka: resolving org.apache.kafka:kafka_2.13:{self.cfg.kafka_version} with Maven ...")
-        partial = self.libs.with_name(f"libs.partial-{os.getpid()}")
+        partial = libs.with_name(f"{libs.name}.partial-{os.getpid()}")
         shutil.rmtree(partial, ignore_errors=True)
         cmd = [
             mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(KAFKA_POM),
             f"-Dkafka.version={self.cfg.kafka_version}",
+            *(["-Ptools"] if tools else []),
             "dependency:copy-dependencies", "-DincludeScope=runtime",
             f"-DoutputDirectory={partial}",
         ]  # fmt: skip
@@ -420,9 +431,9 @@ class Kafka:
                 f"for Kafka {self.cfg.kafka_version}:\n{output}"
             )
         (partial / ".resolved").write_text(fingerprint + "\n")
-        shutil.rmtree(self.libs, ignore_errors=True)
-        partial.replace(self.libs)
-        say(f"kafka: {len(jars)} jars in {self.libs}")
+        shutil.rmtree(libs, ignore_errors=True)
+        partial.replace(libs)
+        say(f"kafka: {len(jars)} jars in {libs}")
 
     def cluster_id(self) -> str:
         with contextlib.suppress(OSError):
@@ -1345,13 +1356,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="stack.py", description="Local Kafka + PostgreSQL for development and tests."
     )
-    parser.add_argument("command", choices=["start", "stop", "status", "acls"])
+    parser.add_argument("command", choices=["start", "stop", "status", "acls", "tools"])
     parser.add_argument("--only", choices=["kafka", "postgres"], default=None)
     args = parser.parse_args(argv)
     handlers = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status}
     try:
         cfg = Config.from_env()
         selected = components(cfg, args.only)
+        if args.command == "tools":  # make test-tools: Kafka's own clients, for the tests
+            with stack_lock(cfg):
+                say(f"kafka tools: {Kafka(cfg).ensure_tools_libs()}")
+            return EXIT_OK
         if args.command == "acls":
             say(principals.acl_table(cfg.settings))
             return EXIT_OK

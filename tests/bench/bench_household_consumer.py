@@ -88,9 +88,9 @@ def household_events(household: uuid.UUID, n: int) -> list[EventBase]:
 
 async def put_backlog(settings: CommonSettings, households: int) -> int:
     """Every household's events on the households topic; how many records."""
-    await ensure_topics(settings.kafka_bootstrap_servers, domain_topics(settings))
+    await ensure_topics(settings.kafka_connection(), domain_topics(settings))
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **settings.kafka_connection().client_options(),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,
@@ -138,8 +138,8 @@ async def settled(url: str, households: int) -> bool:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     os.environ["GAYARI_LOG_LEVEL"] = args.log_level
     base = CommonSettings()
-    if not await kafka_reachable(base.kafka_bootstrap_servers, timeout_s=10):
-        raise SystemExit(f"Kafka is not reachable at {base.kafka_bootstrap_servers}")
+    if not await kafka_reachable(base.kafka_connection(), timeout_s=10):
+        raise SystemExit(f"Kafka is not reachable at {base.kafka_connection()}")
     await (await asyncpg.connect(ADMIN_URL, timeout=10)).close()
     work = Path(tempfile.mkdtemp(prefix="bench-consumer-"))
     issue_keys(work / "api-keys.json")
@@ -172,7 +172,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await databases.drop_all()
         with contextlib.suppress(Exception):
-            await delete_topics_with_prefix(base.kafka_bootstrap_servers, prefix + ".")
+            await delete_topics_with_prefix(base.kafka_connection(), prefix + ".")
     return {
         "households": args.households,
         "household_events": events,

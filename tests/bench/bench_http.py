@@ -57,6 +57,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from gayari_interventions.entrypoints.consumers import GROUP_ID
 from gayari_shared.auth.keys import KeyFile, Role, issue_key
 from gayari_shared.kafka.clients import kafka_reachable
+from gayari_shared.kafka.connection import KafkaConnection
 from gayari_shared.settings import CommonSettings
 from tests.conftest import ADMIN_URL, DatabaseFactory
 from tests.kafka_tools import delete_topics_with_prefix, read_all
@@ -310,7 +311,7 @@ async def verify_delivery(
     records = 0
     for stream in ("households", "interventions"):
         for record in await read_all(
-            settings.kafka_bootstrap_servers, settings.topic(stream), timeout_s=120
+            settings.kafka_connection(), settings.topic(stream), timeout_s=120
         ):
             records += 1
             seen[dict(record.headers).get("ce_id", b"").decode()] += 1
@@ -326,9 +327,9 @@ async def verify_delivery(
     }
 
 
-async def group_split(bootstrap: str, topic: str) -> list[list[int]]:
+async def group_split(kafka: KafkaConnection, topic: str) -> list[list[int]]:
     """The partitions of `topic` each member of the interventions consumer group holds."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         (response,) = await admin.describe_consumer_groups([GROUP_ID])
@@ -349,12 +350,12 @@ async def group_split(bootstrap: str, topic: str) -> list[list[int]]:
 
 
 async def wait_for_split(
-    bootstrap: str, topic: str, members: int, timeout_s: float = 90.0
+    kafka: KafkaConnection, topic: str, members: int, timeout_s: float = 90.0
 ) -> tuple[list[list[int]], float]:
     started = time.monotonic()
     async with asyncio.timeout(timeout_s):
         while True:
-            split = await group_split(bootstrap, topic)
+            split = await group_split(kafka, topic)
             if len(split) == members and sum(len(s) for s in split) == 6:
                 return split, round(time.monotonic() - started, 2)
             await asyncio.sleep(0.5)
@@ -381,8 +382,8 @@ async def consumed(service: Service, topic: str) -> int:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     os.environ["GAYARI_LOG_LEVEL"] = args.log_level
     base = CommonSettings()
-    if not await kafka_reachable(base.kafka_bootstrap_servers, timeout_s=10):
-        raise SystemExit(f"Kafka is not reachable at {base.kafka_bootstrap_servers}")
+    if not await kafka_reachable(base.kafka_connection(), timeout_s=10):
+        raise SystemExit(f"Kafka is not reachable at {base.kafka_connection()}")
     try:
         await (await asyncpg.connect(ADMIN_URL, timeout=10)).close()
     except (OSError, asyncpg.PostgresError) as exc:
@@ -499,7 +500,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 result["relay"] = await relay_drain([db["interventions"]])
                 results[label("interventions_1x", keyed)] = result
                 accepted += result["created_total"]
-            results["split_1x"] = await group_split(base.kafka_bootstrap_servers, households_topic)
+            results["split_1x"] = await group_split(base.kafka_connection(), households_topic)
 
         if args.phases == "all":
             print("scaling out: a second interventions instance ...", file=sys.stderr)
@@ -513,7 +514,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             second.start()
             await second.wait_ready()
             split, rebalance_s = await wait_for_split(
-                base.kafka_bootstrap_servers, households_topic, members=2
+                base.kafka_connection(), households_topic, members=2
             )
             results["split_2x"] = {"partitions_per_member": split, "settled_after_s": rebalance_s}
 
@@ -569,7 +570,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await running.aclose()
         await databases.drop_all()
         with contextlib.suppress(Exception):
-            await delete_topics_with_prefix(base.kafka_bootstrap_servers, prefix + ".")
+            await delete_topics_with_prefix(base.kafka_connection(), prefix + ".")
     return results
 
 

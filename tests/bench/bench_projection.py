@@ -229,7 +229,7 @@ class Bench:
         self.events = events
         self.workdir = workdir
         self.settings = CommonSettings()
-        self.bootstrap = self.settings.kafka_bootstrap_servers
+        self.kafka = self.settings.kafka_connection()
         self.prefix = f"bench-{uuid.uuid4().hex[:8]}"
         self.topics = {s: f"{self.prefix}.{s}" for s in ("households", "interventions")}
         self.results: dict[str, Any] = {"events": events}
@@ -251,7 +251,7 @@ class Bench:
         """Generated in chunks (a million envelopes at once would be gigabytes); only sending
         is timed."""
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka.client_options(),
             acks="all",
             enable_idempotence=True,
             linger_ms=20,
@@ -278,7 +278,7 @@ class Bench:
     async def raw_consume(self) -> None:
         consumer = AIOKafkaConsumer(
             *self.topics.values(),
-            bootstrap_servers=self.bootstrap,
+            **self.kafka.client_options(),
             group_id=f"{self.prefix}-raw",
             auto_offset_reset="earliest",
             enable_auto_commit=False,
@@ -401,7 +401,7 @@ class Bench:
         sent_at: dict[tuple[str, int, int], float] = {}
         visible_at: dict[tuple[str, int], list[tuple[int, float]]] = {}
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True, linger_ms=1
+            **self.kafka.client_options(), acks="all", enable_idempotence=True, linger_ms=1
         )
         await producer.start()
         stop = asyncio.Event()
@@ -494,7 +494,11 @@ class Bench:
         pool = await create_pool(await self.database(), max_size=4)
         await Generations(pool).prepare()
         store = ReadModelStore(pool)
-        broker = KafkaBroker(self.bootstrap, logger=None)
+        broker = KafkaBroker(
+            self.kafka.bootstrap_servers,
+            security=self.kafka.faststream_security(),
+            logger=None,
+        )
         done = asyncio.Event()
         count = 0
 
@@ -577,7 +581,7 @@ class Bench:
             service.stop_gracefully()
 
     async def run(self, naive_events: int, freshness_s: int, pairs: bool) -> dict[str, Any]:
-        await ensure_topics(self.bootstrap, [TopicSpec(t, 6, 1) for t in self.topics.values()])
+        await ensure_topics(self.kafka, [TopicSpec(t, 6, 1) for t in self.topics.values()])
         try:
             await self.produce_backlog()
             await self.raw_consume()
@@ -594,7 +598,7 @@ class Bench:
         finally:
             for service in self.services:
                 service.kill()
-            await delete_topics_with_prefix(self.bootstrap, self.prefix + ".")
+            await delete_topics_with_prefix(self.kafka, self.prefix + ".")
             await drop_databases(self.databases)
         return self.results
 

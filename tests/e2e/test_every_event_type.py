@@ -118,7 +118,7 @@ class Api:
 
 async def publish_intake(settings: CommonSettings, household_id: str) -> None:
     """An agency's own system (Cooperatives) reports a business survey on its intake topic."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(**settings.kafka_connection().client_options())
     await producer.start()
     event_id = str(uuid.uuid4())
     headers = {
@@ -304,7 +304,7 @@ async def test_every_event_type_flows_and_no_personal_data_reaches_kafka(
             records = [
                 r
                 for spec in domain_topics(isolated_settings)
-                for r in await read_all(isolated_settings.kafka_bootstrap_servers, spec.name)
+                for r in await read_all(isolated_settings.kafka_connection(), spec.name)
             ]
             seen = {dict(r.headers).get("ce_type", b"").decode() for r in records}
             if expected_types <= seen:

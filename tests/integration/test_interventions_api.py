@@ -109,8 +109,8 @@ async def running(
 async def publish(
     settings: CommonSettings, events: list[EventBase], source: str
 ) -> list[uuid.UUID]:
-    await ensure_topics(settings.kafka_bootstrap_servers, domain_topics(settings))
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await ensure_topics(settings.kafka_connection(), domain_topics(settings))
+    producer = AIOKafkaProducer(**settings.kafka_connection().client_options(), acks="all")
     await producer.start()
     ids = []
     try:
@@ -312,7 +312,7 @@ async def test_every_endpoint_stores_its_row_and_publishes_one_event(
 
     # Exactly one event per request, of its type, on the interventions topic, from the agency.
     records = await read_topic(
-        service.settings.kafka_bootstrap_servers,
+        service.settings.kafka_connection(),
         service.settings.topic("interventions"),
         expect=len(steps),
     )
@@ -545,8 +545,8 @@ async def test_unreadable_household_records_are_dead_lettered_and_the_rest_appli
     household = uuid.uuid4()
     good = envelope_for(life(household, [])[0], source="/gayari/registry", correlation_id="it")
     record = good.to_kafka(settings.topic("households"))
-    await ensure_topics(settings.kafka_bootstrap_servers, domain_topics(settings))
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await ensure_topics(settings.kafka_connection(), domain_topics(settings))
+    producer = AIOKafkaProducer(**settings.kafka_connection().client_options(), acks="all")
     await producer.start()
     try:
         key = str(household).encode()
@@ -558,7 +558,7 @@ async def test_unreadable_household_records_are_dead_lettered_and_the_rest_appli
     finally:
         await producer.stop()
     await known(service, life(household, []))  # the enrolment after them: all were read
-    dead = await read_topic(settings.kafka_bootstrap_servers, settings.deadletter_topic, 2)
+    dead = await read_topic(settings.kafka_connection(), settings.deadletter_topic, 2)
     why = [{name: bytes(value).decode() for name, value in r.headers} for r in dead]
     assert [h["dlq-consumer"] for h in why] == ["gayari-interventions"] * 2
     assert why[0]["dlq-reason"].startswith("value is not JSON")
@@ -718,7 +718,7 @@ async def test_a_fifth_agency_joins_by_configuration_alone(
         assert refused.status_code == 403  # authenticated, but not a configured agency
         assert "dishub" in refused.json()["detail"]
         records = await read_topic(
-            settings.kafka_bootstrap_servers, settings.topic("interventions"), expect=2
+            settings.kafka_connection(), settings.topic("interventions"), expect=2
         )
         assert len(records) == 2
         data = [json.loads(r.value) for r in records]

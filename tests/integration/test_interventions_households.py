@@ -127,7 +127,7 @@ async def test_a_batch_that_failed_is_read_again(
     """The database is away for the first batches: they are read again until they apply."""
     monkeypatch.setattr(consumers, "TRANSIENT_BACKOFF_S", 0.1)
     households = [uuid.uuid4() for _ in range(40)]
-    await ensure_topics(isolated_settings.kafka_bootstrap_servers, domain_topics(isolated_settings))
+    await ensure_topics(isolated_settings.kafka_connection(), domain_topics(isolated_settings))
     await publish(
         isolated_settings,
         [event for household in households for event in life(household, [])],
@@ -147,7 +147,11 @@ async def test_a_batch_that_failed_is_read_again(
     async def no_dead_letters(rejection: Rejection) -> None:
         raise AssertionError(f"dead-lettered: {rejection.reason}")
 
-    broker = KafkaBroker(isolated_settings.kafka_bootstrap_servers, logger=None)
+    broker = KafkaBroker(
+        isolated_settings.kafka_bootstrap_servers,
+        security=isolated_settings.kafka_connection().faststream_security(),
+        logger=None,
+    )
     consumers.register_consumers(
         broker,
         InterventionsDeps(unit_of_work=flaky, agencies=frozenset()),

@@ -147,8 +147,8 @@ def programme() -> list[EventBase]:
 
 
 async def publish(settings: CommonSettings, events: list[EventBase]) -> None:
-    await ensure_topics(settings.kafka_bootstrap_servers, domain_topics(settings))
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await ensure_topics(settings.kafka_connection(), domain_topics(settings))
+    producer = AIOKafkaProducer(**settings.kafka_connection().client_options(), acks="all")
     await producer.start()
     try:
         for event in events:

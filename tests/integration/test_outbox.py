@@ -46,12 +46,12 @@ def _event() -> GrantIssuedV1:
 async def test_relay_publishes_committed_rows_only(
     databases: DatabaseFactory, isolated_settings: CommonSettings
 ) -> None:
-    bootstrap = isolated_settings.kafka_bootstrap_servers
+    kafka = isolated_settings.kafka_connection()
     topic = isolated_settings.topic("interventions")
-    await ensure_topics(bootstrap, [TopicSpec(topic, 3, 1)])
+    await ensure_topics(kafka, [TopicSpec(topic, 3, 1)])
     pool = await create_pool(await databases.create())
     await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
-    producer = idempotent_producer(bootstrap, "outbox-test")
+    producer = idempotent_producer(kafka, "outbox-test")
     await producer.start()
     relay = OutboxRelay(pool, lambda: producer)
     relay._producer = producer  # drive it by hand, batch by batch, without its loop
@@ -77,7 +77,7 @@ async def test_relay_publishes_committed_rows_only(
         await producer.stop()
         await pool.close()
 
-    records = await read_topic(bootstrap, topic, expect=1)
+    records = await read_topic(kafka, topic, expect=1)
     assert len(records) == 1
     record = records[0]
     message = ce_kafka.KafkaMessage(
@@ -92,13 +92,13 @@ async def test_relay_publishes_committed_rows_only(
 async def test_relay_loop_drains_and_marks_rows(
     databases: DatabaseFactory, isolated_settings: CommonSettings
 ) -> None:
-    bootstrap = isolated_settings.kafka_bootstrap_servers
+    kafka = isolated_settings.kafka_connection()
     topic = isolated_settings.topic("interventions")
-    await ensure_topics(bootstrap, [TopicSpec(topic, 6, 1)])
+    await ensure_topics(kafka, [TopicSpec(topic, 6, 1)])
     pool = await create_pool(await databases.create())
     await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
     relay = OutboxRelay(
-        pool, partial(idempotent_producer, bootstrap, "outbox-test"), poll_interval_s=0.2
+        pool, partial(idempotent_producer, kafka, "outbox-test"), poll_interval_s=0.2
     )
     task = asyncio.create_task(relay.run())
     try:
@@ -116,7 +116,7 @@ async def test_relay_loop_drains_and_marks_rows(
         unmarked = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
     await pool.close()
     assert unmarked == 0
-    records = await read_topic(bootstrap, topic, expect=120)
+    records = await read_topic(kafka, topic, expect=120)
     # Header order is not kept (the outbox stores them as jsonb); their content is.
     assert sorted(sorted(r.headers) for r in records) == sorted(
         sorted(e.to_kafka(topic).headers) for e in envelopes
@@ -127,9 +127,9 @@ async def test_relay_loop_drains_and_marks_rows(
 async def test_two_relays_keep_each_households_order(
     databases: DatabaseFactory, isolated_settings: CommonSettings
 ) -> None:
-    bootstrap = isolated_settings.kafka_bootstrap_servers
+    kafka = isolated_settings.kafka_connection()
     topic = isolated_settings.topic("interventions")
-    await ensure_topics(bootstrap, [TopicSpec(topic, 6, 1)])
+    await ensure_topics(kafka, [TopicSpec(topic, 6, 1)])
     pool = await create_pool(await databases.create(), max_size=12)
     await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
     households = [uuid.uuid4() for _ in range(30)]
@@ -137,7 +137,7 @@ async def test_two_relays_keep_each_households_order(
     relays = [
         OutboxRelay(
             pool,
-            partial(idempotent_producer, bootstrap, f"relay-{i}"),
+            partial(idempotent_producer, kafka, f"relay-{i}"),
             batch_size=25,
             poll_interval_s=0.05,
         )
@@ -170,7 +170,7 @@ async def test_two_relays_keep_each_households_order(
     assert all(relay.published_total > 0 for relay in relays), "one relay did all the work"
     assert sum(relay.published_total for relay in relays) == 600
 
-    records = await read_topic(bootstrap, topic, expect=600)
+    records = await read_topic(kafka, topic, expect=600)
     assert len(records) == 600
     received: dict[str, list[str]] = {str(h): [] for h in households}
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
@@ -183,12 +183,12 @@ async def test_relay_publishes_every_free_lane_in_one_transaction(
 ) -> None:
     """Rows of many lanes go out in one batch, one commit (one published_at), not a transaction
     per lane; a lane another relay holds is left to it, and published once it is free."""
-    bootstrap = isolated_settings.kafka_bootstrap_servers
+    kafka = isolated_settings.kafka_connection()
     topic = isolated_settings.topic("interventions")
-    await ensure_topics(bootstrap, [TopicSpec(topic, 6, 1)])
+    await ensure_topics(kafka, [TopicSpec(topic, 6, 1)])
     pool = await create_pool(await databases.create())
     await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
-    producer = idempotent_producer(bootstrap, "outbox-test")
+    producer = idempotent_producer(kafka, "outbox-test")
     await producer.start()
     relay = OutboxRelay(pool, lambda: producer)
     relay._producer = producer
@@ -218,7 +218,7 @@ async def test_relay_publishes_every_free_lane_in_one_transaction(
     finally:
         await producer.stop()
         await pool.close()
-    assert len(await read_topic(bootstrap, topic, expect=60)) == 60
+    assert len(await read_topic(kafka, topic, expect=60)) == 60
 
 
 async def test_nudges_wake_the_relay_and_coalesce_into_few_notifications(
@@ -227,13 +227,13 @@ async def test_nudges_wake_the_relay_and_coalesce_into_few_notifications(
     """A writer that committed rows nudges its relay: it wakes at once (without polling) and
     the relays of other instances get a notification, sent outside the writers'
     transactions; a burst of nudges makes a notification or two, not one each."""
-    bootstrap = isolated_settings.kafka_bootstrap_servers
+    kafka = isolated_settings.kafka_connection()
     topic = isolated_settings.topic("interventions")
-    await ensure_topics(bootstrap, [TopicSpec(topic, 3, 1)])
+    await ensure_topics(kafka, [TopicSpec(topic, 3, 1)])
     pool = await create_pool(await databases.create())
     await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
     relay = OutboxRelay(
-        pool, partial(idempotent_producer, bootstrap, "outbox-test"), poll_interval_s=3600
+        pool, partial(idempotent_producer, kafka, "outbox-test"), poll_interval_s=3600
     )
     listener = await pool.acquire()
     notified: asyncio.Queue[str] = asyncio.Queue()

@@ -19,6 +19,7 @@ from gayari_reporting.adapters.store import ReadModelStore
 from gayari_shared.events.contracts import GrantIssuedV1, HouseholdRegisteredV1
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for
+from gayari_shared.kafka.connection import KafkaConnection
 from gayari_shared.kafka.deadletter import send_to_dead_letters
 from gayari_shared.kafka.topics import TopicSpec, ensure_topics
 from gayari_shared.postgres import Pool, create_pool
@@ -65,8 +66,8 @@ def programme(households: int) -> list[Envelope]:
     return events
 
 
-async def publish(bootstrap: str, topics: dict[str, str], events: list[Envelope]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+async def publish(kafka: KafkaConnection, topics: dict[str, str], events: list[Envelope]) -> None:
+    producer = AIOKafkaProducer(**kafka.client_options(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for envelope in events:
@@ -115,9 +116,9 @@ async def drift(pool: Pool) -> dict[str, int]:
 async def test_projection_resumes_from_stored_offsets(
     databases: DatabaseFactory, isolated_settings: CommonSettings, lanes: int
 ) -> None:
-    bootstrap = isolated_settings.kafka_bootstrap_servers
+    kafka = isolated_settings.kafka_connection()
     topics = {s: isolated_settings.topic(s) for s in ("households", "interventions")}
-    await ensure_topics(bootstrap, [TopicSpec(t, 6, 1) for t in topics.values()])
+    await ensure_topics(kafka, [TopicSpec(t, 6, 1) for t in topics.values()])
     pool = await create_pool(await databases.create())
     await Generations(pool).prepare()
     store = ReadModelStore(pool)
@@ -125,7 +126,7 @@ async def test_projection_resumes_from_stored_offsets(
 
     def projector() -> Projector:
         return Projector(
-            bootstrap_servers=bootstrap,
+            kafka=kafka,
             group_id=group,
             topics=list(topics.values()),
             store=store,
@@ -134,16 +135,14 @@ async def test_projection_resumes_from_stored_offsets(
         )
 
     first = programme(40)
-    await publish(bootstrap, topics, first)
+    await publish(kafka, topics, first)
     run1 = projector()
     await project_until(run1, store, 40)
     assert run1.projected_total == 80
     assert await totals(pool) == (40, 40, sum(1_000_000 + i for i in range(40)))
 
     # Rewind Kafka's own committed offsets: the database's offsets must win.
-    rewinder = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
+    rewinder = AIOKafkaConsumer(**kafka.client_options(), group_id=group, enable_auto_commit=False)
     partitions = [TopicPartition(t, p) for t in topics.values() for p in range(6)]
     await rewinder.start()
     try:
@@ -154,7 +153,7 @@ async def test_projection_resumes_from_stored_offsets(
 
     second = programme(25)
     duplicate = first[1]  # the same grant event again, as an outbox relay may resend it
-    await publish(bootstrap, topics, [*second, duplicate])
+    await publish(kafka, topics, [*second, duplicate])
     run2 = projector()
     await project_until(run2, store, 65)
     assert run2.projected_total == 51, "the restart re-projected events it had stored"
@@ -167,10 +166,10 @@ async def test_projection_resumes_from_stored_offsets(
 async def test_invalid_record_is_kept_aside_and_projection_goes_on(
     databases: DatabaseFactory, isolated_settings: CommonSettings
 ) -> None:
-    bootstrap = isolated_settings.kafka_bootstrap_servers
+    kafka = isolated_settings.kafka_connection()
     topics = {s: isolated_settings.topic(s) for s in ("households", "interventions")}
     await ensure_topics(
-        bootstrap,
+        kafka,
         [
             *(TopicSpec(t, 2, 1) for t in topics.values()),
             TopicSpec(isolated_settings.deadletter_topic, 1, 1),
@@ -179,15 +178,15 @@ async def test_invalid_record_is_kept_aside_and_projection_goes_on(
     pool = await create_pool(await databases.create())
     await Generations(pool).prepare()
     store = ReadModelStore(pool)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(**kafka.client_options())
     await producer.start()
     await producer.send_and_wait(topics["households"], b"{not json", key=b"x")
     await producer.stop()
-    await publish(bootstrap, topics, programme(3))
-    dlq = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await publish(kafka, topics, programme(3))
+    dlq = AIOKafkaProducer(**kafka.client_options())
     await dlq.start()
     projector = Projector(
-        bootstrap_servers=bootstrap,
+        kafka=kafka,
         group_id="g-" + uuid.uuid4().hex[:6],
         topics=list(topics.values()),
         store=store,
@@ -202,6 +201,6 @@ async def test_invalid_record_is_kept_aside_and_projection_goes_on(
     assert await store.rejected_count() == 1
     assert (await totals(pool))[:2] == (3, 3)
     await pool.close()
-    (dead,) = await read_topic(bootstrap, isolated_settings.deadletter_topic, expect=1)
+    (dead,) = await read_topic(kafka, isolated_settings.deadletter_topic, expect=1)
     reason = {name: bytes(value) for name, value in dead.headers}["dlq-reason"]
     assert reason.startswith(b"invalid CloudEvents attributes") and dead.value == b"{not json"

@@ -146,7 +146,7 @@ async def test_import_reports_every_row_and_a_second_run_changes_nothing(
     assert await written(registry_db) == (3, 4, 0, 3)  # no new household, no new event
 
     records = await read_topic(
-        isolated_settings.kafka_bootstrap_servers, isolated_settings.topic("households"), expect=3
+        isolated_settings.kafka_connection(), isolated_settings.topic("households"), expect=3
     )
     assert len(records) == 3
     assert {dict(r.headers)["ce_type"] for r in records} == {b"gayari.household.registered.v1"}

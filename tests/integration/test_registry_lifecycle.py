@@ -143,7 +143,7 @@ async def test_life_cycle_publishes_exactly_its_events_and_nothing_personal(
 
     assert await written(registry_db) == (1, 2, 1, 4)
     records = await read_topic(
-        isolated_settings.kafka_bootstrap_servers, isolated_settings.topic("households"), expect=4
+        isolated_settings.kafka_connection(), isolated_settings.topic("households"), expect=4
     )
     types = [dict(r.headers)["ce_type"].decode() for r in records]
     assert types == [

@@ -244,8 +244,8 @@ def programme() -> Programme:
 
 
 async def publish(settings: CommonSettings, envelopes: list[Envelope], junk: int = 0) -> None:
-    await ensure_topics(settings.kafka_bootstrap_servers, domain_topics(settings))
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await ensure_topics(settings.kafka_connection(), domain_topics(settings))
+    producer = AIOKafkaProducer(**settings.kafka_connection().client_options(), acks="all")
     await producer.start()
     try:
         for envelope in envelopes:

@@ -115,8 +115,8 @@ async def test_replay_rebuilds_beside_the_live_models_and_switches_atomically(
 
         reader, writer = asyncio.create_task(read()), asyncio.create_task(write())
         result = await rebuild(
-            database_url=r.settings.database_url,
-            bootstrap_servers=isolated_settings.kafka_bootstrap_servers,
+            database=r.settings.database(),
+            kafka=isolated_settings.kafka_connection(),
             topics=[isolated_settings.topic(s) for s in DOMAIN_STREAMS],
             group_id=r.settings.consumer_group,
             max_records=40,  # many batches, so the readers overlap the build
@@ -174,7 +174,6 @@ async def test_as_of_rebuild_is_a_period_report_read_by_name(
         cut = now - timedelta(days=40)
         env = {
             **os.environ,
-            "GAYARI_KAFKA_BOOTSTRAP_SERVERS": isolated_settings.kafka_bootstrap_servers,
             "GAYARI_TOPIC_PREFIX": isolated_settings.topic_prefix,
             "GAYARI_REPORTING_DATABASE_URL": r.settings.database_url,
             "GAYARI_REPORTING_CONSUMER_GROUP": r.settings.consumer_group,

@@ -76,7 +76,7 @@ async def test_trace_context_travels_through_kafka(
     assert reply.status_code == 201, reply.text
 
     (record,) = await read_topic(
-        isolated_settings.kafka_bootstrap_servers, isolated_settings.topic("households"), 1
+        isolated_settings.kafka_connection(), isolated_settings.topic("households"), 1
     )
     traceparent = dict(record.headers)["ce_traceparent"].decode()
     assert traceparent.split("-")[1] == trace_id

@@ -1,22 +1,22 @@
-"""An agency's own system publishes into its intake topic with kcat, a Kafka client nobody here
-wrote: one valid record becomes a canonical event; invalid ones go to the dead-letter topic
+"""An agency's own system publishes into its intake topic with Kafka's own console producer, a
+client nobody here wrote, logged in as the agency's principal over SASL_SSL: one valid record becomes a canonical event; invalid ones go to the dead-letter topic
 with their reason, are counted, and the consumer keeps going."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
+from deploy.local import principals
 from gayari_interventions.bootstrap import create_app
 from gayari_interventions.settings import InterventionsSettings
 from gayari_shared.events.envelope import Envelope
@@ -24,21 +24,22 @@ from gayari_shared.events.factory import envelope_for
 from gayari_shared.events.households import HouseholdEnrolledV1, HouseholdRegisteredV1
 from gayari_shared.events.interventions import JAKARTA
 from gayari_shared.settings import CommonSettings
+from tests import kafka_console
 from tests.conftest import DatabaseFactory
 from tests.kafka_tools import read_topic
+from tests.processes import service_acls
 
 pytestmark = pytest.mark.stack
 NOW = datetime.now(UTC)
 
 
-def kcat(bootstrap: str, topic: str, key: str, value: str, headers: dict[str, str]) -> None:
-    binary = shutil.which("kcat")
-    if binary is None:
-        pytest.fail("kcat is not installed: run `make test-tools` (apt-get install kcat)")
-    command = [binary, "-P", "-b", bootstrap, "-t", topic, "-k", key, "-c", "1"]
-    for name, text in headers.items():
-        command += ["-H", f"{name}={text}"]
-    subprocess.run(command, input=value.encode() + b"\n", check=True, timeout=30)
+def publish_as_agency(
+    agency: str, topic: str, records: list[tuple[str, str, dict[str, str]]]
+) -> None:
+    sent = kafka_console.produce(
+        kafka_console.client_properties(principals.agency_user(agency)), topic, records
+    )
+    assert sent.returncode == 0, sent.stderr[-3000:]
 
 
 def _headers(headers: Sequence[tuple[str, bytes]]) -> dict[str, bytes]:
@@ -53,13 +54,13 @@ def ce_headers(event_id: str, event_type: str, source: str, subject: str) -> dic
         "ce_specversion": "1.0",
         "ce_time": datetime.now(UTC).isoformat(),
         "ce_subject": subject,
-        "ce_correlationid": f"kcat-{event_id}",
+        "ce_correlationid": f"console-{event_id}",
         "content-type": "application/json",
     }
 
 
 async def publish_households(settings: CommonSettings, events: list[Envelope]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(**settings.kafka_connection().client_options())
     await producer.start()
     try:
         # A record the household consumer cannot read: dead-lettered, and the rest goes on.
@@ -79,11 +80,12 @@ async def interventions(
 ) -> AsyncIterator[str]:
     url = await databases.create("interventions")
     app: FastAPI = create_app(isolated_settings, InterventionsSettings(database_url=url))
-    async with app.router.lifespan_context(app):
+    # The deployment's ACLs on this test's topics: the agency's principal may write its intake.
+    async with service_acls(isolated_settings, "unused"), app.router.lifespan_context(app):
         yield url
 
 
-async def test_agency_system_publishes_through_kcat(
+async def test_agency_system_publishes_through_kafkas_console_producer(
     interventions: str, isolated_settings: CommonSettings
 ) -> None:
     settings = isolated_settings
@@ -126,7 +128,7 @@ async def test_agency_system_publishes_through_kcat(
     finally:
         await conn.close()
 
-    bootstrap = settings.kafka_bootstrap_servers
+    kafka = settings.kafka_connection()
     topic = settings.intake_topic("distakan")
     source = "/gayari/agencies/distakan"
     grant = {
@@ -235,13 +237,10 @@ async def test_agency_system_publishes_through_kcat(
             None,
         ),
     ]
-    for key, value, headers, _ in sent:
-        kcat(bootstrap, topic, key, value, headers)
+    publish_as_agency("distakan", topic, [(key, value, headers) for key, value, headers, _ in sent])
 
     expected_codes = sorted(code for *_, code in sent if code)
-    every_dead = await read_topic(
-        bootstrap, settings.deadletter_topic, expect=len(expected_codes) + 1
-    )
+    every_dead = await read_topic(kafka, settings.deadletter_topic, expect=len(expected_codes) + 1)
     by_consumer = [_headers(r.headers)["dlq-consumer"] for r in every_dead]
     assert by_consumer.count(b"gayari-interventions") == 1  # the junk household record
     dead = [r for r in every_dead if _headers(r.headers)["dlq-consumer"] != b"gayari-interventions"]
@@ -252,7 +251,7 @@ async def test_agency_system_publishes_through_kcat(
         assert dlq_headers["dlq-source-topic"].decode() == topic
         assert dlq_headers["dlq-consumer"] == b"interventions-intake"
 
-    canonical = await read_topic(bootstrap, settings.topic("interventions"), expect=2)
+    canonical = await read_topic(kafka, settings.topic("interventions"), expect=2)
     types = sorted(_headers(r.headers)["ce_type"].decode() for r in canonical)
     assert types == ["gayari.grant.issued.v2", "gayari.mentoring.visited.v1"]
     assert {_headers(r.headers)["ce_source"] for r in canonical} == {source.encode()}
@@ -279,8 +278,6 @@ async def test_agency_system_publishes_through_kcat(
     ]
 
 
-def test_kcat_is_the_real_thing() -> None:
-    binary = shutil.which("kcat")
-    assert binary is not None, "kcat is not installed: run `make test-tools`"
-    out = subprocess.run([binary, "-V"], capture_output=True, check=True, text=True).stdout
-    assert "librdkafka" in out
+def test_the_console_producer_is_kafkas_own() -> None:
+    jars = {path.name for path in Path(kafka_console.tools_class_path()[:-2]).glob("*.jar")}
+    assert "kafka-tools-4.1.1.jar" in jars
