@@ -74,8 +74,13 @@ def produce(
 
 
 def consume(
-    properties: Path, topic: str, max_messages: int = 1, timeout_ms: int = 15000
+    properties: Path,
+    topic: str,
+    max_messages: int = 1,
+    timeout_ms: int = 15000,
+    group: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """Prints each value on a line; without `group`, the tool picks a random one."""
     return _java(
         "org.apache.kafka.tools.consumer.ConsoleConsumer",
         "--bootstrap-server", bootstrap_of(properties),
@@ -84,4 +89,5 @@ def consume(
         "--from-beginning",
         "--max-messages", str(max_messages),
         "--timeout-ms", str(timeout_ms),
+        *(["--group", group] if group else []),
     )  # fmt: skip

@@ -12,13 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
+from deploy.local import principals
 from gayari_shared.events.contracts import CATALOGUE
 from gayari_shared.events.interventions import JAKARTA
 from gayari_shared.events.publishing import current
 from gayari_shared.kafka.topics import domain_topics
 from gayari_shared.settings import CommonSettings
+from tests import kafka_console
 from tests.conftest import KeySet
 from tests.e2e.conftest import Service
 from tests.kafka_tools import read_all
@@ -117,9 +118,9 @@ class Api:
 
 
 async def publish_intake(settings: CommonSettings, household_id: str) -> None:
-    """An agency's own system (Cooperatives) reports a business survey on its intake topic."""
-    producer = AIOKafkaProducer(**settings.kafka_connection().client_options())
-    await producer.start()
+    """An agency's own system (Cooperatives) reports a business survey on its intake topic:
+    with Kafka's own console producer, logged in as the agency's principal (SASL_SSL, its ACLs)
+    from the client settings the stack hands the agency."""
     event_id = str(uuid.uuid4())
     headers = {
         "ce_id": event_id,
@@ -138,15 +139,14 @@ async def publish_intake(settings: CommonSettings, household_id: str) -> None:
         "monthly_income_idr": 2_750_000,
         "workers": 2,
     }
-    try:
-        await producer.send_and_wait(
-            settings.intake_topic("dkukmpp"),
-            json.dumps(body).encode(),
-            key=household_id.encode(),
-            headers=[(k, v.encode()) for k, v in headers.items()],
-        )
-    finally:
-        await producer.stop()
+    properties = kafka_console.client_properties(principals.agency_user("dkukmpp"))
+    sent = await asyncio.to_thread(
+        kafka_console.produce,
+        properties,
+        settings.intake_topic("dkukmpp"),
+        [(household_id, json.dumps(body), headers)],
+    )
+    assert sent.returncode == 0, sent.stdout[-2000:] + sent.stderr[-2000:]
 
 
 async def test_every_event_type_flows_and_no_personal_data_reaches_kafka(
