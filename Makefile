@@ -110,8 +110,8 @@ replay: install
 unit: install
 	$(PY) -m pytest tests/unit
 
-# The Kafka security profile (SASL/SCRAM users + ACLs): starts its own broker on free ports and
-# stops it again; needs no running stack. Also part of `make test`.
+# The Kafka boundary (SASL_SSL, SCRAM users, ACLs) proved with Kafka's own console clients as
+# the real agency principals, against the running stack. Also part of `make test`.
 .PHONY: security-test
 security-test: install
 	$(PY) -m pytest -m security tests/security
@@ -126,9 +126,11 @@ deploy-tools: install
 deploy-check: deploy-tools
 	$(PY) -m pytest tests/deploy
 
-# What the suites need beside the venv: the deploy validators, kcat (an external Kafka
-# client for the intake tests) and Chromium (the dashboard test).
+# What the suites need beside the venv: the deploy validators, Kafka's own command-line clients
+# (kafka-tools from Maven Central, external clients for the intake and security tests) and
+# Chromium (the dashboard test).
 test-tools: deploy-tools
+	$(STACK) tools
 	bash deploy/local/ensure-test-tools.sh
 
 # Starts the stack if it is not running, and stops it afterwards only if it started it.

@@ -10,7 +10,6 @@ if ! "$py" "$here/stack.py" status >/dev/null 2>&1; then
   "$py" "$here/stack.py" start || exit 1
   started=1
 fi
-"$py" -m gayari_shared.kafka.topics || { [ $started = 1 ] && "$py" "$here/stack.py" stop; exit 1; }
 
 "$@"
 code=$?
