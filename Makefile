@@ -104,8 +104,11 @@ bench: stack-start
 	$(PY) -m tests.bench.run_all --events $${BENCH_EVENTS:-1000000}
 
 # Rebuild every reporting read model of the local stack from offset 0 and switch over.
+# As reporting's own principal and role (the stack's generated settings; the environment wins).
 replay: install
-	$(CURDIR)/.venv/bin/gayari-reporting-replay
+	env $$(cat $(CACHE)/credentials/kafka/service-reporting/gayari.env \
+	  $(CACHE)/credentials/postgres/gayari_reporting/gayari.env) \
+	  $$(env | grep '^GAYARI_' || true) $(CURDIR)/.venv/bin/gayari-reporting-replay
 
 unit: install
 	$(PY) -m pytest tests/unit

@@ -164,9 +164,15 @@ def acl_bindings(
     return sorted(set(rules))
 
 
-def managed_principal(principal: str) -> bool:
-    """ACLs of these principals are ours: stale ones (e.g. a removed agency) are deleted."""
-    return principal.startswith((f"User:{AGENCY_USER_PREFIX}", f"User:{SERVICE_USER_PREFIX}"))
+def managed(acl: AclBinding, settings: CommonSettings) -> bool:
+    """ACLs of our principals on this deployment's topics and groups are ours: stale ones (e.g.
+    a removed agency's) are deleted. Those on other prefixes (the tests' own, applied by their
+    fixtures while they run) are left alone."""
+    ours = acl.principal.startswith((f"User:{AGENCY_USER_PREFIX}", f"User:{SERVICE_USER_PREFIX}"))
+    if acl.resource_type is ResourceType.TOPIC:
+        return ours and acl.resource_name.startswith(settings.topic_prefix + ".")
+    groups = {group for names in SERVICE_GROUPS.values() for group in names}
+    return ours and acl.resource_name in groups
 
 
 def acl_table(settings: CommonSettings) -> str:

@@ -766,7 +766,7 @@ async def provision_kafka(kafka: Kafka) -> None:
                 )  # fmt: skip
             say(f"kafka: created {', '.join(spec.name for spec in missing)}")
         if cfg.secured:
-            await reconcile_acls(admin, set(principals.acl_bindings(cfg.settings)))
+            await reconcile_acls(admin, cfg.settings)
     finally:
         await admin.close()
 
@@ -778,16 +778,17 @@ def _as(kafka: Kafka, user: str) -> KafkaConnection:
     )
 
 
-async def reconcile_acls(admin: AIOKafkaAdminClient, wanted: set[principals.AclBinding]) -> None:
-    """Create the missing ACLs, delete stale ones of our principals, wait until applied."""
+async def reconcile_acls(admin: AIOKafkaAdminClient, settings: CommonSettings) -> None:
+    """Create the missing ACLs, delete stale ones of ours, wait until applied."""
+    wanted = set(principals.acl_bindings(settings))
     present = await principals.describe_acls(admin)
-    stale = {acl for acl in present - wanted if principals.managed_principal(acl.principal)}
+    stale = {acl for acl in present - wanted if principals.managed(acl, settings)}
     await principals.create_acls(admin, sorted(wanted - present))
     await principals.delete_acls(admin, sorted(stale))
     deadline = time.monotonic() + ACL_SETTLE_TIMEOUT_S
     while True:
         present = await principals.describe_acls(admin)
-        ours = {acl for acl in present if principals.managed_principal(acl.principal)}
+        ours = {acl for acl in present if principals.managed(acl, settings)}
         if wanted <= present and not ours - wanted:
             return
         if time.monotonic() > deadline:
@@ -1339,6 +1340,17 @@ def cmd_stop(cfg: Config, selected: list[Component]) -> int:
     return EXIT_OK
 
 
+def cmd_acls(cfg: Config, selected: list[Component]) -> int:
+    say(principals.acl_table(cfg.settings))
+    return EXIT_OK
+
+
+def cmd_tools(cfg: Config, selected: list[Component]) -> int:
+    """`make test-tools`: Kafka's own command-line clients, for the tests."""
+    say(f"kafka tools: {Kafka(cfg).ensure_tools_libs()}")
+    return EXIT_OK
+
+
 def cmd_status(cfg: Config, selected: list[Component]) -> int:
     all_ok = True
     for component in selected:
@@ -1359,17 +1371,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", choices=["start", "stop", "status", "acls", "tools"])
     parser.add_argument("--only", choices=["kafka", "postgres"], default=None)
     args = parser.parse_args(argv)
-    handlers = {"start": cmd_start, "stop": cmd_stop, "status": cmd_status}
+    handlers = {
+        "start": cmd_start,
+        "stop": cmd_stop,
+        "status": cmd_status,
+        "acls": cmd_acls,
+        "tools": cmd_tools,
+    }
     try:
         cfg = Config.from_env()
         selected = components(cfg, args.only)
-        if args.command == "tools":  # make test-tools: Kafka's own clients, for the tests
-            with stack_lock(cfg):
-                say(f"kafka tools: {Kafka(cfg).ensure_tools_libs()}")
-            return EXIT_OK
-        if args.command == "acls":
-            say(principals.acl_table(cfg.settings))
-            return EXIT_OK
         if args.command == "status":
             return cmd_status(cfg, selected)
         with stack_lock(cfg):
