@@ -141,21 +141,30 @@ async def running_services(
 @contextlib.asynccontextmanager
 async def service_acls(settings: CommonSettings, reporting_group: str) -> AsyncIterator[None]:
     """The production ACL set (deploy/local/principals.py) on this test's topics: its services
-    run as their own principals, with no right beyond what they have in a deployment. The
-    topics are created first (by the administrator, as the stack does); the test's ACLs are
-    deleted afterwards, the stack's own (the fixed consumer groups) kept."""
+    run as their own principals, with no right beyond what they have in a deployment (the
+    fixed consumer groups have their ACLs from the stack). The topics are created first (by
+    the administrator, as the stack does); the test's ACLs are deleted afterwards."""
     kafka = settings.kafka_connection()
     await ensure_topics(kafka, domain_topics(settings))
     if not kafka.secured:
         yield
         return
-    groups = {**principals.SERVICE_GROUPS, "reporting": (reporting_group,)}
+    # The reporting processes' groups (its projector's, its refusals', a replay's) all start
+    # with this test's group name: one PREFIXED group ACL.
     mine = [
         acl
-        for acl in principals.acl_bindings(settings, groups)
+        for acl in principals.acl_bindings(settings, {})
         if acl.resource_type is principals.ResourceType.TOPIC
-        or acl.resource_name == reporting_group
     ]
+    mine.append(
+        principals.AclBinding(
+            f"User:{principals.service_user('reporting')}",
+            principals.ResourceType.GROUP,
+            reporting_group,
+            principals.Operation.READ,
+            principals.PatternType.PREFIXED,
+        )
+    )
     admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:

@@ -115,7 +115,10 @@ async def test_full_replay_into_a_fresh_read_model(
             **first.env,
             "GAYARI_REPORTING_HTTP_PORT": str(port),
             "GAYARI_REPORTING_DATABASE_URL": await databases.create("replay"),
-            "GAYARI_REPORTING_CONSUMER_GROUP": f"replay-{uuid.uuid4().hex[:8]}",
+            # Under the test's group prefix: its ACL covers it (tests/processes.py).
+            "GAYARI_REPORTING_CONSUMER_GROUP": (
+                f"{first.env['GAYARI_REPORTING_CONSUMER_GROUP']}-replay-{uuid.uuid4().hex[:8]}"
+            ),
         },
         tmp_path / "replay.log",
     )
