@@ -112,7 +112,7 @@ async def test_refusals_are_counted_and_redriven_once_the_cause_is_fixed(
 
     # Again: the same record is sent, and taken as the duplicate it is.
     again = await redrive(
-        settings.kafka_bootstrap_servers,
+        settings.kafka_connection(),
         settings.deadletter_topic,
         RedriveSelection(settings.intake_topic("distakan"), reason="household-not-known-yet"),
     )
@@ -129,7 +129,7 @@ async def test_refusals_are_counted_and_redriven_once_the_cause_is_fixed(
         == 1
     )
     # Nothing refused since: three dead letters, three refusals.
-    letters = await read_all(settings.kafka_bootstrap_servers, settings.deadletter_topic)
+    letters = await read_all(settings.kafka_connection(), settings.deadletter_topic)
     assert len(letters) == 3
     await asyncio.sleep(1)
     assert (await refusals(reporting, 3) or {}).get("total") == 3

@@ -70,7 +70,7 @@ async def send_intake(
 ) -> uuid.UUID:
     """Publishes as the agency's system does (see docs/intake.md); returns the `ce_id`."""
     event_id = event_id or uuid.uuid4()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**settings.kafka_connection().client_options(), acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -194,7 +194,7 @@ async def test_intake_void_message_voids_by_external_id_and_refuses_what_it_cann
 
 
 async def _dead_letters(settings: CommonSettings, expect: int) -> list[Any]:
-    letters = await read_all(settings.kafka_bootstrap_servers, settings.deadletter_topic)
+    letters = await read_all(settings.kafka_connection(), settings.deadletter_topic)
     return letters if len(letters) >= expect else []
 
 

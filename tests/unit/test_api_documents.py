@@ -44,7 +44,10 @@ UNUSED_DATABASE = "postgresql://nobody@127.0.0.1:1/none"  # the apps are built, 
 
 @cache
 def app(service: str) -> FastAPI:
-    common = CommonSettings(_env_file=None, hash_secret="0123456789abcdef-unit")
+    # Built, never started: no broker to log in to.
+    common = CommonSettings(
+        _env_file=None, hash_secret="0123456789abcdef-unit", kafka_security_protocol="PLAINTEXT"
+    )
     if service == "registry":
         return registry_app(common, RegistrySettings(database_url=UNUSED_DATABASE))
     if service == "interventions":

@@ -8,6 +8,10 @@ record's key, value and original headers, as first sent, to the agency's intake 
 Idempotent: the intake takes a `ce_id` once per agency, so a record redriven twice, or redriven
 after the agency sent it again, is recorded once; the same record dead-lettered twice is sent
 once per run. One that is still wrong is refused again, and dead-lettered again.
+
+An operator's command: it reads the dead letters and writes an agency's intake topic, rights no
+service or agency principal has (GAYARI_KAFKA_SASL_USERNAME: an operator's principal with them;
+on the local stack `admin`, .cache/credentials/kafka/admin/gayari.env).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from tqdm import tqdm
 
 from gayari_interventions.domain.redrive import RedriveSelection
 from gayari_shared.kafka.clients import idempotent_producer
+from gayari_shared.kafka.connection import KafkaConnection
 from gayari_shared.kafka.deadletter import DeadLetter
 from gayari_shared.logging import configure_logging
 from gayari_shared.settings import CommonSettings, ConfigurationError, load_settings
@@ -60,8 +65,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+async def _partitions(kafka: KafkaConnection, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         (description,) = await admin.describe_topics([topic])
@@ -72,12 +77,12 @@ async def _partitions(bootstrap_servers: str, topic: str) -> list[int]:
 
 async def _read_to_end(
     consumer: AIOKafkaConsumer,
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     topic: str,
     progress: Callable[[int, int], None],
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Every record of `topic` from its start up to its end as of now."""
-    assigned = [TopicPartition(topic, p) for p in await _partitions(bootstrap_servers, topic)]
+    assigned = [TopicPartition(topic, p) for p in await _partitions(kafka, topic)]
     if not assigned:
         return
     consumer.assign(assigned)
@@ -101,7 +106,7 @@ async def _read_to_end(
 
 
 async def redrive(
-    bootstrap_servers: str,
+    kafka: KafkaConnection,
     deadletter_topic: str,
     selection: RedriveSelection,
     *,
@@ -111,15 +116,13 @@ async def redrive(
 ) -> RedriveResult:
     """Reads `deadletter_topic` up to its end as of now and republishes the selected records."""
     result = RedriveResult()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
-    )
-    producer = idempotent_producer(bootstrap_servers, "interventions-redrive")
+    consumer = AIOKafkaConsumer(**kafka.client_options(), enable_auto_commit=False, group_id=None)
+    producer = idempotent_producer(kafka, "interventions-redrive")
     await consumer.start()
     await producer.start()
     try:
         seen: set[str] = set()  # ce_ids sent in this run (all of one intake topic)
-        async for record in _read_to_end(consumer, bootstrap_servers, deadletter_topic, progress):
+        async for record in _read_to_end(consumer, kafka, deadletter_topic, progress):
             result.scanned += 1
             letter = DeadLetter.of(record.headers)
             if letter is None or not selection.matches(letter):
@@ -175,7 +178,7 @@ async def run(args: argparse.Namespace, common: CommonSettings) -> int:
 
     try:
         result = await redrive(
-            common.kafka_bootstrap_servers,
+            common.kafka_connection(),
             common.deadletter_topic,
             selection,
             dry_run=args.dry_run,
@@ -197,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     try:
         common = load_settings(CommonSettings)
+        common.kafka_connection()  # credentials: checked before anything
     except ConfigurationError as exc:
         print(f"gayari-interventions-redrive: invalid configuration: {exc}", file=sys.stderr)
         sys.exit(2)
