@@ -15,13 +15,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
 
+from deploy.local import principals
 from gayari_shared.settings import CommonSettings
-from tests.conftest import KeySet
+from tests.conftest import CREDENTIALS, KeySet
 from tests.e2e.conftest import Service
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "agency-integration.md"
@@ -67,13 +68,20 @@ def settings_names(blocks: list[Block]) -> set[str]:
 
 
 def kafka_options(settings: CommonSettings) -> dict[str, Any]:
-    """The suite's own Kafka connection, as aiokafka keyword arguments. On a secured stack the
-    settings build it (SASL_SSL, the CA, the suite's principal: `kafka_connection`); on a
-    plaintext one, which has no such method, the bootstrap servers are all there is."""
-    connection = getattr(settings, "kafka_connection", None)
-    if connection is None:
-        return {"bootstrap_servers": settings.kafka_bootstrap_servers}
-    return cast(dict[str, Any], connection().client_options())
+    """The agency's own Kafka connection, as aiokafka keyword arguments: on the secured stack
+    SASL_SSL as its principal (the settings the stack hands it), whose ACLs the services
+    fixture applied to this test's topics."""
+    own = CREDENTIALS.kafka_env(principals.agency_user(AGENCY))
+    if not settings.kafka_connection().secured or not own:
+        return settings.kafka_connection().client_options()
+    agency = CommonSettings(
+        _env_file=None,
+        kafka_bootstrap_servers=own["GAYARI_KAFKA_BOOTSTRAP_SERVERS"],
+        kafka_sasl_username=own["GAYARI_KAFKA_SASL_USERNAME"],
+        kafka_sasl_password_file=Path(own["GAYARI_KAFKA_SASL_PASSWORD_FILE"]),
+        kafka_ssl_cafile=Path(own["GAYARI_KAFKA_SSL_CAFILE"]),
+    )
+    return agency.kafka_connection().client_options()
 
 
 def test_every_python_block_is_marked_and_compiles() -> None:

@@ -43,7 +43,7 @@ from tests.fuzz.strict_values import (
     with_value,
     wrong_for,
 )
-from tests.integration.test_intake_kcat import ce_headers
+from tests.integration.test_intake_console import ce_headers
 from tests.integration.test_intake_strict import enrolled_household, lamandau_today
 from tests.integration.test_strict_inputs import HID, VALID
 from tests.kafka_tools import read_topic
@@ -268,7 +268,7 @@ async def test_wrong_values_on_the_intake_are_dead_lettered_and_the_partition_mo
             for text in drawn(with_a_control(CONTROLS), INTAKE_EXAMPLES * 2)
         ]
         valid = [(t, b[0]) for t, b in bodies.items() if t != "gayari.intake.void.v1"]
-        producer = AIOKafkaProducer(bootstrap_servers=settings_.kafka_bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(**settings_.kafka_connection().client_options(), acks="all")
         expected: dict[bytes, tuple[str, dict[str, Any], str]] = {}
         await producer.start()
         try:
@@ -292,7 +292,7 @@ async def test_wrong_values_on_the_intake_are_dead_lettered_and_the_partition_mo
             await producer.stop()
 
         every_dead = await read_topic(
-            settings_.kafka_bootstrap_servers,
+            settings_.kafka_connection(),
             settings_.deadletter_topic,
             expect=len(bad) + 1,
             timeout_s=120,
@@ -308,7 +308,7 @@ async def test_wrong_values_on_the_intake_are_dead_lettered_and_the_partition_mo
             assert field in reason, (field, data, reason)
 
         canonical = await read_topic(
-            settings_.kafka_bootstrap_servers, settings_.topic("interventions"), expect=len(valid)
+            settings_.kafka_connection(), settings_.topic("interventions"), expect=len(valid)
         )
         assert sorted(dict(r.headers)["ce_type"].decode() for r in canonical) == [
             "gayari.business.surveyed.v1",

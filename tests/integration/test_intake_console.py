@@ -1,6 +1,7 @@
 """An agency's own system publishes into its intake topic with Kafka's own console producer, a
-client nobody here wrote, logged in as the agency's principal over SASL_SSL: one valid record becomes a canonical event; invalid ones go to the dead-letter topic
-with their reason, are counted, and the consumer keeps going."""
+client nobody here wrote, logged in as the agency's principal over SASL_SSL: one valid record
+becomes a canonical event; invalid ones go to the dead-letter topic with their reason, are
+counted, and the consumer keeps going."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from gayari_shared.events.households import HouseholdEnrolledV1, HouseholdRegist
 from gayari_shared.events.interventions import JAKARTA
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory
-from tests.integration.test_intake_kcat import ce_headers, publish_households
+from tests.integration.test_intake_console import ce_headers, publish_households
 from tests.kafka_tools import read_topic
 
 pytestmark = pytest.mark.stack
@@ -168,7 +168,7 @@ async def test_wrong_values_are_dead_lettered_and_the_partition_moves_on(
         "business_status": "running",
         "notes": "Kolam dua petak.\nPanen pertama\tbulan depan.",
     }
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**settings.kafka_connection().client_options(), acks="all")
     event_ids: list[bytes] = []
     await producer.start()
     try:
@@ -187,7 +187,7 @@ async def test_wrong_values_are_dead_lettered_and_the_partition_moves_on(
         await producer.stop()
 
     every_dead = await read_topic(
-        settings.kafka_bootstrap_servers, settings.deadletter_topic, expect=len(bad) + 1
+        settings.kafka_connection(), settings.deadletter_topic, expect=len(bad) + 1
     )
     # By event id: a record read again after a rebalance may be dead-lettered twice.
     reasons = {
@@ -202,7 +202,7 @@ async def test_wrong_values_are_dead_lettered_and_the_partition_moves_on(
 
     # The valid record behind them all was taken: the partition was not blocked.
     canonical = await read_topic(
-        settings.kafka_bootstrap_servers, settings.topic("interventions"), expect=1
+        settings.kafka_connection(), settings.topic("interventions"), expect=1
     )
     assert [dict(r.headers)["ce_type"] for r in canonical] == [b"gayari.mentoring.visited.v1"]
     conn = await asyncpg.connect(interventions)
