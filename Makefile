@@ -37,6 +37,7 @@ $(UV):
 install: .venv/.synced
 
 stack-start: install
+	bash deploy/local/ensure-postgresql.sh
 	$(STACK) start
 
 stack-stop: install

@@ -7,6 +7,7 @@ py="$root/.venv/bin/python"
 
 started=0
 if ! "$py" "$here/stack.py" status >/dev/null 2>&1; then
+  bash "$here/ensure-postgresql.sh" || exit 1
   "$py" "$here/stack.py" start || exit 1
   started=1
 fi
