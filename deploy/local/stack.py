@@ -1251,7 +1251,9 @@ class Postgres:
             "-c", "listen_addresses=127.0.0.1",
             "-c", f"unix_socket_directories={self.socket_dir}",
             "-c", "unix_socket_permissions=0700",
-            "-c", "ssl=on",  # also in plaintext mode: a client may still choose TLS
+            # Also in plaintext mode, so a client may still choose TLS; but the wheel's build,
+            # which the plaintext stack runs, refuses to start with it ("SSL is not supported").
+            "-c", f"ssl={'on' if self.cfg.secured or _has_openssl(bin_dir) else 'off'}",
             "-c", "ssl_min_protocol_version=TLSv1.2",
             "-c", "password_encryption=scram-sha-256",
         ]  # fmt: skip
