@@ -2,7 +2,7 @@
 
 - deploy/compose/compose.yaml: the Docker Compose v2 binary's `config --quiet` (with and
   without the `observability` profile);
-- services/*/Dockerfile: hadolint;
+- Dockerfile (one for the three services, SERVICE as a build argument): hadolint;
 - deploy/k8s overlays: `kustomize build`, validated by kubeconform (strict, offline schemas
   made from the kubernetes-validate package) and by kubernetes-validate itself.
 
@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,6 +99,16 @@ def compose_config(compose_file: Path, *profiles: str) -> subprocess.CompletedPr
     return run(tool("docker-compose"), "-f", compose_file, *profile_args, "config", "--quiet")
 
 
+def compose_services() -> dict[str, Any]:
+    """The services of compose.yaml as Compose resolves them (anchors and defaults applied)."""
+    result = run(
+        tool("docker-compose"), "-f", COMPOSE_DIR / "compose.yaml", "config", "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    services: dict[str, Any] = json.loads(result.stdout)["services"]
+    return services
+
+
 # --- Docker Compose -------------------------------------------------------------------------
 
 
@@ -127,11 +138,7 @@ def test_compose_config_rejects_a_broken_file(tmp_path: Path) -> None:
 
 
 def test_compose_services_wait_for_healthy_infrastructure() -> None:
-    result = run(
-        tool("docker-compose"), "-f", COMPOSE_DIR / "compose.yaml", "config", "--format", "json"
-    )
-    assert result.returncode == 0, result.stderr
-    services = json.loads(result.stdout)["services"]
+    services = compose_services()
     for name in SERVICES:
         depends = services[name]["depends_on"]
         assert depends["postgres"]["condition"] == "service_healthy"
@@ -156,15 +163,30 @@ def test_grafana_dashboard_reads_the_documented_metrics() -> None:
 # --- Dockerfiles ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_dockerfile_passes_hadolint(service: str) -> None:
-    dockerfile = ROOT / "services" / service / "Dockerfile"
+def test_dockerfile_passes_hadolint() -> None:
+    dockerfile = ROOT / "Dockerfile"
     result = run(tool("hadolint"), "--no-color", dockerfile)
     assert result.returncode == 0, result.stdout + result.stderr
     text = dockerfile.read_text()
-    assert f"--package gayari-{service} --no-default-groups --no-dev" in text
+    assert '--package "gayari-${SERVICE}" --no-default-groups --no-dev' in text
+    assert "COPY services/${SERVICE} services/${SERVICE}" in text
     assert "USER 10001" in text
     assert "/health/live" in text
+    assert not list((ROOT / "services").glob("*/Dockerfile"))  # no copy per service
+
+
+def test_compose_builds_each_service_with_its_name_and_port() -> None:
+    services = compose_services()
+    for name in SERVICES:
+        build = services[name]["build"]
+        assert Path(build["context"]) == ROOT
+        assert build["dockerfile"] == "Dockerfile"
+        assert build["args"]["SERVICE"] == name
+        # The image's default port is the one the service listens on without configuration.
+        port = services[name]["environment"][f"GAYARI_{name.upper()}_HTTP_PORT"]
+        assert build["args"]["HTTP_PORT"] == str(port), name
+        settings = ROOT / "services" / name / "src" / f"gayari_{name}" / "settings.py"
+        assert f"    http_port: int = {port}\n" in settings.read_text(), name
 
 
 def test_hadolint_rejects_a_bad_dockerfile(tmp_path: Path) -> None:
