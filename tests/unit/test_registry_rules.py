@@ -38,8 +38,8 @@ from gayari_registry.domain.model import (
     near_duplicate_key,
     register,
 )
-from gayari_registry.entrypoints.csvstream import CsvFormatError, CsvStream, RecordSplitter
 from gayari_shared.areas import load_areas
+from gayari_shared.csvstream import CsvFormatError, CsvStream, RecordSplitter
 from gayari_shared.rules import RuleViolationError
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, TextIO
 from urllib.parse import urlsplit
 
 from gayari_registry.domain.imports import header_of
-from gayari_registry.entrypoints.csvstream import CsvFormatError, RecordSplitter, fields_of
+from gayari_shared.csvstream import CsvFormatError, RecordSplitter, fields_of
 
 
 @dataclass(frozen=True, slots=True)

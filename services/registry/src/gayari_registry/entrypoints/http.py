@@ -31,7 +31,6 @@ from gayari_registry.domain.model import (
     Status,
 )
 from gayari_registry.entrypoints import examples
-from gayari_registry.entrypoints.csvstream import CsvStream
 from gayari_registry.service_layer.handlers import (
     RegistryDeps,
     UnknownHouseholdError,
@@ -45,6 +44,7 @@ from gayari_registry.service_layer.handlers import (
 )
 from gayari_shared.audit.http import AuditTrailDep
 from gayari_shared.auth import Principal, Role, authorized
+from gayari_shared.csvstream import CsvStream
 from gayari_shared.events.households import ExitReason
 from gayari_shared.http.correlation import current_correlation_id
 from gayari_shared.http.idempotency import IdempotentRoute, authorized_idempotent
