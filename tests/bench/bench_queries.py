@@ -34,9 +34,9 @@ import asyncpg
 
 from gayari_reporting.adapters.areas import area_index
 from gayari_reporting.adapters.generations import Generations, quoted
-from gayari_reporting.adapters.queries import ReportQueries, children_length
+from gayari_reporting.adapters.reports import ReportQueries
 from gayari_reporting.adapters.store import ReadModelStore
-from gayari_reporting.domain.areas import Area
+from gayari_reporting.domain.areas import Area, children_length
 from gayari_reporting.domain.filters import Filters
 from gayari_reporting.entrypoints.views import DEFAULT_LIMIT
 from gayari_shared.areas import load_areas

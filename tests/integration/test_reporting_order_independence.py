@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from gayari_reporting.adapters import tallies
 from gayari_reporting.adapters.generations import Generations, use_active
 from gayari_reporting.adapters.projector import decode
-from gayari_reporting.adapters.queries import ReportQueries
+from gayari_reporting.adapters.reports import ReportQueries
 from gayari_reporting.adapters.store import ConsumedRecord, ReadModelStore
 from gayari_reporting.domain.filters import Filters
 from gayari_reporting.domain.recount import Recount, from_envelopes, recount

@@ -22,13 +22,9 @@ from gayari_reporting.adapters import tallies
 from gayari_reporting.adapters.areas import area_index
 from gayari_reporting.adapters.generations import Generations, use_active
 from gayari_reporting.adapters.projector import decode
-from gayari_reporting.adapters.queries import (
-    AlertKey,
-    ReportQueries,
-    UnservedKey,
-    children_length,
-)
+from gayari_reporting.adapters.reports import AlertKey, ReportQueries, UnservedKey
 from gayari_reporting.adapters.store import ReadModelStore
+from gayari_reporting.domain.areas import children_length
 from gayari_reporting.domain.filters import Filters
 from gayari_reporting.domain.readmodels import DoubleFundingAlert, UnservedHousehold
 from gayari_shared.events.contracts import (

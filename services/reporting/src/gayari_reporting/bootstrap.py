@@ -19,8 +19,8 @@ from gayari_reporting.adapters.generations import (
     UnknownGenerationError,
 )
 from gayari_reporting.adapters.projector import Projector
-from gayari_reporting.adapters.queries import ReportQueries
 from gayari_reporting.adapters.refusals import RefusalCounter, prepare_refusals
+from gayari_reporting.adapters.reports import ReportQueries
 from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.domain.filters import SNAPSHOT, ParameterError
 from gayari_reporting.entrypoints import asyncapi, dashboard, views

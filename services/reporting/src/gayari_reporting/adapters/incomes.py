@@ -13,11 +13,10 @@ household's batches are serialised like the tallies' (tallies.lock_partitions).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping
-from typing import Any, Final
+from collections.abc import Collection
+from typing import Final
 
 from gayari_reporting.domain.batch import BatchWrites
-from gayari_reporting.domain.readmodels import IncomeChange
 from gayari_shared.postgres import Connection, in_uuid_order
 
 INCOMES_MIGRATION: Final = """
@@ -134,52 +133,3 @@ def households(writes: BatchWrites, voided: Collection[uuid.UUID]) -> set[uuid.U
 async def refresh(conn: Connection, households: Collection[uuid.UUID]) -> None:
     if households:
         await conn.execute(REFRESH, in_uuid_order(households))
-
-
-# Percentile_cont(0.5) from the tally's cumulative counts: the values at 0-based positions
-# floor((n-1)/2) and ceil((n-1)/2) of the sorted changes, interpolated the way PostgreSQL does
-# (lo + (hi - lo) * 0.5, in float8), so the figure equals the one counted from the facts.
-_INCOME: Final = """
-    WITH t AS (SELECT change_idr, households, first_idr, latest_idr FROM tally_incomes
-               WHERE level = $1 AND area = $2 AND households <> 0),
-    total AS (SELECT coalesce(sum(households), 0)::bigint AS n, sum(first_idr) AS f,
-                     sum(latest_idr) AS l FROM t),
-    upto AS (SELECT change_idr, sum(households) OVER (ORDER BY change_idr) AS through FROM t),
-    middle AS (SELECT (SELECT min(change_idr) FROM upto, total
-                       WHERE through > (total.n - 1) / 2) AS lo,
-                      (SELECT min(change_idr) FROM upto, total WHERE through > total.n / 2) AS hi)
-    SELECT total.n,
-           round(total.f / nullif(total.n, 0)) AS mean_first,
-           round(total.l / nullif(total.n, 0)) AS mean_latest,
-           round((total.l - total.f) / nullif(total.n, 0)) AS mean_change,
-           round(middle.lo::float8 + (middle.hi::float8 - middle.lo::float8) * 0.5)
-             AS median_change,
-           (SELECT coalesce(sum(households), 0) FROM t WHERE change_idr > 0) AS up,
-           (SELECT coalesce(sum(households), 0) FROM t WHERE change_idr < 0) AS down,
-           (SELECT coalesce(sum(households), 0) FROM t WHERE change_idr = 0) AS same
-    FROM total, middle"""
-
-
-async def income_change(conn: Connection, area: str) -> IncomeChange:
-    """The income change of the area's households (a tallied area: '' for the country)."""
-    row = await conn.fetchrow(_INCOME, len(area), area)
-    assert row is not None
-    return income_change_of(row)
-
-
-def income_change_of(row: Mapping[str, Any]) -> IncomeChange:
-    """From a row of n, mean_first, mean_latest, mean_change, median_change, up, down, same."""
-    return IncomeChange(
-        households_surveyed_twice=int(row["n"]),
-        mean_first_income_idr=_whole(row["mean_first"]),
-        mean_latest_income_idr=_whole(row["mean_latest"]),
-        mean_change_idr=_whole(row["mean_change"]),
-        median_change_idr=_whole(row["median_change"]),
-        households_up=int(row["up"]),
-        households_down=int(row["down"]),
-        households_unchanged=int(row["same"]),
-    )
-
-
-def _whole(value: Any) -> int | None:
-    return None if value is None else int(value)

@@ -90,3 +90,9 @@ def parent_code(code: str) -> str:
     if level in (None, "country", "province"):
         return ""
     return code.rsplit(".", 1)[0]
+
+
+def children_length(area: Area, index: AreaIndex) -> int:
+    """The code length of the area's children (its own for a village, which has none)."""
+    kids = index.children(area.code)
+    return len(kids[0].code) if kids else len(area.code)

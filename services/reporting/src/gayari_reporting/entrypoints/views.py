@@ -16,14 +16,9 @@ from fastapi import Request
 from pydantic import BaseModel
 
 from gayari_reporting.adapters.projector import Projector
-from gayari_reporting.adapters.queries import (
-    AlertKey,
-    ReportQueries,
-    UnservedKey,
-    children_length,
-)
+from gayari_reporting.adapters.reports import AlertKey, ReportQueries, UnservedKey
 from gayari_reporting.adapters.store import ReadModelStore
-from gayari_reporting.domain.areas import CHILD, Area, AreaIndex, parent_code
+from gayari_reporting.domain.areas import CHILD, Area, AreaIndex, children_length, parent_code
 from gayari_reporting.domain.filters import (
     Cursor,
     Filters,
