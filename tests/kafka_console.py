@@ -13,7 +13,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from deploy.local import stack as local_stack
+from deploy.local.config import Config, stack_lock
+from deploy.local.kafka_broker import Kafka
 from tests.conftest import CREDENTIALS
 
 TIMEOUT_S = 90
@@ -21,9 +22,9 @@ TIMEOUT_S = 90
 
 @functools.cache
 def tools_class_path() -> str:
-    cfg = local_stack.Config.from_env()
-    with local_stack.stack_lock(cfg):
-        libs = local_stack.Kafka(cfg).ensure_tools_libs()
+    cfg = Config.from_env()
+    with stack_lock(cfg):
+        libs = Kafka(cfg).ensure_tools_libs()
     return f"{libs}/*"
 
 

@@ -23,7 +23,6 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script: make `deploy.local.*` imp
     sys.path.insert(0, str(REPO_ROOT))
 
 from deploy.local.principals import Credentials, service_user  # noqa: E402
+from deploy.local.processes import port_in_use  # noqa: E402
 
 SERVICE_PORTS = {"registry": 8101, "interventions": 8102, "reporting": 8103}
 # A writer set to publish through a relay process of its own gets one (GAYARI_<SERVICE>_
@@ -105,16 +105,6 @@ def _boot_time() -> float:
         if line.startswith("btime "):
             return float(line.split()[1])
     raise RuntimeError("no btime in /proc/stat")
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
 
 
 def ready(port: int) -> bool:
