@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from gayari_reporting.adapters.areas import area_index
 from gayari_reporting.adapters.exports import COUNT_FORMAT, PERCENT_FORMAT, RUPIAH_FORMAT
 from gayari_reporting.bootstrap import create_app
+from gayari_reporting.domain.calendar import months_between
 from gayari_reporting.domain.filters import encode_cursor
 from gayari_reporting.domain.recount import from_envelopes, recount
 from gayari_reporting.settings import ReportingSettings
@@ -421,6 +422,8 @@ async def test_time_series_unserved_and_outcomes(run: Run) -> None:
         assert months[month]["households_registered"] >= n
     assert sum(m["households_registered"] for m in months.values()) == len(prog.village)
     assert sum(m["grants"] for m in months.values()) == 9
+    calendar = list(months)  # the calendar kept: no month between the first and last skipped
+    assert calendar == list(months_between(calendar[0], calendar[-1]))
 
     # Unserved: enrolled, not exited, nothing since `days` before as_of.
     last: dict[uuid.UUID, date] = dict(prog.enrolled_on)

@@ -241,6 +241,7 @@ class Unserved(BaseModel):
 class DoubleFundingAlert(BaseModel):
     household_id: uuid.UUID
     village_code: str | None
+    village_name: str | None = Field(None, description="The village's Kemendagri name")
     fiscal_year: int
     kind: str
     agencies: list[str]

@@ -19,6 +19,7 @@ from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.reports import AlertKey, ReportQueries, UnservedKey
 from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.domain.areas import CHILD, Area, AreaIndex, children_length, parent_code
+from gayari_reporting.domain.calendar import every_month
 from gayari_reporting.domain.filters import (
     Cursor,
     Filters,
@@ -150,7 +151,8 @@ async def area_report(ctx: Context, area: Area, filters: Filters) -> AreaReport:
 
 
 async def time_series(ctx: Context, filters: Filters) -> TimeSeries:
-    return TimeSeries(filters=filters.as_dict(), months=await ctx.queries.time_series(filters))
+    months = every_month(await ctx.queries.time_series(filters))
+    return TimeSeries(filters=filters.as_dict(), months=months)
 
 
 async def case(ctx: Context, household_id: uuid.UUID) -> Case | None:
@@ -231,6 +233,9 @@ async def double_funding(
     """A page of the alerts (`default_limit` None: all of them, for an export)."""
     limit = filters.limit or default_limit
     alerts, total = await ctx.queries.double_funding(filters, limit, _alert_key(filters.after))
+    alerts = [
+        a.model_copy(update={"village_name": _place_name(ctx, a.village_code)}) for a in alerts
+    ]
     last = alerts[-1] if alerts and limit is not None and len(alerts) == limit else None
     return DoubleFunding(
         filters=filters.as_dict(),
@@ -242,6 +247,11 @@ async def double_funding(
             (last.fiscal_year, last.village_code or "", str(last.household_id), last.kind)
         ),
     )
+
+
+def _place_name(ctx: Context, code: str | None) -> str | None:
+    area = ctx.areas.get(code) if code else None
+    return area.name if area else None
 
 
 def _alert_key(after: Cursor | None) -> AlertKey | None:
