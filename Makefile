@@ -130,12 +130,21 @@ deploy-tools: install
 deploy-check: deploy-tools
 	$(PY) -m pytest tests/deploy
 
+# The browser tests' npm packages (playwright-core, axe-core), pinned by tests/browser's lock
+# file, installed into the cache.
+export GAYARI_BROWSER_TOOLS_DIR ?= $(CACHE)/tools/browser
+.PHONY: browser-tools
+browser-tools:
+	DEST=$(GAYARI_BROWSER_TOOLS_DIR) bash tests/browser/install.sh
+
 # What the suites need beside the venv: the deploy validators, Kafka's own command-line clients
-# (kafka-tools from Maven Central, external clients for the intake and security tests) and
-# Chromium (the dashboard test).
+# (kafka-tools from Maven Central, external clients for the intake and security tests),
+# Chromium, Node.js and poppler-utils (the dashboard and monthly-report tests) and the browser
+# tests' npm packages.
 test-tools: deploy-tools
 	$(STACK) tools
 	bash deploy/local/ensure-test-tools.sh
+	$(MAKE) browser-tools
 
 # Starts the stack if it is not running, and stops it afterwards only if it started it.
 test: lint test-tools
