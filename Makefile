@@ -98,11 +98,16 @@ docs: install
 	  $(PY) -m gayari_$$svc.entrypoints.asyncapi > docs/asyncapi/$$svc.json || exit 1; \
 	done
 
-# Benchmarks, not tests (not part of `make test`): each prints its figures, then one table of
-# every figure against its target; JSON in artifacts/bench*.json. BENCH_EVENTS=100000 for a
-# quick run (the targets are stated for 1,000,000).
+# Benchmarks, not tests (not part of `make test`), on the secured stack, the projection and the
+# HTTP writes also on a plaintext stack of their own (other ports, stopped afterwards): each
+# prints its figures, then one table of every figure against its target, secured beside
+# plaintext; JSON in artifacts/; the latest run rewritten into docs/performance.md.
+# BENCH_EVENTS=100000 for a quick run (the targets are stated for 1,000,000);
+# BENCH_ARGS=--no-plaintext for the secured stack only.
+BENCH_ARGS ?=
 bench: stack-start
-	$(PY) -m tests.bench.run_all --events $${BENCH_EVENTS:-1000000}
+	$(PY) -m tests.bench.run_all --events $${BENCH_EVENTS:-1000000} \
+	    --plaintext-cache $(CACHE)/plaintext-bench --doc docs/performance.md $(BENCH_ARGS)
 
 # Rebuild every reporting read model of the local stack from offset 0 and switch over.
 # As reporting's own principal and role (the stack's generated settings; the environment wins).

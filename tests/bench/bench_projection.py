@@ -1,5 +1,6 @@
 """`make bench`: the projection pipeline against its limit and against the naive peer, on the
-real local stack. A benchmark, not a test: it prints a table and writes artifacts/bench.json.
+real local stack. A benchmark, not a test: it prints a table and writes artifacts/bench.json
+(`--out`).
 
 Measured on one run, one machine, one backlog of generated events (households over the real
 villages of Lamandau, the four agencies' mix of grants, trainings and surveys):
@@ -642,6 +643,7 @@ def main() -> None:
     parser.add_argument(
         "--replay-workers", type=int, default=None, help="default: the replay command's"
     )
+    parser.add_argument("--out", type=Path, default=ARTIFACTS / "bench.json")
     args = parser.parse_args()
     # The pipeline, not the terminal: per-event INFO lines would be most of what is measured.
     configure_logging("bench", "WARNING", json=True)
@@ -652,8 +654,8 @@ def main() -> None:
             bench.run(args.naive_events, args.freshness_seconds, not args.no_pair)
         )
     summarise(results)
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "bench.json").write_text(json.dumps(results, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,158 +1,74 @@
-"""`make bench`: every benchmark in turn, then one table of each figure against its target.
+"""`make bench`: every benchmark in turn on the secured stack, the projection and the HTTP
+writes also on a plaintext stack, then one table of each figure against its target with the
+secured and plaintext figures side by side and what security costs.
 
 A benchmark, not a test: nothing here passes or fails CI. Each part writes its own JSON
-(artifacts/bench.json, bench_http.json, bench_http_open.json, bench_queries.json); this writes
-artifacts/bench_all.json with the table. The HTTP writes run twice: 32 connections in a closed
-loop (what an instance can take) and offered at a steady 1,000 req/s per instance (the target);
-in the closed loop each write phase runs again with an Idempotency-Key on every write, right
-after, on the same services (what the keys cost).
-Targets are those of the performance issue, for this 2-core machine.
+(artifacts/bench.json, bench_http.json, bench_http_open.json, bench_queries.json; the plaintext
+runs' under artifacts/plaintext/); this writes artifacts/bench_all.json with the table and, with
+`--doc`, the generated section of docs/performance.md (method, machine, date, table).
+
+The plaintext stack is a second one (tests/bench/plaintext_stack.py) on other ports with a
+cache directory of its own, started before the first part and stopped after the last, also on
+failure or Ctrl-C: the secured stack is never touched. `--no-plaintext` skips it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import platform
+import shlex
+import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+from tests.bench.figures import Figure, figures, side_by_side, text_table
+from tests.bench.performance_doc import RunFacts, render, rewrite
+from tests.bench.plaintext_stack import PlaintextStack, running_pg_bin_dir
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO_ROOT / "artifacts"
+PARTS = ("projection", "http", "http_open", "queries")
+# What item 7 of the security issue compares: the projector's and the HTTP writes' figures.
+PLAINTEXT_PARTS = ("projection", "http")
+OUTPUTS = {
+    "projection": "bench.json",
+    "http": "bench_http.json",
+    "http_open": "bench_http_open.json",
+    "queries": "bench_queries.json",
+}
 
 
-@dataclass(frozen=True)
-class Figure:
-    measure: str
-    value: float | None
-    unit: str
-    target: str
-    met: bool | None
-
-
-def _get(data: dict[str, Any], *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return None
-        data = data[key]
-    return data
-
-
-def figures(
-    projection: dict[str, Any],
-    http: dict[str, Any],
-    queries: dict[str, Any],
-    http_open: dict[str, Any] | None = None,
-) -> list[Figure]:
-    out: list[Figure] = []
-
-    def add(measure: str, value: Any, unit: str, target: str, ok: bool | None) -> None:
-        out.append(Figure(measure, None if value is None else float(value), unit, target, ok))
-
-    ours = _get(projection, "projector", "events_per_s")
-    raw = _get(projection, "raw_consume", "events_per_s")
-    naive = _get(projection, "naive_peer", "events_per_s")
-    add("projector catch-up", ours, "events/s", ">= 20000", None if ours is None else ours >= 20000)
-    add("raw consume (the limit)", raw, "events/s", "", None)
-    add("producer", _get(projection, "producer", "events_per_s"), "events/s", "", None)
-    add("naive peer", naive, "events/s", "", None)
-    if ours and raw:
-        add("projector / raw consume", ours / raw, "ratio", ">= 0.5", ours / raw >= 0.5)
-    if ours and naive:
-        add("projector / naive peer", ours / naive, "ratio", ">= 10", ours / naive >= 10)
-    p99 = _get(projection, "freshness", "p99_ms")
-    add("freshness p99 at 2,000 events/s", p99, "ms", "<= 500", None if p99 is None else p99 <= 500)
-    add("freshness p50", _get(projection, "freshness", "p50_ms"), "ms", "", None)
-    replay = _get(projection, "replay", "seconds")
-    events = _get(projection, "events")
-    add(
-        f"replay of {events or '?'} events",
-        replay,
-        "s",
-        "<= 60 (1M)",
-        None if replay is None or events != 1_000_000 else replay <= 60,
-    )
-    rss = _get(projection, "replay", "reporting_peak_rss_mb")
-    add("reporting RSS during replay", rss, "MB", "<= 300", None if rss is None else rss <= 300)
-    add("replay command RSS", _get(projection, "replay", "replay_peak_rss_mb"), "MB", "", None)
-    pair = _get(projection, "two_instances", "events_per_s")
-    add("two reporting instances", pair, "events/s", "", None)
-    worst = None
-    for name, q in (_get(queries, "queries") or {}).items():
-        q99 = _get(q, "p99_ms")
-        add(f"query {name} p99", q99, "ms", "<= 50", None if q99 is None else q99 <= 50)
-        worst = q99 if worst is None or (q99 is not None and q99 > worst) else worst
-    for phase in ("registry_register", "registry_enrol", "interventions_1x", "interventions_2x"):
-        rps = _get(http, phase, "requests_per_s")
-        hp99 = _get(http, phase, "p99_ms")
-        per_instance = rps / 2 if rps is not None and phase.endswith("2x") else rps
-        add(
-            f"HTTP {phase} req/s",
-            rps,
-            "req/s",
-            ">= 1000 per instance",
-            None if per_instance is None else per_instance >= 1000,
-        )
-        add(f"HTTP {phase} p99", hp99, "ms", "<= 50", None if hp99 is None else hp99 <= 50)
-        keyed = _get(http, f"{phase}_keyed", "requests_per_s")
-        if keyed is not None:
-            add(f"HTTP {phase} with Idempotency-Key req/s", keyed, "req/s", "", None)
-            if rps:
-                cost = 100 * (1 - keyed / rps)
-                add(f"HTTP {phase}: req/s lost to the keys", cost, "%", "<= 10", cost <= 10)
-    # The same writes offered at a steady 1,000 req/s per instance (open loop): the target as
-    # stated, with latency counted from when each request was due.
-    rate = _get(http_open or {}, "settings", "rate_per_instance")
-    for phase in ("registry_register", "registry_enrol", "interventions_1x"):
-        rps = _get(http_open or {}, phase, "requests_per_s")
-        op99 = _get(http_open or {}, phase, "p99_ms")
-        if rps is None:
-            continue
-        offered = f"{rate:,.0f}/s offered" if rate else "open loop"
-        # Answered in the window: an open loop that keeps up answers what it was offered.
-        met = None if not rate else rps >= 0.99 * rate
-        add(f"HTTP {phase} at {offered} req/s", rps, "req/s", ">= 1000", met)
-        add(
-            f"HTTP {phase} at {offered} p99",
-            op99,
-            "ms",
-            "<= 50",
-            None if op99 is None else op99 <= 50,
-        )
-    return out
-
-
-def run(label: str, command: list[str]) -> float:
-    print(f"\n== {label}: {' '.join(command[2:])}", flush=True)
-    began = time.perf_counter()
-    done = subprocess.run(command, check=False)
-    if done.returncode != 0:
-        print(f"!! {label} exited {done.returncode}; its figures are missing below")
-    return time.perf_counter() - began
-
-
-def load(name: str) -> dict[str, Any]:
-    path = ARTIFACTS / name
-    if not path.exists():
-        return {}
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument(
-        "--skip", action="append", default=[], help="projection, http, http_open, queries"
-    )
-    args = parser.parse_args()
+def commands(events: int, out: Path) -> dict[str, list[str]]:
+    """Each part's invocation, writing its JSON into `out`."""
     python = [sys.executable, "-m"]
-    parts = {
-        "projection": [*python, "tests.bench.bench_projection", "--events", str(args.events)],
+    return {
+        "projection": [
+            *python,
+            "tests.bench.bench_projection",
+            "--events",
+            str(events),
+            "--out",
+            str(out / OUTPUTS["projection"]),
+        ],
         # The writes also with an Idempotency-Key on each, side by side (see bench_http).
-        "http": [*python, "tests.bench.bench_http", "--idempotency-keys", "both"],
+        "http": [
+            *python,
+            "tests.bench.bench_http",
+            "--idempotency-keys",
+            "both",
+            "--out",
+            str(out / OUTPUTS["http"]),
+        ],
         "http_open": [
             *python,
             "tests.bench.bench_http",
@@ -161,33 +77,215 @@ def main() -> None:
             "--rate",
             "1000",
             "--out",
-            str(ARTIFACTS / "bench_http_open.json"),
+            str(out / OUTPUTS["http_open"]),
         ],
-        "queries": [*python, "tests.bench.bench_queries", "--households", str(args.events)],
+        "queries": [
+            *python,
+            "tests.bench.bench_queries",
+            "--households",
+            str(events),
+            "--output",
+            str(out / OUTPUTS["queries"]),
+        ],
     }
-    for name, command in parts.items():
-        if name not in args.skip:
-            (ARTIFACTS / {"projection": "bench.json"}.get(name, f"bench_{name}.json")).unlink(
-                missing_ok=True
-            )
-            run(name, command)
-    table = figures(
-        load("bench.json"),
-        load("bench_http.json"),
-        load("bench_queries.json"),
-        load("bench_http_open.json"),
+
+
+def run(label: str, command: list[str], env: Mapping[str, str] | None = None) -> bool:
+    print(f"\n== {label}: {' '.join(command[2:])}", flush=True)
+    done = subprocess.run(command, check=False, env=env)
+    if done.returncode != 0:
+        print(f"!! {label} exited {done.returncode}; its figures are missing below", flush=True)
+    return done.returncode == 0
+
+
+def load(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def table_of(directory: Path) -> list[Figure]:
+    return figures(
+        load(directory / OUTPUTS["projection"]),
+        load(directory / OUTPUTS["http"]),
+        load(directory / OUTPUTS["queries"]),
+        load(directory / OUTPUTS["http_open"]),
     )
-    print(f"\n{'measure':<44} {'value':>12} {'unit':<9} {'target':<22} met")
-    for f in table:
-        value = (
-            "-" if f.value is None else f"{f.value:,.2f}" if f.value < 100 else f"{f.value:,.0f}"
-        )
-        met = {True: "yes", False: "NO", None: ""}[f.met]
-        print(f"{f.measure:<44} {value:>12} {f.unit:<9} {f.target:<22} {met}")
+
+
+# --------------------------------------------------------------------------- machine facts
+
+
+def _output(*command: str) -> str:
+    with contextlib.suppress(OSError):
+        done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=REPO_ROOT)
+        return done.stdout.strip()
+    return ""
+
+
+def load_average() -> str:
+    with contextlib.suppress(OSError):
+        return ", ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return "?"
+
+
+def machine() -> str:
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = "?"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kb = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1])
+        memory = f"{kb / 1024 / 1024:.0f} GB"
+    return f"{model}, {os.cpu_count()} cores, {memory}, {platform.system()} {platform.release()}"
+
+
+def versions(pg_bin_dir: Path | None) -> str:
+    postgres = _output(str(pg_bin_dir / "postgres"), "--version") if pg_bin_dir else ""
+    kafka = os.environ.get("GAYARI_KAFKA_VERSION") or "4.1.1"
+    return (
+        f"Python {platform.python_version()}, Kafka {kafka}, "
+        f"{postgres.replace('postgres (PostgreSQL) ', 'PostgreSQL ') or 'PostgreSQL ?'}"
+    )
+
+
+def commit() -> str:
+    head = _output("git", "rev-parse", "--short", "HEAD") or "?"
+    dirty = _output("git", "status", "--porcelain", "--untracked-files=no")
+    return f"{head} with uncommitted changes" if dirty else head
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@contextlib.contextmanager
+def terminated_as_exit() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so the plaintext stack is stopped then too."""
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, leave)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--skip", action="append", default=[], choices=PARTS, help="a part")
+    parser.add_argument(
+        "--no-plaintext", action="store_true", help="the secured stack only (a quicker run)"
+    )
+    parser.add_argument(
+        "--plaintext-parts",
+        default=",".join(PLAINTEXT_PARTS),
+        help="the parts also run on the plaintext stack (comma-separated)",
+    )
+    parser.add_argument(
+        "--plaintext-cache",
+        type=Path,
+        default=Path(os.environ.get("GAYARI_CACHE_DIR") or REPO_ROOT / ".cache")
+        / "plaintext-bench",
+        help="the plaintext stack's cache directory (default: <cache>/plaintext-bench)",
+    )
+    parser.add_argument(
+        "--plaintext-ports",
+        default="29092,29093,25432",
+        help="the plaintext stack's Kafka, Kafka controller and PostgreSQL ports",
+    )
+    parser.add_argument("--doc", type=Path, help="rewrite this file's generated section")
+    parser.add_argument(
+        "--note", action="append", default=[], help="a line for the document (e.g. the noise)"
+    )
+    args = parser.parse_args(argv)
+    args.plaintext_parts = [p for p in args.plaintext_parts.split(",") if p]
+    unknown = set(args.plaintext_parts) - set(PARTS)
+    if unknown:
+        parser.error(f"--plaintext-parts: unknown {sorted(unknown)}; choose from {PARTS}")
+    try:
+        args.ports = [int(p) for p in args.plaintext_ports.split(",")]
+        if len(args.ports) != 3:
+            raise ValueError
+    except ValueError:
+        parser.error("--plaintext-ports: three ports, e.g. 29092,29093,25432")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    began = time.monotonic()
+    load_before = load_average()
+    secured_cache = Path(os.environ.get("GAYARI_CACHE_DIR") or REPO_ROOT / ".cache")
+    pg_bin_dir = running_pg_bin_dir(secured_cache) or (
+        Path(os.environ["GAYARI_PG_BIN_DIR"]) if os.environ.get("GAYARI_PG_BIN_DIR") else None
+    )
+    plain_dir = ARTIFACTS / "plaintext"
+    secured = commands(args.events, ARTIFACTS)
+    plain = commands(args.events, plain_dir)
+    chosen = [p for p in PARTS if p not in args.skip]
+    paired = [] if args.no_plaintext else [p for p in chosen if p in args.plaintext_parts]
     ARTIFACTS.mkdir(exist_ok=True)
+    plain_dir.mkdir(exist_ok=True)
+    for name in PARTS:
+        # Stale figures of an earlier run must not pass for this one's.
+        if name in chosen:
+            (ARTIFACTS / OUTPUTS[name]).unlink(missing_ok=True)
+        (plain_dir / OUTPUTS[name]).unlink(missing_ok=True)
+    failed: list[str] = []
+    plaintext_how: str | None = None
+    kafka_port, controller_port, pg_port = args.ports
+    stack = PlaintextStack(args.plaintext_cache, kafka_port, controller_port, pg_port, pg_bin_dir)
+    with terminated_as_exit(), contextlib.ExitStack() as stacks:
+        plain_env: dict[str, str] | None = None
+        if paired:
+            print(f"\n== plaintext stack: {args.plaintext_cache}, ports {args.ports}", flush=True)
+            try:
+                plain_env = stacks.enter_context(stack.running(os.environ))
+                plaintext_how = (
+                    f"ports {', '.join(map(str, args.ports))} (Kafka, controller, PostgreSQL)"
+                )
+            except RuntimeError as exc:
+                print(f"!! {exc}; the plaintext column stays empty", flush=True)
+                failed.append("plaintext stack start")
+        for name in chosen:
+            if not run(name, secured[name]):
+                failed.append(name)
+            paired_now = name in paired and plain_env is not None
+            if paired_now and not run(f"{name} (plaintext)", plain[name], plain_env):
+                failed.append(f"{name} (plaintext)")
+    rows = side_by_side(table_of(ARTIFACTS), table_of(plain_dir))
+    print()
+    print(text_table(rows), end="")
     (ARTIFACTS / "bench_all.json").write_text(
-        json.dumps([f.__dict__ for f in table], indent=2) + "\n"
+        json.dumps([asdict(r) for r in rows], indent=2) + "\n"
     )
+    if args.doc is not None:
+        facts = RunFacts(
+            date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            command=shlex.join(["python", "-m", "tests.bench.run_all", *(argv or sys.argv[1:])]),
+            commit=commit(),
+            events=args.events,
+            minutes=(time.monotonic() - began) / 60,
+            machine=machine(),
+            load_before=load_before,
+            load_after=load_average(),
+            versions=versions(pg_bin_dir),
+            plaintext=plaintext_how,
+            secured_parts=tuple(chosen),
+            plaintext_parts=tuple(paired) if plaintext_how else (),
+            failed=tuple(failed),
+            notes=tuple(args.note),
+        )
+        document = args.doc.read_text() if args.doc.exists() else "# Performance\n"
+        args.doc.write_text(rewrite(document, render(rows, facts)))
+        print(f"\n{args.doc}: the latest run written between its bench markers")
 
 
 if __name__ == "__main__":
