@@ -24,14 +24,11 @@ def collect_less_often() -> None:
     allocations and a full one every 70,000 or so, walking whatever is alive then.
 
     - The reporting projector and the replay workers hold up to three batches of decoded
-      events: 54 full collections of 40 ms each per 300,000 events, 15 % of the process's CPU
-      (measured with gc.callbacks). 300,000 events: 14.2 s of CPU and 20,000 events/s before,
-      12.5 s and 23,200/s after.
-    - The HTTP services allocate thousands of objects per request, with 32 requests in flight:
-      the collector was 6 % of the registry's samples under load (py-spy --native). Registry
-      register, CPU per request: 0.886 ms before, 0.837 ms after; enrol 0.876 -> 0.798 ms
-      (bench_http, one run each).
+      events, so each full collection walks all of them.
+    - The HTTP services allocate thousands of objects per request, with dozens of requests in
+      flight.
 
     At these thresholds young collections come every 20,000 allocations and a full one every
-    8 million or so; cycles are still collected, only later."""
+    8 million or so; cycles are still collected, only later. What the default thresholds cost
+    each: docs/performance.md, "Measurements behind the defaults"."""
     gc.set_threshold(*THRESHOLDS)

@@ -1,9 +1,9 @@
 """A service's outbox relay as a process of its own (`gayari-<service>-relay`), for a service
 set to `outbox_relay = "separate"`: publishing to Kafka then costs the API process nothing.
 
-Measured on the registry's write path (2 cores, closed loop, 32 connections): the relay in the
-API process took about 6 % of that process's CPU, and each of its batches, a hundred rows
-serialised and handed to the producer, holds the event loop that the requests wait on.
+In the API process, each of the relay's batches, a hundred rows serialised and handed to the
+producer, holds the event loop that the requests wait on, and the relay takes a share of that
+process's CPU (docs/performance.md, "Measurements behind the defaults").
 
 The process runs the same OutboxRelay as the API process would (lanes, commit order, at least
 once); it serves only /health and /metrics. It never migrates: the API owns the schema, and

@@ -16,8 +16,8 @@ class ReportingSettings(DatabaseSettings):
     consumer_group: str = "gayari-reporting"
     # Records per projector transaction while catching up (live traffic comes in smaller ones):
     # each batch pays a fixed set of round trips and recomputes each household it touches once,
-    # so larger batches go faster; 10,000 measured 17,100 events/s against 14,000 at 5,000 and
-    # 15,500 at 20,000 (peak RSS 200 MB, 170 at 5,000, 267 at 20,000).
+    # so larger batches go faster, up to where the memory of the batches in flight costs more
+    # (the sizes compared: docs/performance.md, "Measurements behind the defaults").
     max_batch_records: int = Field(default=10_000, ge=1)
     # Transactions a batch is split into and committed side by side, on disjoint partitions
     # (so disjoint households): one transaction is one PostgreSQL backend, one core. At most

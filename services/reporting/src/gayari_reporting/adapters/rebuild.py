@@ -254,7 +254,7 @@ async def _analyze(pool: asyncpg.Pool, schema: str) -> None:
     """Statistics for the new generation's tables before anything reads them. Filled in bulk,
     they have none until autovacuum comes by (within a minute or so, and then on both cores
     at once, beside the projector): the projector's first batches and the first reports would
-    be planned blind, and the freshness bench's first 10 s after a replay reached 742 ms."""
+    be planned blind, and the first seconds of live traffic after a replay would be slow."""
     async with pool.acquire() as conn:
         tables = await conn.fetchval(
             "SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') FROM pg_tables "

@@ -67,9 +67,9 @@ def parser() -> argparse.ArgumentParser:
         help="compare the active tallies with a rebuild from the facts (locks them meanwhile)",
     )
     p.add_argument("--keep-previous", action="store_true", help="keep the replaced generation")
-    # Two processes, batches of 2,500: 300,000 events in 10.8 s within 263 MB (5,000: 10.6 s,
-    # 289 MB), where one process with batches of 10,000 took 15.0-15.9 s in 150-206 MB
-    # (measured on 2 cores). Memory goes with the batch size (decoded records in flight), not
+    # Two processes with small batches: as fast as larger ones, in less memory, and faster
+    # than one process with the projector's batches (docs/performance.md, "Measurements
+    # behind the defaults"). Memory goes with the batch size (decoded records in flight), not
     # with the programme's; the bulk keeps no tallies, so small batches cost it nothing.
     p.add_argument("--batch", type=int, default=2_500, help="records per batch (default 2500)")
     p.add_argument(
