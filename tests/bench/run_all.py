@@ -92,10 +92,22 @@ def commands(events: int, out: Path) -> dict[str, list[str]]:
 
 def run(label: str, command: list[str], env: Mapping[str, str] | None = None) -> bool:
     print(f"\n== {label}: {' '.join(command[2:])}", flush=True)
-    done = subprocess.run(command, check=False, env=env)
-    if done.returncode != 0:
-        print(f"!! {label} exited {done.returncode}; its figures are missing below", flush=True)
-    return done.returncode == 0
+    with subprocess.Popen(command, env=env) as child:
+        try:
+            code = child.wait()
+        except BaseException as stopped:
+            # Stopped ourselves: the child interrupted too (Ctrl-C reached it already), so
+            # that it stops the services and databases it started, then killed if it hangs.
+            if not isinstance(stopped, KeyboardInterrupt):
+                child.send_signal(signal.SIGINT)
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+            raise
+    if code != 0:
+        print(f"!! {label} exited {code}; its figures are missing below", flush=True)
+    return code == 0
 
 
 def load(path: Path) -> dict[str, Any]:
