@@ -38,7 +38,7 @@ from gayari_reporting.adapters.reports import ReportQueries
 from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.domain.areas import Area, children_length
 from gayari_reporting.domain.filters import Filters
-from gayari_reporting.entrypoints.views import DEFAULT_LIMIT
+from gayari_reporting.service_layer.reports import DEFAULT_LIMIT
 from gayari_shared.areas import load_areas
 from gayari_shared.postgres import create_pool
 from tests.bench.bench_projection import fresh_database

@@ -9,28 +9,26 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 import structlog
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
 
 from gayari_reporting.adapters.areas import area_index
 from gayari_reporting.adapters.generations import (
     AUDIT_TABLE,
     Generations,
-    UnknownGenerationError,
 )
 from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.refusals import RefusalCounter, prepare_refusals
 from gayari_reporting.adapters.reports import ReportQueries
 from gayari_reporting.adapters.store import ReadModelStore
-from gayari_reporting.domain.filters import SNAPSHOT, ParameterError
-from gayari_reporting.entrypoints import asyncapi, dashboard, views
+from gayari_reporting.entrypoints import asyncapi, dashboard
 from gayari_reporting.entrypoints.http import case_router, public_router, router
+from gayari_reporting.entrypoints.requests import install_error_handlers
+from gayari_reporting.service_layer.reports import ReportingDeps
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.audit import AuditLog
 from gayari_shared.audit.http import audit_router
 from gayari_shared.events.contracts import DOMAIN_STREAMS
 from gayari_shared.heap import collect_less_often, freeze_startup_heap
-from gayari_shared.http.problems import problem_response
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.deadletter import send_to_dead_letters
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
@@ -79,10 +77,15 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
         )
         app.state.store = store
         app.state.generations = generations
-        app.state.queries = ReportQueries(pool)
+        app.state.reporting = ReportingDeps(
+            queries=ReportQueries(pool),
+            store=store,
+            projector=projector,
+            agencies=common.agencies,
+            areas=area_index(),
+            unserved_days=settings.unserved_days,
+        )
         app.state.audit_log = AuditLog(pool, AUDIT_TABLE)
-        app.state.areas = area_index()
-        app.state.reporting_settings = settings
         app.state.projector = projector
         app.state.agencies = common.agencies
         app.state.checks = {
@@ -121,15 +124,10 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
         lifespan,
         [router, case_router, public_router, dashboard.router, audit_router()],
     )
-    app.add_exception_handler(UnknownGenerationError, _unknown_snapshot)
+    install_error_handlers(app)
     return app
 
 
 def _report_projector_end(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error(f"{task.get_name()} stopped", exc_info=task.exception())
-
-
-async def _unknown_snapshot(_: Request, exc: Exception) -> Response:
-    # Only a `snapshot` parameter names a generation in a request; anything else is a bug.
-    return problem_response(views.invalid([ParameterError(SNAPSHOT, str(exc))]).problem)

@@ -78,6 +78,7 @@ class ParameterError:
 @dataclass
 class InvalidQueryError(Exception):
     errors: list[ParameterError] = field(default_factory=list)
+    place: str = "query"  # where the parameters were: "query" or "path"
 
     def __str__(self) -> str:
         return "; ".join(f"{e.parameter}: {e.message}" for e in self.errors)

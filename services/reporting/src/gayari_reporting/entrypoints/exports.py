@@ -11,13 +11,35 @@ from fastapi.responses import Response
 from gayari_reporting.adapters.exports import to_csv, to_xlsx
 from gayari_reporting.domain.filters import ParameterError
 from gayari_reporting.domain.tables import households_of
-from gayari_reporting.entrypoints import views
-from gayari_reporting.entrypoints.parameters import QueryParameters
-from gayari_reporting.entrypoints.views import EXPORTS, Context, Exporter
+from gayari_reporting.entrypoints.parameters import (
+    AreaExportParameters,
+    DoubleFundingExportParameters,
+    NoParameters,
+    OutcomeParameters,
+    QueryParameters,
+    UnservedExportParameters,
+    ViewParameters,
+)
+from gayari_reporting.entrypoints.requests import deps_of, filters_of, invalid
+from gayari_reporting.service_layer.exports import TABLES, Exporter
 from gayari_shared.audit.http import AuditTrailDep
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Format = Literal["csv", "xlsx"]
+
+# Each export takes the parameters its JSON endpoint takes (a list's page parameters aside: an
+# export has every row).
+PARAMETERS: dict[str, type[QueryParameters]] = {
+    "summary": ViewParameters,
+    "agencies": ViewParameters,
+    "areas": AreaExportParameters,
+    "timeseries": ViewParameters,
+    "convergence": ViewParameters,
+    "unserved": UnservedExportParameters,
+    "double-funding": DoubleFundingExportParameters,
+    "outcomes": OutcomeParameters,
+    "data-quality": NoParameters,
+}
 
 
 def _export_route(
@@ -29,8 +51,7 @@ def _export_route(
         parameters: Annotated[model, Query()],  # type: ignore[valid-type]
         trail: AuditTrailDep,
     ) -> Response:
-        ctx = Context.of(request)
-        table = await exporter(ctx, ctx.filters(request, model.names()))
+        table = await exporter(deps_of(request), filters_of(request, model.names()))
         # An export listing households (unserved, double-funding) is a read of them.
         await trail.read(f"read:export:{view}", households_of(table))
         headers = {"Content-Disposition": f'attachment; filename="gayari-{view}.{fmt}"'}
@@ -52,12 +73,12 @@ def _export_route(
 
 
 def export_routes(router: APIRouter) -> None:
-    for view, (model, exporter) in EXPORTS.items():
-        _export_route(router, view, model, exporter)
+    for view, exporter in TABLES.items():
+        _export_route(router, view, PARAMETERS[view], exporter)
 
     @router.get("/exports/{view}.{fmt}", include_in_schema=False)
     async def unknown_export(view: str, fmt: str) -> Response:
         # Only reached by a view that has no route of its own.
-        raise views.invalid(
-            [ParameterError("view", f"unknown view (known: {', '.join(EXPORTS)})")], "path"
+        raise invalid(
+            [ParameterError("view", f"unknown view (known: {', '.join(TABLES)})")], "path"
         )

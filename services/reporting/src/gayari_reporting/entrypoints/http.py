@@ -31,7 +31,6 @@ from gayari_reporting.domain.readmodels import (
     TimeSeries,
     Unserved,
 )
-from gayari_reporting.entrypoints import views
 from gayari_reporting.entrypoints.exports import export_routes
 from gayari_reporting.entrypoints.parameters import (
     AreaParameters,
@@ -41,7 +40,8 @@ from gayari_reporting.entrypoints.parameters import (
     UnservedParameters,
     ViewParameters,
 )
-from gayari_reporting.entrypoints.views import Context
+from gayari_reporting.entrypoints.requests import deps_of, filters_of
+from gayari_reporting.service_layer import reports
 from gayari_shared.agencies import Agency
 from gayari_shared.audit.http import AuditTrailDep
 from gayari_shared.auth import Role, authorized
@@ -150,7 +150,7 @@ class GenerationInfo(BaseModel):
     "and the finished as-of reports, whose name every view takes as `snapshot`.",
 )
 async def get_generations(request: Request) -> list[GenerationInfo]:
-    Context.of(request).filters(request, ())
+    filters_of(request, ())
     generations: Generations = request.app.state.generations
     return [GenerationInfo.of(g) for g in await generations.all()]
 
@@ -159,8 +159,8 @@ async def get_generations(request: Request) -> list[GenerationInfo]:
     "/summary", operation_id="getSummary", description="The programme in figures." + FILTERS_DOC
 )
 async def get_summary(request: Request, parameters: Annotated[ViewParameters, Query()]) -> Summary:
-    ctx = Context.of(request)
-    return await views.summary(ctx, ctx.filters(request, parameters.names()))
+    deps = deps_of(request)
+    return await reports.summary(deps, filters_of(request, parameters.names()))
 
 
 @router.get(
@@ -172,17 +172,17 @@ async def get_summary(request: Request, parameters: Annotated[ViewParameters, Qu
 async def get_agencies(
     request: Request, parameters: Annotated[ViewParameters, Query()]
 ) -> Agencies:
-    ctx = Context.of(request)
-    return await views.agencies(ctx, ctx.filters(request, parameters.names()))
+    deps = deps_of(request)
+    return await reports.agencies(deps, filters_of(request, parameters.names()))
 
 
 @router.get("/areas", operation_id="getCountry", description="The whole country and its provinces.")
 async def get_country(
     request: Request, parameters: Annotated[AreaParameters, Query()]
 ) -> AreaReport:
-    ctx = Context.of(request)
-    filters = ctx.filters(request, parameters.names())
-    return await views.area_report(ctx, views.area_or_422(ctx, "", "path", "code"), filters)
+    deps = deps_of(request)
+    filters = filters_of(request, parameters.names())
+    return await reports.area_report(deps, reports.area_named(deps, "", "path", "code"), filters)
 
 
 @router.get(
@@ -196,9 +196,9 @@ async def get_area(
     code: Annotated[str, AREA_CODE],
     parameters: Annotated[AreaParameters, Query()],
 ) -> AreaReport:
-    ctx = Context.of(request)
-    area = views.area_or_422(ctx, code, "path", "code")
-    return await views.area_report(ctx, area, ctx.filters(request, parameters.names()))
+    deps = deps_of(request)
+    area = reports.area_named(deps, code, "path", "code")
+    return await reports.area_report(deps, area, filters_of(request, parameters.names()))
 
 
 @router.get(
@@ -209,8 +209,8 @@ async def get_area(
 async def get_time_series(
     request: Request, parameters: Annotated[ViewParameters, Query()]
 ) -> TimeSeries:
-    ctx = Context.of(request)
-    return await views.time_series(ctx, ctx.filters(request, parameters.names()))
+    deps = deps_of(request)
+    return await reports.time_series(deps, filters_of(request, parameters.names()))
 
 
 @router.get(
@@ -223,8 +223,8 @@ async def get_time_series(
 async def get_convergence(
     request: Request, parameters: Annotated[ViewParameters, Query()]
 ) -> Convergence:
-    ctx = Context.of(request)
-    return await views.convergence_view(ctx, ctx.filters(request, parameters.names()))
+    deps = deps_of(request)
+    return await reports.convergence_report(deps, filters_of(request, parameters.names()))
 
 
 @router.get(
@@ -238,8 +238,8 @@ async def get_convergence(
 async def get_unserved(
     request: Request, parameters: Annotated[UnservedParameters, Query()], trail: AuditTrailDep
 ) -> Unserved:
-    ctx = Context.of(request)
-    found = await views.unserved(ctx, ctx.filters(request, parameters.names()))
+    deps = deps_of(request)
+    found = await reports.unserved(deps, filters_of(request, parameters.names()))
     listed = (h.household_id for village in found.villages for h in village.households)
     await trail.read("read:unserved", listed)
     return found
@@ -257,8 +257,8 @@ async def get_double_funding(
     parameters: Annotated[DoubleFundingParameters, Query()],
     trail: AuditTrailDep,
 ) -> DoubleFunding:
-    ctx = Context.of(request)
-    found = await views.double_funding(ctx, ctx.filters(request, parameters.names()))
+    deps = deps_of(request)
+    found = await reports.double_funding(deps, filters_of(request, parameters.names()))
     await trail.read("read:double-funding", (a.household_id for a in found.alerts))
     return found
 
@@ -272,8 +272,8 @@ async def get_double_funding(
 async def get_outcomes(
     request: Request, parameters: Annotated[OutcomeParameters, Query()]
 ) -> Outcomes:
-    ctx = Context.of(request)
-    return await views.outcomes(ctx, ctx.filters(request, parameters.names()))
+    deps = deps_of(request)
+    return await reports.outcomes(deps, filters_of(request, parameters.names()))
 
 
 @router.get(
@@ -284,9 +284,8 @@ async def get_outcomes(
     "and the projection's lag per partition.",
 )
 async def get_data_quality(request: Request) -> DataQuality:
-    ctx = Context.of(request)
-    ctx.filters(request, ())
-    return await views.data_quality(ctx)
+    filters_of(request, ())
+    return await reports.data_quality(deps_of(request))
 
 
 export_routes(router)
@@ -299,9 +298,8 @@ export_routes(router)
     "left out). Needs the reporting:case role.",
 )
 async def get_case(request: Request, household_id: uuid.UUID, trail: AuditTrailDep) -> Case:
-    ctx = Context.of(request)
-    ctx.filters(request, ())
-    found = await views.case(ctx, household_id)
+    filters_of(request, ())
+    found = await reports.case(deps_of(request), household_id)
     if found is None:
         raise ProblemError(
             404,
@@ -323,5 +321,5 @@ async def get_case(request: Request, household_id: uuid.UUID, trail: AuditTrailD
 async def get_public_summary(
     request: Request, parameters: Annotated[PublicParameters, Query()]
 ) -> PublicSummary:
-    ctx = Context.of(request)
-    return await views.public_summary(ctx, ctx.filters(request, parameters.names()))
+    deps = deps_of(request)
+    return await reports.public_summary(deps, filters_of(request, parameters.names()))
