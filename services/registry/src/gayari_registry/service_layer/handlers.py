@@ -1,15 +1,14 @@
-"""Use cases of the registry."""
+"""Use cases of the registry: they depend on the unit of work's Protocol
+(service_layer.unit_of_work), not on PostgreSQL, so unit tests run them in memory."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal
 
-from gayari_registry.adapters.postgres import HouseholdUnitOfWork
 from gayari_registry.domain.imports import (
     CsvRecord,
     Rejection,
@@ -33,19 +32,13 @@ from gayari_registry.domain.model import (
     register,
     registered_event,
 )
+from gayari_registry.service_layer.unit_of_work import UnitOfWorkFactory
 from gayari_shared.events.base import EventData
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for
 from gayari_shared.events.households import ExitReason
 from gayari_shared.hashing import keyed_hash
 from gayari_shared.rules import RuleViolationError
-
-
-class UnitOfWorkFactory(Protocol):
-    def __call__(
-        self, *, atomic: bool = True
-    ) -> AbstractAsyncContextManager[HouseholdUnitOfWork]: ...
-
 
 Step = Callable[[Household], tuple[Household, EventData | None]]
 
