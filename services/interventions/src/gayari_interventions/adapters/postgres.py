@@ -12,9 +12,8 @@ import functools
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import asyncpg
 
@@ -26,8 +25,9 @@ from gayari_interventions.domain.households import (
     KnownHousehold,
     merge_household,
 )
+from gayari_interventions.domain.intake import IntakeRejectionRecord
 from gayari_interventions.domain.monitoring import BusinessSurvey, MentoringVisit
-from gayari_interventions.domain.records import ListedKind, RecordFilter, StoredRecord
+from gayari_interventions.domain.records import ListedKind, Recordable, RecordFilter, StoredRecord
 from gayari_interventions.domain.training import (
     Attendance,
     Participant,
@@ -49,18 +49,6 @@ from gayari_shared.outbox import (
     staging_work,
 )
 from gayari_shared.postgres import Connection, in_uuid_order
-
-
-@dataclass(frozen=True, slots=True)
-class IntakeRejectionRecord:
-    agency: str
-    topic: str
-    partition: int
-    offset: int
-    event_id: str | None
-    code: str
-    reason: str
-
 
 # When each record last changed (recorded, or voided since), for the lists' changed_since and
 # keyset order; the other columns of a record still never change. Which intake event made a
@@ -368,10 +356,7 @@ def _live(kind: InterventionType, alias: str) -> str:
     )
 
 
-# Records written with their event in one statement (see InterventionsUnitOfWork.record).
-Recordable = (
-    Grant | TrainingSession | Participant | MentoringVisit | BusinessSurvey | BudgetAllocation
-)
+R = TypeVar("R", bound=Recordable)
 
 
 # Each record's table: its fields are the table's columns (a grant's items have their own).
@@ -517,6 +502,46 @@ class InterventionsUnitOfWork:
         if written:
             self.recorded = (_TYPE_OF[type(record)], record.id)
         return written
+
+    async def record_decided(
+        self,
+        household_id: uuid.UUID | None,
+        decide: Callable[[KnownHousehold | None], tuple[R, Envelope, str]],
+    ) -> R:
+        """Decide a record on its household and write it with its event, the household
+        unchanged in between.
+
+        Outside a transaction (statements each atomic by itself), optimistically: the
+        household is read without a lock, and the record written, in one statement, only if
+        the household's row is still the version decided on, taking it FOR SHARE for that
+        statement as a transaction would (two round trips for a household's record, one for an
+        agency's, against five). A household changed meanwhile (an exit just applied, say) is
+        decided again the locked way, in a transaction of its own on this connection. In a
+        transaction (the unit's own, or a request's idempotency claim), the locked way at once:
+        the household read FOR SHARE, so an exit arriving meanwhile waits for the record."""
+        if household_id is None:
+            record, envelope, stream = decide(None)
+            await self.record(record, envelope, stream)
+            return record
+        if self._conn.is_in_transaction():
+            return await self._record_locked(household_id, decide)
+        seen = await self.versioned_household(household_id)
+        if seen is not None:
+            household, version = seen
+            record, envelope, stream = decide(household)
+            if await self.record(record, envelope, stream, household_version=version):
+                return record
+        async with self._conn.transaction():
+            return await self._record_locked(household_id, decide)
+
+    async def _record_locked(
+        self,
+        household_id: uuid.UUID,
+        decide: Callable[[KnownHousehold | None], tuple[R, Envelope, str]],
+    ) -> R:
+        record, envelope, stream = decide(await self.known_household(household_id))
+        await self.record(record, envelope, stream)
+        return record
 
     async def learn_households(self, changes: Mapping[uuid.UUID, HouseholdChanges]) -> int:
         """A batch of the registry's events, folded per household, merged into the stored

@@ -9,6 +9,7 @@ same agency. The data is the same body the HTTP API takes, plus `agency`. See do
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, ClassVar, Final
 
 from pydantic import Field, StringConstraints, ValidationError
@@ -30,6 +31,19 @@ class IntakeRejectedError(ValueError):
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeRejectionRecord:
+    """A refused intake record, counted once per source record (topic, partition, offset)."""
+
+    agency: str
+    topic: str
+    partition: int
+    offset: int
+    event_id: str | None
+    code: str
+    reason: str
 
 
 class IntakeGrantV1(GrantRequest):

@@ -21,8 +21,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from gayari_interventions.domain.budget import BudgetAllocation
 from gayari_interventions.domain.grants import Grant
 from gayari_interventions.domain.monitoring import BusinessSurvey, MentoringVisit
-from gayari_interventions.domain.training import TrainingSession
+from gayari_interventions.domain.training import Participant, TrainingSession
 from gayari_shared.events.interventions import VoidReason
+
+# Records written with their event in one statement (see the unit of work's record).
+Recordable = (
+    Grant | TrainingSession | Participant | MentoringVisit | BusinessSurvey | BudgetAllocation
+)
 
 # The kinds an agency can list, by the path of their collection.
 ListedKind = Literal[

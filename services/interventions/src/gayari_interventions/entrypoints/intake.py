@@ -20,10 +20,10 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from gayari_interventions.adapters.postgres import IntakeRejectionRecord
 from gayari_interventions.domain.households import HouseholdNotCurrentError
 from gayari_interventions.domain.intake import (
     IntakeRejectedError,
+    IntakeRejectionRecord,
     agency_of_topic,
     validate_intake,
 )

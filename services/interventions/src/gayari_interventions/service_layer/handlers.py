@@ -1,21 +1,23 @@
 """Use cases of the interventions service.
 
 Each handler takes the acting agency (the authenticated caller's, never the request's) and a
-request model, runs in one transaction and publishes one event through the outbox. They raise
-the domain's errors and know nothing of HTTP, so an HTTP route and a Kafka intake consumer can
-share them.
+request model, runs in one unit of work and publishes one event through the outbox. They raise
+the domain's errors and know nothing of HTTP or of PostgreSQL (service_layer.unit_of_work), so
+an HTTP route and a Kafka intake consumer can share them, and unit tests run them in memory.
+
+The records made in one write (a grant, a session, a visit, a survey, a budget allocation) take
+one path, `record`, driven by a table of their kinds; those that hang on other records
+(participants, attendance, completions, voids) read those first, in one transaction.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
-from gayari_interventions.adapters.postgres import InterventionsUnitOfWork, Recordable
 from gayari_interventions.domain.budget import (
     BudgetAllocation,
     BudgetAllocationRequest,
@@ -38,7 +40,13 @@ from gayari_interventions.domain.monitoring import (
     record_survey,
     record_visit,
 )
-from gayari_interventions.domain.records import ListedKind, RecordFilter, StoredRecord, paged
+from gayari_interventions.domain.records import (
+    ListedKind,
+    Recordable,
+    RecordFilter,
+    StoredRecord,
+    paged,
+)
 from gayari_interventions.domain.rules import NotFoundError
 from gayari_interventions.domain.training import (
     Attendance,
@@ -59,11 +67,11 @@ from gayari_interventions.domain.training import (
     training_completed,
 )
 from gayari_interventions.domain.voids import Void, VoidRequest, intervention_voided, void_record
+from gayari_interventions.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from gayari_shared.events.base import EventBase
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for
 
-UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[InterventionsUnitOfWork]]
 # Waits until this service knows the household at the version or later (or gives up): True
 # when it does. See adapters.household_watch.
 HouseholdWait = Callable[[uuid.UUID, int], Awaitable[bool]]
@@ -77,8 +85,8 @@ async def _no_wait(household_id: uuid.UUID, version: int) -> bool:
 class InterventionsDeps:
     unit_of_work: UnitOfWorkFactory
     agencies: frozenset[str]
-    # Statements outside a transaction, each atomic by itself (see _record): a use case whose
-    # write is one statement then needs no BEGIN, no COMMIT and no lock held between round
+    # Statements outside a transaction, each atomic by itself (see record_decided): a record
+    # written in one statement then needs no BEGIN, no COMMIT and no lock held between round
     # trips. None: every use case runs in one unit_of_work transaction, as it must when a
     # wrapper of unit_of_work writes in that transaction too (intake's claim of an event id).
     statements: UnitOfWorkFactory | None = None
@@ -87,7 +95,10 @@ class InterventionsDeps:
     await_household: HouseholdWait = _no_wait
 
 
+Q = TypeVar("Q")
+Q_contra = TypeVar("Q_contra", contravariant=True)
 R = TypeVar("R", bound=Recordable)
+R_co = TypeVar("R_co", bound=Recordable, covariant=True)
 
 
 def agency_source(agency: str) -> str:
@@ -95,9 +106,7 @@ def agency_source(agency: str) -> str:
     return f"/gayari/agencies/{agency}"
 
 
-async def _publish(
-    uow: InterventionsUnitOfWork, event: EventBase, agency: str, correlation_id: str
-) -> None:
+async def _publish(uow: UnitOfWork, event: EventBase, agency: str, correlation_id: str) -> None:
     await uow.publish(_envelope(event, agency, correlation_id), event.STREAM)
 
 
@@ -115,97 +124,167 @@ async def _catch_up(deps: InterventionsDeps, household_id: uuid.UUID, version: i
         await deps.await_household(household_id, version)
 
 
-async def _record(
+# -- records made in one write: one path, a table of kinds ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Decision(Generic[Q]):
+    """What a kind's rule decides on: the request, who asks, the household as found here (None
+    for a record of the agency alone), and the new record's id and time."""
+
+    request: Q
+    agency: str
+    agencies: frozenset[str]
+    household: KnownHousehold | None
+    record_id: uuid.UUID
+    now: datetime
+    household_version: int | None
+
+
+@dataclass(frozen=True)  # no slots: RecordKind[Q, R](...) sets __orig_class__
+class RecordKind(Generic[Q, R]):
+    """A kind of record written with its event in one write: whose household it is for (None:
+    the agency's own), the domain's rule that decides it, the event it causes."""
+
+    household: Callable[[Q], uuid.UUID | None]
+    decide: Callable[[Decision[Q]], R]
+    event: Callable[[R], EventBase]
+
+
+def _for_agency(_: object) -> None:
+    return None
+
+
+GRANT: Final = RecordKind[GrantRequest, Grant](
+    household=lambda request: request.household_id,
+    decide=lambda d: issue_grant(
+        d.request,
+        agency=d.agency,
+        agencies=d.agencies,
+        household=d.household,
+        grant_id=d.record_id,
+        now=d.now,
+        household_version=d.household_version,
+    ),
+    event=grant_issued,
+)
+TRAINING_SESSION: Final = RecordKind[TrainingSessionRequest, TrainingSession](
+    household=_for_agency,
+    decide=lambda d: record_session(
+        d.request, agency=d.agency, agencies=d.agencies, session_id=d.record_id, now=d.now
+    ),
+    event=session_recorded,
+)
+MENTORING_VISIT: Final = RecordKind[MentoringVisitRequest, MentoringVisit](
+    household=lambda request: request.household_id,
+    decide=lambda d: record_visit(
+        d.request,
+        agency=d.agency,
+        agencies=d.agencies,
+        household=d.household,
+        visit_id=d.record_id,
+        now=d.now,
+        household_version=d.household_version,
+    ),
+    event=mentoring_visited,
+)
+BUSINESS_SURVEY: Final = RecordKind[BusinessSurveyRequest, BusinessSurvey](
+    household=lambda request: request.household_id,
+    decide=lambda d: record_survey(
+        d.request,
+        agency=d.agency,
+        agencies=d.agencies,
+        household=d.household,
+        survey_id=d.record_id,
+        now=d.now,
+        household_version=d.household_version,
+    ),
+    event=business_surveyed,
+)
+BUDGET_ALLOCATION: Final = RecordKind[BudgetAllocationRequest, BudgetAllocation](
+    household=_for_agency,
+    decide=lambda d: allocate_budget(
+        d.request, agency=d.agency, agencies=d.agencies, allocation_id=d.record_id, now=d.now
+    ),
+    event=budget_allocated,
+)
+
+
+async def record(
     deps: InterventionsDeps,
-    household_id: uuid.UUID | None,
-    decide: Callable[[KnownHousehold | None], R],
-    event_of: Callable[[R], EventBase],
-    *,
+    kind: RecordKind[Q, R],
     agency: str,
+    request: Q,
     correlation_id: str,
+    *,
     household_version: int | None = None,
 ) -> R:
-    """Decide a record (for `household_id`, or for the agency alone when None) and write it
-    with its event in one statement; for a household whose version the client named, after
-    waiting for this service's view of it to reach that version (`decide` is told the version
-    too: see domain.households.require_current).
-
-    With `deps.statements`, optimistically, outside a transaction: the household is read
-    without a lock, and the statement writes only if its row is still the version decided on,
-    taking it FOR SHARE for that statement as the transaction would (two round trips for a
-    household's record, one for an agency's, against five). A household changed meanwhile (an
-    exit just applied, say) is decided again the locked way: in one transaction, the household
-    read FOR SHARE, so an exit arriving meanwhile waits for the record."""
+    """Decide a record of `kind` and write it with its event in one write; for a household
+    whose version the client named, after waiting for this service's view of it to reach that
+    version (the rule is told the version too: see domain.households.require_current). How the
+    household is kept unchanged between the decision and the write is the unit of work's
+    (record_decided)."""
+    household_id = kind.household(request)
     if household_id is not None:
         await _catch_up(deps, household_id, household_version)
-    if deps.statements is not None:
-        async with deps.statements() as uow:
-            if household_id is None:
-                record = decide(None)
-                event = event_of(record)
-                await uow.record(record, _envelope(event, agency, correlation_id), event.STREAM)
-                return record
-            seen = await uow.versioned_household(household_id)
-            if seen is not None:
-                household, version = seen
-                record = decide(household)
-                event = event_of(record)
-                if await uow.record(
-                    record,
-                    _envelope(event, agency, correlation_id),
-                    event.STREAM,
-                    household_version=version,
-                ):
-                    return record
-    async with deps.unit_of_work() as uow:
-        known = None if household_id is None else await uow.known_household(household_id)
-        record = decide(known)
-        event = event_of(record)
-        await uow.record(record, _envelope(event, agency, correlation_id), event.STREAM)
-    return record
+
+    def decide(household: KnownHousehold | None) -> tuple[R, Envelope, str]:
+        decided = kind.decide(
+            Decision(
+                request,
+                agency,
+                deps.agencies,
+                household,
+                uuid.uuid4(),
+                _now(),
+                household_version,
+            )
+        )
+        event = kind.event(decided)
+        return decided, _envelope(event, agency, correlation_id), event.STREAM
+
+    async with (deps.statements or deps.unit_of_work)() as uow:
+        return await uow.record_decided(household_id, decide)
 
 
-async def record_grant(
-    deps: InterventionsDeps,
-    agency: str,
-    request: GrantRequest,
-    correlation_id: str,
-    *,
-    household_version: int | None = None,
-) -> Grant:
-    def decide(household: KnownHousehold | None) -> Grant:
-        return issue_grant(
-            request,
-            agency=agency,
-            agencies=deps.agencies,
-            household=household,
-            grant_id=uuid.uuid4(),
-            now=_now(),
-            household_version=household_version,
+class Recording(Protocol[Q_contra, R_co]):
+    """The use case of one kind of record (record_grant, ...)."""
+
+    async def __call__(
+        self,
+        deps: InterventionsDeps,
+        agency: str,
+        request: Q_contra,
+        correlation_id: str,
+        *,
+        household_version: int | None = None,
+    ) -> R_co: ...
+
+
+def recording(kind: RecordKind[Q, R]) -> Recording[Q, R]:
+    async def use_case(
+        deps: InterventionsDeps,
+        agency: str,
+        request: Q,
+        correlation_id: str,
+        *,
+        household_version: int | None = None,
+    ) -> R:
+        return await record(
+            deps, kind, agency, request, correlation_id, household_version=household_version
         )
 
-    return await _record(
-        deps,
-        request.household_id,
-        decide,
-        grant_issued,
-        agency=agency,
-        correlation_id=correlation_id,
-        household_version=household_version,
-    )
+    return use_case
 
 
-async def record_training_session(
-    deps: InterventionsDeps, agency: str, request: TrainingSessionRequest, correlation_id: str
-) -> TrainingSession:
-    def decide(_: KnownHousehold | None) -> TrainingSession:
-        return record_session(
-            request, agency=agency, agencies=deps.agencies, session_id=uuid.uuid4(), now=_now()
-        )
+record_grant: Final = recording(GRANT)
+record_training_session: Final = recording(TRAINING_SESSION)
+record_mentoring_visit: Final = recording(MENTORING_VISIT)
+record_business_survey: Final = recording(BUSINESS_SURVEY)
+record_budget_allocation: Final = recording(BUDGET_ALLOCATION)
 
-    return await _record(
-        deps, None, decide, session_recorded, agency=agency, correlation_id=correlation_id
-    )
+
+# -- records that hang on others: a transaction each ------------------------------------------
 
 
 async def add_training_participant(
@@ -301,79 +380,6 @@ async def record_training_completion(
         await uow.add_training_completion(completion)
         await _publish(uow, training_completed(completion), agency, correlation_id)
     return completion
-
-
-async def record_mentoring_visit(
-    deps: InterventionsDeps,
-    agency: str,
-    request: MentoringVisitRequest,
-    correlation_id: str,
-    *,
-    household_version: int | None = None,
-) -> MentoringVisit:
-    def decide(household: KnownHousehold | None) -> MentoringVisit:
-        return record_visit(
-            request,
-            agency=agency,
-            agencies=deps.agencies,
-            household=household,
-            visit_id=uuid.uuid4(),
-            now=_now(),
-            household_version=household_version,
-        )
-
-    return await _record(
-        deps,
-        request.household_id,
-        decide,
-        mentoring_visited,
-        agency=agency,
-        correlation_id=correlation_id,
-        household_version=household_version,
-    )
-
-
-async def record_business_survey(
-    deps: InterventionsDeps,
-    agency: str,
-    request: BusinessSurveyRequest,
-    correlation_id: str,
-    *,
-    household_version: int | None = None,
-) -> BusinessSurvey:
-    def decide(household: KnownHousehold | None) -> BusinessSurvey:
-        return record_survey(
-            request,
-            agency=agency,
-            agencies=deps.agencies,
-            household=household,
-            survey_id=uuid.uuid4(),
-            now=_now(),
-            household_version=household_version,
-        )
-
-    return await _record(
-        deps,
-        request.household_id,
-        decide,
-        business_surveyed,
-        agency=agency,
-        correlation_id=correlation_id,
-        household_version=household_version,
-    )
-
-
-async def record_budget_allocation(
-    deps: InterventionsDeps, agency: str, request: BudgetAllocationRequest, correlation_id: str
-) -> BudgetAllocation:
-    def decide(_: KnownHousehold | None) -> BudgetAllocation:
-        return allocate_budget(
-            request, agency=agency, agencies=deps.agencies, allocation_id=uuid.uuid4(), now=_now()
-        )
-
-    return await _record(
-        deps, None, decide, budget_allocated, agency=agency, correlation_id=correlation_id
-    )
 
 
 async def void_intervention(

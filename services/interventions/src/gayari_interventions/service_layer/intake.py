@@ -8,25 +8,26 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from gayari_interventions.adapters.postgres import IntakeRejectionRecord, InterventionsUnitOfWork
 from gayari_interventions.domain.grants import GrantRequest
 from gayari_interventions.domain.intake import (
     IntakeBusinessSurveyV1,
     IntakeGrantV1,
     IntakeMentoringVisitV1,
     IntakeMessage,
+    IntakeRejectionRecord,
     IntakeVoidV1,
 )
 from gayari_interventions.domain.monitoring import BusinessSurveyRequest, MentoringVisitRequest
 from gayari_interventions.domain.voids import VoidRequest
 from gayari_interventions.service_layer.handlers import (
+    BUSINESS_SURVEY,
+    GRANT,
+    MENTORING_VISIT,
     InterventionsDeps,
-    UnitOfWorkFactory,
-    record_business_survey,
-    record_grant,
-    record_mentoring_visit,
+    record,
     void_intervention,
 )
+from gayari_interventions.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 
 class DuplicateIntakeError(Exception):
@@ -37,7 +38,7 @@ def _claiming(
     unit_of_work: UnitOfWorkFactory, event_id: uuid.UUID, agency: str, event_type: str
 ) -> UnitOfWorkFactory:
     @asynccontextmanager
-    async def claimed() -> AsyncIterator[InterventionsUnitOfWork]:
+    async def claimed() -> AsyncIterator[UnitOfWork]:
         async with unit_of_work() as uow:
             # Raised inside the transaction: it rolls back, and nothing is recorded twice.
             if not await uow.claim_intake(event_id, agency, event_type):
@@ -71,13 +72,13 @@ async def accept_intake(
     match message:
         case IntakeGrantV1():
             grant = GrantRequest.model_validate(fields)
-            return (await record_grant(once, message.agency, grant, correlation_id)).id
+            return (await record(once, GRANT, message.agency, grant, correlation_id)).id
         case IntakeMentoringVisitV1():
             visit = MentoringVisitRequest.model_validate(fields)
-            return (await record_mentoring_visit(once, message.agency, visit, correlation_id)).id
+            return (await record(once, MENTORING_VISIT, message.agency, visit, correlation_id)).id
         case IntakeBusinessSurveyV1():
             survey = BusinessSurveyRequest.model_validate(fields)
-            return (await record_business_survey(once, message.agency, survey, correlation_id)).id
+            return (await record(once, BUSINESS_SURVEY, message.agency, survey, correlation_id)).id
         case IntakeVoidV1():
             void = VoidRequest.model_validate(
                 message.model_dump(exclude={"agency", "household_id"})
