@@ -69,7 +69,8 @@ def register_consumers(
     )
     async def on_household_events(message: KafkaMessage) -> None:
         records = message.raw_message
-        assert isinstance(records, tuple)  # a batch subscriber
+        # A batch subscriber: a tuple of records (a list under TestKafkaBroker).
+        assert isinstance(records, Sequence)
         try:
             await _apply(deps, records, dead_letters)
         except Exception:
