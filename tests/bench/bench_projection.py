@@ -33,9 +33,10 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from gayari_reporting.adapters.decoding import decode
 from gayari_reporting.adapters.generations import Generations, use_active
-from gayari_reporting.adapters.projector import decode
 from gayari_reporting.adapters.store import ReadModelStore
+from gayari_reporting.service_layer.projection import project
 from gayari_shared.areas import load_areas
 from gayari_shared.auth.keys import KeyFile, Role, issue_key
 from gayari_shared.events.envelope import Envelope, KafkaRecord
@@ -514,7 +515,7 @@ class Bench:
             nonlocal count
             record = message.raw_message
             assert not isinstance(record, tuple)
-            await store.apply("naive", {(record.topic, record.partition): [decode(record)]})
+            await project(store, "naive", {(record.topic, record.partition): [decode(record)]})
             count += 1
             if count >= events:
                 done.set()

@@ -3,7 +3,8 @@ loaded (1,000,000 households by default). A benchmark, not a test: it prints a t
 artifacts/bench_queries.json.
 
 The programme is written straight into a fresh database's active read-model generation with
-set-based SQL (the rows the projector would write, same tables and shapes; see adapters/store.py):
+set-based SQL (the rows the projector would write, same tables and shapes; see
+adapters/fact_tables.py):
 households over the real villages of the whole country plus a dense Lamandau (62.09) part, their
 state (registered, most enrolled, some exited), the four agencies' grants, trainings and
 mentoring visits, business surveys (two for some households), budget allocations and a few

@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from gayari_reporting.adapters import tallies
 from gayari_reporting.adapters.generations import Generations, use_active
-from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.store import ReadModelStore
+from gayari_reporting.entrypoints.projector import Projector
 from gayari_shared.events.contracts import GrantIssuedV1, HouseholdRegisteredV1
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for

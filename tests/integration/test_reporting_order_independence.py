@@ -15,12 +15,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gayari_reporting.adapters import tallies
+from gayari_reporting.adapters.decoding import decode
 from gayari_reporting.adapters.generations import Generations, use_active
-from gayari_reporting.adapters.projector import decode
 from gayari_reporting.adapters.reports import ReportQueries
-from gayari_reporting.adapters.store import ConsumedRecord, ReadModelStore
+from gayari_reporting.adapters.store import ReadModelStore
+from gayari_reporting.domain.consumed import ConsumedRecord
 from gayari_reporting.domain.filters import Filters
 from gayari_reporting.domain.recount import Recount, from_envelopes, recount
+from gayari_reporting.service_layer import projection
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.postgres import create_pool
 from gayari_shared.settings import CommonSettings
@@ -75,7 +77,7 @@ async def project(
             key = (topic, partition)
             batch[key].append(decode(record(envelope, topic, partition, next_offset[key])))
             next_offset[key] += 1
-        await store.apply("property", batch)
+        await projection.project(store, "property", batch)
         position += size
     return ReportQueries(pool), pool, name
 

@@ -20,10 +20,10 @@ import httpx
 import pytest
 
 from gayari_reporting.adapters.generations import Generations, use_active
-from gayari_reporting.adapters.rebuild import rebuild
 from gayari_reporting.adapters.schema import MIGRATIONS
 from gayari_reporting.bootstrap import create_app
 from gayari_reporting.domain.recount import from_envelopes, recount
+from gayari_reporting.entrypoints.rebuild import rebuild
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.events.contracts import DOMAIN_STREAMS
 from gayari_shared.events.envelope import Envelope

@@ -20,13 +20,14 @@ import pytest
 
 from gayari_reporting.adapters import tallies
 from gayari_reporting.adapters.areas import area_index
+from gayari_reporting.adapters.decoding import decode
 from gayari_reporting.adapters.generations import Generations, use_active
-from gayari_reporting.adapters.projector import decode
 from gayari_reporting.adapters.reports import AlertKey, ReportQueries, UnservedKey
 from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.domain.areas import children_length
 from gayari_reporting.domain.filters import Filters
 from gayari_reporting.domain.readmodels import DoubleFundingAlert, UnservedHousehold
+from gayari_reporting.service_layer import projection
 from gayari_shared.events.contracts import (
     BusinessSurveyedV1,
     GrantIssuedV2,
@@ -241,7 +242,7 @@ async def project(pool: asyncpg.Pool, events: list[Envelope], seed: int) -> None
             key = (topic, partition)
             batch[key].append(decode(record(envelope, topic, partition, offsets[key])))
             offsets[key] += 1
-        await store.apply("tally", batch)
+        await projection.project(store, "tally", batch)
         position += size
 
 

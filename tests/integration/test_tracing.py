@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from gayari_registry.bootstrap import create_app
 from gayari_registry.settings import RegistrySettings
-from gayari_reporting.adapters.projector import decode
+from gayari_reporting.adapters.decoding import decode
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory, KeySet
 from tests.kafka_tools import read_topic

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 
+from gayari_reporting.adapters.fact_tables import STATE_COLUMNS, STATE_UPSERT, state_row
 from gayari_reporting.domain.batch import fold
 from gayari_reporting.domain.projection import (
     EnrolmentFact,
@@ -36,26 +38,14 @@ def test_a_households_state_takes_each_group_from_its_winning_event_in_any_order
         EnrolmentFact(HH, 2027, "dispar", T0 + timedelta(days=4), e6),  # the earlier one wins
         ExitFact(HH, "moved", T0 + timedelta(days=9), e4),
     ]
-    rows = {fold(order).states[HH].row(HH) for order in itertools.permutations(facts)}
-    assert rows == {
+    states = {astuple(fold(order).states[HH]) for order in itertools.permutations(facts)}
+    assert states == {
         (
-            HH,
-            T0,
-            e3,
-            2,  # registration: time, event, initial decile
-            "62.09.01.2002",
-            T0 + timedelta(days=3),
-            e1,  # the latest village
-            4,
-            T0 + timedelta(days=2),
-            e2,  # the latest decile
-            T0 + timedelta(days=4),
-            e6,
-            2027,
-            "dispar",  # the first enrolment
-            T0 + timedelta(days=9),
-            e4,
-            "moved",  # the latest exit
+            ((2,), T0, e3),  # registration: initial decile, time, event
+            (("62.09.01.2002",), T0 + timedelta(days=3), e1),  # the latest village
+            ((4,), T0 + timedelta(days=2), e2),  # the latest decile
+            ((2027, "dispar"), T0 + timedelta(days=4), e6),  # the first enrolment
+            (("moved",), T0 + timedelta(days=9), e4),  # the latest exit
         )
     }
 
@@ -76,3 +66,35 @@ def test_voids_are_keyed_by_type_and_record() -> None:
     writes = fold([grant_void, survey_void, grant_void])
     assert set(writes.voids) == {("grant", record), ("business-survey", record)}
     assert not writes.states  # a void says nothing about a household's state
+
+
+def test_a_folded_state_is_a_row_of_the_upserts_columns() -> None:
+    """The household-state row is built from the column list the upsert is built from."""
+    e1, e2 = ids(2)
+    writes = fold(
+        [
+            HouseholdFact(HH, "62.09.03.2001", 2, T0, e1),
+            ExitFact(HH, "moved", T0 + timedelta(days=9), e2),
+        ]
+    )
+    row = dict(zip((c for c, _ in STATE_COLUMNS), state_row(HH, writes.states[HH]), strict=True))
+    assert row == {
+        "household_id": HH,
+        "registered_at": T0,
+        "registration_event": e1,
+        "initial_decile": 2,
+        "village_at": T0,
+        "village_event": e1,
+        "village_code": "62.09.03.2001",
+        "decile_at": T0,
+        "decile_event": e1,
+        "welfare_decile": 2,
+        "enrolled_at": None,
+        "enrol_event": None,
+        "cohort_year": None,
+        "enrolling_agency": None,
+        "exited_at": T0 + timedelta(days=9),
+        "exit_event": e2,
+        "exit_reason": "moved",
+    }
+    assert f"${len(STATE_COLUMNS)}::" in STATE_UPSERT

@@ -8,9 +8,10 @@ import random
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 
-from gayari_reporting.adapters.commits import Lanes
-from gayari_reporting.adapters.projector import Batch, Fetched, split_into_lanes
-from gayari_reporting.adapters.store import ConsumedRecord, Rejected
+from gayari_reporting.adapters.decoding import Fetched
+from gayari_reporting.domain.consumed import Batch, ConsumedRecord, Rejected
+from gayari_reporting.entrypoints.commit_lanes import Lanes
+from gayari_reporting.entrypoints.projector import split_into_lanes
 
 
 def fetch_of(sizes: dict[tuple[str, int], int], rejected_every: int = 0) -> tuple[Fetched, Batch]:

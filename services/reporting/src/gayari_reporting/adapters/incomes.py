@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Collection
 from typing import Final
 
-from gayari_reporting.domain.batch import BatchWrites
 from gayari_shared.postgres import Connection, in_uuid_order
 
 INCOMES_MIGRATION: Final = """
@@ -119,15 +118,6 @@ REBUILD: Final = f"""
              sum(first_idr) AS first_idr, sum(latest_idr) AS latest_idr
       FROM income_pairs GROUP BY 1, 2''')
 };"""
-
-
-def households(writes: BatchWrites, voided: Collection[uuid.UUID]) -> set[uuid.UUID]:
-    """The households whose pair this batch may change: its surveys, the households of the
-    records it voids (surveys among them), and those whose village it sets."""
-    found = {f.household_id for f in writes.surveys.values()}
-    found.update(voided)
-    found.update(h for h, state in writes.states.items() if state.village is not None)
-    return found
 
 
 async def refresh(conn: Connection, households: Collection[uuid.UUID]) -> None:

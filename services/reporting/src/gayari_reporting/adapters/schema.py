@@ -1,4 +1,5 @@
-"""The read models' tables and views (the third migration) and the household-state upsert.
+"""The read models' tables and views (the third migration); the household-state upsert that
+relies on them is in fact_tables.py.
 
 Design, and why any interleaving of events gives the same rows:
 - Interventions, surveys and budget allocations are facts keyed by their own ids, inserted with
@@ -135,40 +136,6 @@ READ_MODELS_MIGRATION: Final = f"""
     -- Read everything again from the start of each topic: enrolments, exits, visits, surveys
     -- and budgets were skipped until now. Safe because every write above is idempotent.
     DELETE FROM projection_offsets;
-"""
-
-
-def _group(columns: tuple[str, ...], at: str, event: str, *, later: bool) -> str:
-    """SET clauses taking a group of fields from the new event if it wins on (time, event)."""
-    wins = (
-        f"excluded.{at} IS NOT NULL AND (s.{at} IS NULL OR "
-        f"(excluded.{at}, excluded.{event}) {'>' if later else '<'} (s.{at}, s.{event}))"
-    )
-    return ",\n".join(
-        f"{c} = CASE WHEN {wins} THEN excluded.{c} ELSE s.{c} END" for c in (*columns, at, event)
-    )
-
-
-# Postgres evaluates every SET expression against the old row, so updating the (time, event)
-# pair in the same statement as the fields it guards is safe. One row per household per
-# statement (domain/batch.py folds a batch first): an upsert may not touch a row twice.
-STATE_UPSERT: Final = f"""
-    INSERT INTO household_state AS s (
-        household_id, registered_at, registration_event, initial_decile,
-        village_code, village_at, village_event, welfare_decile, decile_at, decile_event,
-        enrolled_at, enrol_event, cohort_year, enrolling_agency,
-        exited_at, exit_event, exit_reason)
-    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::uuid[], $4::smallint[],
-                         $5::text[], $6::timestamptz[], $7::uuid[],
-                         $8::smallint[], $9::timestamptz[], $10::uuid[],
-                         $11::timestamptz[], $12::uuid[], $13::int[], $14::text[],
-                         $15::timestamptz[], $16::uuid[], $17::text[])
-    ON CONFLICT (household_id) DO UPDATE SET
-    {_group(("initial_decile",), "registered_at", "registration_event", later=False)},
-    {_group(("village_code",), "village_at", "village_event", later=True)},
-    {_group(("welfare_decile",), "decile_at", "decile_event", later=True)},
-    {_group(("cohort_year", "enrolling_agency"), "enrolled_at", "enrol_event", later=False)},
-    {_group(("exit_reason",), "exited_at", "exit_event", later=True)}
 """
 
 

@@ -350,22 +350,6 @@ FILL_CONTACTS: Final = f"""{_sources(scoped=False)}
     INSERT INTO contacts {derived.CONTACTS}"""
 
 
-def agencies(writes: BatchWrites) -> set[str]:
-    """The agencies of the batch's records (a new one needs a bit)."""
-    records = (writes.grants, writes.trainings, writes.visits)
-    return {fact.agency for facts in records for fact in facts.values()}
-
-
-def touched(writes: BatchWrites) -> set[uuid.UUID]:
-    """The households whose contribution this batch may change (voids: see `voided_households`)."""
-    households: set[uuid.UUID] = set(writes.states)
-    for facts in (writes.grants, writes.trainings, writes.visits):
-        households.update(f.household_id for f in facts.values())
-    # Surveys count in no tally, but in a household's waiting records.
-    households.update(f.household_id for f in writes.surveys.values())
-    return households
-
-
 _RECORD_TABLES: Final = {
     "grant": ("grants", "grant_id"),
     "training-completion": ("training_completions", "completion_id"),

@@ -11,7 +11,7 @@ total order, so folding first and upserting the winners ends where one-by-one up
 from __future__ import annotations
 
 import uuid
-from collections.abc import Hashable, Iterable
+from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -50,31 +50,6 @@ class HouseholdState:
     decile: Group | None = None  # (welfare decile,)
     enrolled: Group | None = None  # (cohort year, enrolling agency)
     exited: Group | None = None  # (reason,)
-
-    def row(self, household_id: uuid.UUID) -> tuple[Any, ...]:
-        """The columns of household_state, in STATE_UPSERT's order."""
-        return (
-            household_id,
-            *_time_first(self.registered, 1),
-            *_values_first(self.village, 1),
-            *_values_first(self.decile, 1),
-            *_time_first(self.enrolled, 2),
-            *_time_first(self.exited, 1),
-        )
-
-
-def _time_first(group: Group | None, width: int) -> tuple[Any, ...]:
-    if group is None:
-        return (None,) * (width + 2)
-    values, at, event = group
-    return (at, event, *values)
-
-
-def _values_first(group: Group | None, width: int) -> tuple[Any, ...]:
-    if group is None:
-        return (None,) * (width + 2)
-    values, at, event = group
-    return (*values, at, event)
 
 
 def _later(old: Group | None, new: Group) -> Group:
@@ -150,3 +125,30 @@ def fold(facts: Iterable[Fact]) -> BatchWrites:
     for fact in facts:
         writes.add(fact)
     return writes
+
+
+def touched(writes: BatchWrites) -> set[uuid.UUID]:
+    """The households whose tally contribution this batch may change (besides those of the
+    records it voids, which only the stored records can tell)."""
+    households: set[uuid.UUID] = set(writes.states)
+    for facts in (writes.grants, writes.trainings, writes.visits):
+        households.update(f.household_id for f in facts.values())
+    # Surveys count in no tally, but in a household's waiting records.
+    households.update(f.household_id for f in writes.surveys.values())
+    return households
+
+
+def agencies(writes: BatchWrites) -> set[str]:
+    """The agencies of the batch's records (one seen for the first time needs a reach bit)."""
+    records = (writes.grants, writes.trainings, writes.visits)
+    return {fact.agency for facts in records for fact in facts.values()}
+
+
+def surveyed(writes: BatchWrites, voided: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """The households whose first and latest survey income this batch may change: its
+    surveys, the households of the records it voids (surveys among them), and those whose
+    village it sets."""
+    found = {f.household_id for f in writes.surveys.values()}
+    found.update(voided)
+    found.update(h for h, state in writes.states.items() if state.village is not None)
+    return found

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
 from gayari_reporting.adapters.generations import Generation, Generations
-from gayari_reporting.adapters.projector import Projector
 from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.domain.projection import Progress, progress_report
 from gayari_reporting.domain.readmodels import (
@@ -40,6 +39,7 @@ from gayari_reporting.entrypoints.parameters import (
     UnservedParameters,
     ViewParameters,
 )
+from gayari_reporting.entrypoints.projector import Projector
 from gayari_reporting.entrypoints.requests import deps_of, filters_of
 from gayari_reporting.service_layer import reports
 from gayari_shared.agencies import Agency

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from gayari_reporting.adapters import tallies
 from gayari_reporting.adapters.generations import Generations, UnknownGenerationError, use_active
-from gayari_reporting.adapters.rebuild import RebuildResult, ReplayRunningError, rebuild
+from gayari_reporting.entrypoints.rebuild import RebuildResult, ReplayRunningError, rebuild
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.events.contracts import DOMAIN_STREAMS
 from gayari_shared.heap import collect_less_often, freeze_startup_heap

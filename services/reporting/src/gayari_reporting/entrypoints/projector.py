@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
@@ -19,70 +18,17 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
-from gayari_reporting.adapters.commits import Lanes
-from gayari_reporting.adapters.store import (
-    ConsumedRecord,
-    EventMeta,
-    GenerationSwitchedError,
-    PartitionKey,
-    ReadModelStore,
-    Rejected,
-)
-from gayari_reporting.domain.projection import fact_of
-from gayari_shared.events.envelope import InvalidEventError
-from gayari_shared.events.factory import decode_event
+from gayari_reporting.adapters.decoding import Fetched, decode_batch
+from gayari_reporting.adapters.store import GenerationSwitchedError, ReadModelStore
+from gayari_reporting.domain.consumed import Batch, ConsumedRecord, Rejected
+from gayari_reporting.entrypoints.commit_lanes import Lanes
+from gayari_reporting.service_layer.projection import project
 from gayari_shared.kafka.connection import KafkaConnection
 from gayari_shared.kafka.deadletter import Rejection
 from gayari_shared.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED
-from gayari_shared.tracing import consuming, tracing_enabled
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
-
-
-def decode(
-    record: ConsumerRecord[bytes, bytes], until: datetime | None = None, *, traced: bool = True
-) -> ConsumedRecord:
-    """The fact a record adds; with `until`, nothing for an event whose time is later. With
-    `traced`, a consumer span per event, child of the request that caused it."""
-    try:
-        envelope, data = decode_event(record.key, record.value, record.headers)
-        if until is not None and envelope.time > until:
-            return ConsumedRecord(record.offset, None)
-    except InvalidEventError as exc:
-        log.warning(
-            "event rejected",
-            reason=exc.reason,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-        )
-        return ConsumedRecord(record.offset, Rejected(exc.reason))
-    meta = EventMeta(envelope.id, envelope.type, envelope.correlationid, envelope.subject)
-    if not traced:
-        return ConsumedRecord(record.offset, fact_of(data, envelope.id), meta)
-    with consuming(
-        envelope.type,
-        envelope.traceparent,
-        envelope.tracestate,
-        **{"cloudevents.event_id": str(envelope.id)},
-    ):
-        return ConsumedRecord(record.offset, fact_of(data, envelope.id), meta)
-
-
-Fetched = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-Batch = dict[PartitionKey, list[ConsumedRecord]]
-
-
-def decode_batch(
-    fetched: Fetched, *, until: datetime | None = None, traced: bool | None = None
-) -> Batch:
-    """Every record of a fetch decoded (see `decode`); `traced` None: if tracing is on."""
-    trace = tracing_enabled() if traced is None else traced
-    return {
-        (tp.topic, tp.partition): [decode(r, until, traced=trace) for r in rs]
-        for tp, rs in fetched.items()
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +199,7 @@ class Projector:
         fetched (a batch fetched before a switch must never land in the new generation)."""
         if not await self._retrying(partial(self._dead_letter, part.rejected, generation)):
             return
-        apply = partial(self._store.apply, self.group_id, part.batch, schema=generation)
+        apply = partial(project, self._store, self.group_id, part.batch, schema=generation)
         result = await self._retrying(apply)
         if result is None:
             return  # a replay switched generations: the loop repositions

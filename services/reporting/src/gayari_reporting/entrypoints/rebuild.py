@@ -30,14 +30,21 @@ from typing import Final
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 
-from gayari_reporting.adapters.commits import InOrderCommits
+from gayari_reporting.adapters.decoding import decode_batch
 from gayari_reporting.adapters.generations import Generations
-from gayari_reporting.adapters.projector import Fetched, decode_batch
-from gayari_reporting.adapters.store import PartitionKey, ReadModelStore
+from gayari_reporting.adapters.partition_reader import (
+    Offsets,
+    PartitionReader,
+    end_offsets,
+    partitions_of,
+)
+from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.adapters.tallies import REBUILD_TIMEOUT_S
+from gayari_reporting.domain.consumed import PartitionKey
+from gayari_reporting.entrypoints.commit_lanes import InOrderCommits
+from gayari_reporting.service_layer.projection import project
 from gayari_shared.heap import collect_less_often, freeze_startup_heap
 from gayari_shared.kafka.connection import KafkaConnection
 from gayari_shared.logging import configure_logging
@@ -67,7 +74,6 @@ class RebuildResult:
     seconds: float
 
 
-Offsets = dict[PartitionKey, int]
 # (records read so far, records to read as far as known)
 Progress = Callable[[int, int], None]
 
@@ -148,8 +154,8 @@ class _Rebuild:
                     await self.generations.drop(abandoned)  # a replay that died half-way
                 schema = await self.generations.create(as_of=self.as_of)
                 log.info("replay started", generation=schema, as_of=self.as_of, workers=workers)
-                partitions = await _partitions(self.kafka, self.topics)
-                ends = await _end_offsets(self.kafka, partitions)
+                partitions = await partitions_of(self.kafka, self.topics)
+                ends = await end_offsets(self.kafka, partitions)
                 read = await self._bulk(schema, partitions, ends, workers)
                 # The bulk leaves the tallies alone: one pass over the facts is far cheaper
                 # than keeping them per batch. The tail keeps them as the projector does.
@@ -228,9 +234,11 @@ class _Rebuild:
         """What arrived while the bulk ran, until caught up; then the caller switches."""
         store = ReadModelStore(self.pool)
         stored = await store.stored_offsets(self.group_id, partitions, schema=schema, building=True)
-        reader = _Reader(self.kafka, partitions, stored, self.max_records)
+        reader = PartitionReader(self.kafka, partitions, stored, self.max_records)
         await reader.start()
-        commits = InOrderCommits(partial(store.apply, self.group_id, schema=schema, building=True))
+        commits = InOrderCommits(
+            partial(project, store, self.group_id, schema=schema, building=True)
+        )
         tail = 0
         try:
             while True:
@@ -289,10 +297,10 @@ async def _rebuild_share(share: _Share, count: Callable[[int], None]) -> None:
         todo = [p for p in share.partitions if ends[p] > stored.get(p, 0)]
         if not todo:
             return
-        reader = _Reader(share.kafka, todo, stored, share.max_records)
+        reader = PartitionReader(share.kafka, todo, stored, share.max_records)
         await reader.start()
         commits = InOrderCommits(
-            partial(store.apply, share.group_id, schema=share.schema, building=True, tally=False)
+            partial(project, store, share.group_id, schema=share.schema, building=True, tally=False)
         )
         horizon = {TopicPartition(*p): ends[p] for p in todo}
         try:
@@ -307,91 +315,3 @@ async def _rebuild_share(share: _Share, count: Callable[[int], None]) -> None:
             await reader.stop()
     finally:
         await pool.close()
-
-
-async def _partitions(kafka: KafkaConnection, topics: list[str]) -> list[PartitionKey]:
-    # A consumer's own metadata lists a topic's partitions only once subscribed to it.
-    admin = AIOKafkaAdminClient(**kafka.client_options())
-    await admin.start()
-    try:
-        return sorted(
-            (description["topic"], p["partition"])
-            for description in await admin.describe_topics(topics)
-            for p in description["partitions"]
-        )
-    finally:
-        await admin.close()
-
-
-async def _end_offsets(kafka: KafkaConnection, partitions: list[PartitionKey]) -> Offsets:
-    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=None)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets([TopicPartition(*p) for p in partitions])
-    finally:
-        await consumer.stop()
-    return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
-
-
-class _Reader:
-    """Some partitions from given offsets (their first where none), outside any group."""
-
-    def __init__(
-        self,
-        kafka: KafkaConnection,
-        partitions: list[PartitionKey],
-        start: Offsets,
-        max_records: int,
-    ) -> None:
-        self._partitions = [TopicPartition(*p) for p in partitions]
-        self._start = start
-        self._max_records = max_records
-        self._consumer = AIOKafkaConsumer(
-            **kafka.client_options(),
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            client_id="gayari-reporting-replay",
-            # aiokafka's default of 1 MB buffered per partition: reading is far faster than
-            # projecting, so whatever is allowed stays buffered; 4 MB cost 56 MB of RSS.
-            max_partition_fetch_bytes=1024 * 1024,
-        )
-
-    async def start(self) -> None:
-        await self._consumer.start()
-        self._consumer.assign(self._partitions)
-        for tp in self._partitions:
-            offset = self._start.get((tp.topic, tp.partition))
-            if offset is None:
-                await self._consumer.seek_to_beginning(tp)
-            else:
-                self._consumer.seek(tp, offset)
-
-    async def stop(self) -> None:
-        await self._consumer.stop()
-
-    async def ends(self) -> dict[TopicPartition, int]:
-        return dict(await self._consumer.end_offsets(self._partitions))
-
-    async def behind(self, ends: dict[TopicPartition, int]) -> int:
-        behind = 0
-        for tp in self._partitions:
-            behind += max(0, ends[tp] - await self._consumer.position(tp))
-        return behind
-
-    async def fetch(self, ends: dict[TopicPartition, int] | None) -> Fetched:
-        """The next records; with `ends`, none at or past them (the bulk's horizon)."""
-        fetched: Fetched = await self._consumer.getmany(
-            timeout_ms=500, max_records=self._max_records
-        )
-        if ends is None:
-            return fetched
-        cut: Fetched = {}
-        for tp, records in fetched.items():
-            kept = [r for r in records if r.offset < ends[tp]]
-            if len(kept) < len(records):
-                self._consumer.pause(tp)  # past the horizon: nothing more from here
-            if kept:
-                cut[tp] = kept
-        return cut
