@@ -93,7 +93,7 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
             "kafka": partial(kafka_reachable, kafka),
         }
         # Everything built so far lives as long as the process: keep the collector from
-        # scanning it again on every full collection (40 % of projection throughput, measured).
+        # scanning it again on every full collection (docs/performance.md: what it cost).
         freeze_startup_heap()
         collect_less_often()
         task = asyncio.create_task(projector.run(), name="projector")
