@@ -76,6 +76,8 @@ demo: services-start
 	@echo "  reporting      http://127.0.0.1:8103/docs"
 	@echo "Dashboard (Bahasa Indonesia / English), opens with the local reporting key:"
 	@echo "  http://127.0.0.1:8103/dashboard#key=$$($(PY) -c 'import json,sys; print(json.load(open(sys.argv[1]))["reporting"])' $(DEV_KEYS))"
+	@echo "Monthly report (print to A4): the dashboard's 'Laporan bulanan', or with the key above:"
+	@echo "  http://127.0.0.1:8103/reports/monthly?month=YYYY-MM&area=62.09"
 	@echo "API keys of the local stack (Authorization: Bearer ...): $(DEV_KEYS)"
 	@echo "Logs: $(CACHE)/logs/   Stop everything: make stop"
 

@@ -4,6 +4,7 @@
 //   overflows its card, opens every <details>, runs axe-core, returns the violations and text.
 // action "pdf": prints the page to an A4 PDF at `out` (Chromium's Page.printToPDF).
 // action "screenshot": a full-page PNG at `out`.
+// action "follow": clicks the element `click` and returns the title of the page it opens.
 // The modules come from GAYARI_BROWSER_TOOLS_DIR (tests/browser/install.sh puts them there).
 "use strict";
 const path = require("path");
@@ -39,6 +40,11 @@ async function main() {
     }
     await page.waitForSelector("body[data-state]", { timeout: 30000 });
     const state = await page.getAttribute("body", "data-state");
+    if (job.action === "follow") {
+      const [opened] = await Promise.all([context.waitForEvent("page"), page.click(job.click)]);
+      await opened.waitForFunction(() => document.title !== "", null, { timeout: 30000 });
+      return { state, errors, title: await opened.title(), url: opened.url() };
+    }
     if (job.action === "screenshot") {
       await page.screenshot({ path: job.out, fullPage: true });
       return { state, errors };

@@ -31,6 +31,7 @@ from gayari_reporting.domain.readmodels import (
     Unserved,
 )
 from gayari_reporting.entrypoints.exports import export_routes
+from gayari_reporting.entrypoints.monthly_report import monthly_report_routes
 from gayari_reporting.entrypoints.parameters import (
     AreaParameters,
     DoubleFundingParameters,
@@ -289,6 +290,7 @@ async def get_data_quality(request: Request) -> DataQuality:
 
 
 export_routes(router)
+monthly_report_routes(router)
 
 
 @case_router.get(
