@@ -30,9 +30,17 @@ def parameter_examples(parameter: dict[str, Any]) -> list[Any]:
 
 
 def body_examples(content: dict[str, Any]) -> list[Any]:
-    """The examples of one media type of a request body."""
-    found = [e["value"] for e in content.get("examples", {}).values()]
+    """The examples of one media type of a request body given in the document."""
+    found = [e["value"] for e in content.get("examples", {}).values() if "value" in e]
     return found + ([content["example"]] if "example" in content else [])
+
+
+def external_examples(content: dict[str, Any]) -> list[str]:
+    """The examples of one media type given by their URL (`externalValue`): a binary body,
+    such as a spreadsheet, that JSON cannot hold; the service serves it at that path."""
+    return [
+        e["externalValue"] for e in content.get("examples", {}).values() if "externalValue" in e
+    ]
 
 
 def validator(document: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:

@@ -26,7 +26,12 @@ from gayari_reporting.settings import ReportingSettings
 from gayari_shared.auth.keys import KeyFile, Role, issue_key
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory, KeySet
-from tests.openapi_tools import body_examples, operations, parameter_examples
+from tests.openapi_tools import (
+    body_examples,
+    external_examples,
+    operations,
+    parameter_examples,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -127,7 +132,12 @@ async def test_each_body_example_passes_the_services_validation(
     for method, path, operation in operations(document):
         content = operation.get("requestBody", {}).get("content", {})
         for media_type, body in content.items():
-            for example in body_examples(body):
+            served = []
+            for url in external_examples(body):  # a file the service serves, e.g. a template
+                reply = await service.get(url)
+                assert reply.status_code == 200, (url, reply.text)
+                served.append(reply.content)
+            for example in [*body_examples(body), *served]:
                 kwargs: dict[str, Any] = (
                     {"json": example}
                     if media_type == "application/json"

@@ -230,6 +230,7 @@ def test_a_batch_is_folded_per_household() -> None:
                 "village_code": "62.09.01.2001",
                 "welfare_decile": 2,
                 "registered_at": T0,
+                "kk_hash": "ab" * 32,
                 "member_ids": frozenset({FIRST}),
                 "members_as_of": T0,
             }

@@ -20,6 +20,7 @@ from gayari_interventions.domain.households import (
     KnownHousehold,
     merge_household,
 )
+from gayari_interventions.domain.import_rows import ImportReceipt
 from gayari_interventions.domain.intake import IntakeRejectionRecord
 from gayari_interventions.domain.monitoring import BusinessSurvey, MentoringVisit
 from gayari_interventions.domain.records import (
@@ -71,6 +72,10 @@ class InterventionsState:
         field(default_factory=dict)
     )
     rejections: dict[tuple[str, int, int], IntakeRejectionRecord] = field(default_factory=dict)
+    # (event id, agency) of an imported row -> what the row asked for (its fingerprint)
+    fingerprints: dict[tuple[uuid.UUID, str], str] = field(default_factory=dict)
+    # KK hash -> the households registered with it
+    kk_hashes: dict[str, list[uuid.UUID]] = field(default_factory=dict)
     clock: int = 0
 
     def tick(self) -> datetime:
@@ -269,6 +274,42 @@ class FakeInterventionsUnitOfWork:
     async def record_rejection(self, rejection: IntakeRejectionRecord) -> None:
         key = (rejection.topic, rejection.partition, rejection.offset)
         self.state.rejections.setdefault(key, rejection)
+
+    # -- spreadsheet imports -----------------------------------------------------------------
+
+    async def households_by_kk_hash(self, hashes: list[str]) -> dict[str, list[uuid.UUID]]:
+        return {h: self.state.kk_hashes[h] for h in hashes if h in self.state.kk_hashes}
+
+    async def claim_import_row(
+        self, row_id: uuid.UUID, agency: str, event_type: str, fingerprint: str
+    ) -> ImportReceipt | None:
+        if await self.claim_intake(row_id, agency, event_type):
+            self.state.fingerprints[(row_id, agency)] = fingerprint
+            return None
+        _, made = self.state.receipts[(row_id, agency)]
+        return ImportReceipt(
+            self.state.fingerprints.get((row_id, agency)),
+            None if made is None else made[0],
+            None if made is None else made[1],
+        )
+
+    async def relink_import_row(
+        self,
+        row_id: uuid.UUID,
+        agency: str,
+        kind: InterventionType,
+        record_id: uuid.UUID,
+        fingerprint: str,
+    ) -> None:
+        await self.link_intake(row_id, agency, kind, record_id)
+        self.state.fingerprints[(row_id, agency)] = fingerprint
+
+    async def imported_record(
+        self, row_id: uuid.UUID, agency: str, kind: InterventionType
+    ) -> uuid.UUID | None:
+        receipt = self.state.receipts.get((row_id, agency))
+        made = None if receipt is None else receipt[1]
+        return made[1] if made is not None and made[0] == kind else None
 
     async def rejection_counts(self) -> list[tuple[str, str, int]]:
         counts = Counter((r.agency, r.code) for r in self.state.rejections.values())

@@ -14,9 +14,11 @@ from gayari_interventions.adapters.postgres import MIGRATIONS, unit_of_work
 from gayari_interventions.entrypoints import asyncapi
 from gayari_interventions.entrypoints.consumers import GROUP_ID, register_consumers
 from gayari_interventions.entrypoints.http import install_error_handlers, router
+from gayari_interventions.entrypoints.imports import router as imports_router
 from gayari_interventions.entrypoints.intake import IntakeWiring, register_intake
 from gayari_interventions.entrypoints.reads import router as reads_router
 from gayari_interventions.service_layer.handlers import InterventionsDeps
+from gayari_interventions.service_layer.imports import ImportDeps
 from gayari_interventions.settings import InterventionsSettings
 from gayari_shared.audit import AuditLog
 from gayari_shared.audit.http import audit_router
@@ -38,6 +40,8 @@ SERVICE = "interventions"
 def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastAPI:
     kafka = common.kafka_connection()  # no credentials, no start
     database = settings.database()
+    # Spreadsheets name households by KK, found here by the registry's keyed hash of it.
+    hash_secret = common.keyed_hash_secret()  # no secret, no start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +75,7 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
                     await_household=partial(watch.wait_for, timeout_s=settings.household_wait_s),
                 )
                 app.state.deps = deps
+                app.state.imports = ImportDeps(deps, hash_secret)
                 app.state.checks = {
                     "database": partial(database_reachable, pool),
                     "kafka": partial(kafka_reachable, kafka),
@@ -112,7 +117,9 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
             await watch.close()
             await pool.close()
 
-    app = make_app("GAYARI interventions", lifespan, [router, reads_router, audit_router()])
+    app = make_app(
+        "GAYARI interventions", lifespan, [router, reads_router, imports_router, audit_router()]
+    )
     install_error_handlers(app)
     return app
 

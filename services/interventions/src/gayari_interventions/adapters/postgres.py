@@ -25,6 +25,7 @@ from gayari_interventions.domain.households import (
     KnownHousehold,
     merge_household,
 )
+from gayari_interventions.domain.import_rows import ImportReceipt
 from gayari_interventions.domain.intake import IntakeRejectionRecord
 from gayari_interventions.domain.monitoring import BusinessSurvey, MentoringVisit
 from gayari_interventions.domain.records import ListedKind, Recordable, RecordFilter, StoredRecord
@@ -273,6 +274,16 @@ MIGRATIONS: Final = (
     """
     ALTER TABLE known_households ADD COLUMN registry_version bigint NOT NULL DEFAULT 0;
     """,
+    # Spreadsheet imports (service_layer.imports): households found by the keyed hash of their KK;
+    # a row's receipt remembers what the row said, so a row sent again changes nothing and a
+    # corrected one is told apart. Households registered before this migration have no hash
+    # (their registration was applied without it): a file names them by household id.
+    """
+    ALTER TABLE known_households ADD COLUMN kk_hash text;
+    CREATE INDEX known_households_kk_hash ON known_households (kk_hash)
+        WHERE kk_hash IS NOT NULL;
+    ALTER TABLE intake_receipts ADD COLUMN fingerprint text;
+    """,
 )
 
 # Told, in the transaction that applied registry events, to the requests waiting for a
@@ -293,7 +304,7 @@ _RECORD_TABLES: Final[dict[InterventionType, tuple[str, str]]] = {
 }
 
 
-_KNOWN_COLUMNS: Final = """household_id, village_code, welfare_decile, registered_at,
+_KNOWN_COLUMNS: Final = """household_id, village_code, welfare_decile, registered_at, kk_hash,
     enrolled_at, exited_at, exit_reason, member_ids, members_as_of, registry_version AS version"""
 
 
@@ -329,14 +340,15 @@ _REGISTERED: Final = "k.registered_at IS NULL AND excluded.registered_at IS NOT 
 _LEARN_HOUSEHOLDS: Final = f"""
     INSERT INTO known_households AS k
         (household_id, village_code, welfare_decile, registered_at, event_id,
-         enrolled_at, exited_at, exit_reason, member_ids, members_as_of, registry_version)
-    SELECT h, v, d, r, e, en, ex, er, m::uuid[], ma, rv
+         enrolled_at, exited_at, exit_reason, member_ids, members_as_of, registry_version,
+         kk_hash)
+    SELECT h, v, d, r, e, en, ex, er, m::uuid[], ma, rv, kh
     FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::timestamptz[], $5::uuid[],
                 $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::timestamptz[],
-                $11::bigint[])
-         AS u(h, v, d, r, e, en, ex, er, m, ma, rv)
+                $11::bigint[], $12::text[])
+         AS u(h, v, d, r, e, en, ex, er, m, ma, rv, kh)
     ON CONFLICT (household_id) DO UPDATE SET
-    {_take(_REGISTERED, "village_code", "welfare_decile", "registered_at")},
+    {_take(_REGISTERED, "village_code", "welfare_decile", "registered_at", "kk_hash")},
     {_take(_newer("members_as_of"), "member_ids", "members_as_of")},
     {_take(_newer("enrolled_at"), "enrolled_at")},
     {_take(_newer("exited_at"), "exited_at", "exit_reason")},
@@ -575,6 +587,7 @@ class InterventionsUnitOfWork:
                     _uuid_array(known.member_ids),
                     known.members_as_of,
                     known.version,
+                    known.kk_hash,
                 )
             )
         if writes:
@@ -777,6 +790,78 @@ class InterventionsUnitOfWork:
                GROUP BY agency, reason_code ORDER BY agency, reason_code"""
         )
         return [(r["agency"], r["reason_code"], int(r["n"])) for r in rows]
+
+    # -- spreadsheet imports (service_layer.imports) ----------------------------------------
+
+    async def households_by_kk_hash(self, hashes: list[str]) -> dict[str, list[uuid.UUID]]:
+        """The households known by each keyed hash of a KK (one, unless the registry erred)."""
+        rows = await self._conn.fetch(
+            """SELECT kk_hash, household_id FROM known_households
+               WHERE kk_hash = ANY($1::text[])""",
+            hashes,
+        )
+        found: dict[str, list[uuid.UUID]] = {}
+        for row in rows:
+            found.setdefault(row["kk_hash"], []).append(row["household_id"])
+        return found
+
+    async def claim_import_row(
+        self, row_id: uuid.UUID, agency: str, event_type: str, fingerprint: str
+    ) -> ImportReceipt | None:
+        """None when the row is new (claimed now, with its fingerprint); else what it made
+        when first taken, locked until the transaction ends (a concurrent upload of the same
+        row waits, then finds it)."""
+        claimed = await self._conn.fetchval(
+            """INSERT INTO intake_receipts (event_id, agency, event_type, fingerprint)
+               VALUES ($1, $2, $3, $4) ON CONFLICT (event_id, agency) DO NOTHING RETURNING 1""",
+            row_id,
+            agency,
+            event_type,
+            fingerprint,
+        )
+        if claimed is not None:
+            return None
+        row = await self._conn.fetchrow(
+            """SELECT fingerprint, intervention_type, intervention_id FROM intake_receipts
+               WHERE event_id = $1 AND agency = $2 FOR UPDATE""",
+            row_id,
+            agency,
+        )
+        assert row is not None  # receipts are never deleted
+        return ImportReceipt(row["fingerprint"], row["intervention_type"], row["intervention_id"])
+
+    async def relink_import_row(
+        self,
+        row_id: uuid.UUID,
+        agency: str,
+        kind: InterventionType,
+        record_id: uuid.UUID,
+        fingerprint: str,
+    ) -> None:
+        """A corrected row now names its new record, and says what it says now."""
+        await self._conn.execute(
+            """UPDATE intake_receipts SET intervention_type = $3, intervention_id = $4,
+                      fingerprint = $5
+               WHERE event_id = $1 AND agency = $2""",
+            row_id,
+            agency,
+            kind,
+            record_id,
+            fingerprint,
+        )
+
+    async def imported_record(
+        self, row_id: uuid.UUID, agency: str, kind: InterventionType
+    ) -> uuid.UUID | None:
+        """The record of `kind` the agency's imported row made (its latest, if corrected)."""
+        found: uuid.UUID | None = await self._conn.fetchval(
+            """SELECT intervention_id FROM intake_receipts
+               WHERE event_id = $1 AND agency = $2 AND intervention_type = $3""",
+            row_id,
+            agency,
+            kind,
+        )
+        return found
 
     async def _exists(self, query: str, *args: Any) -> bool:
         return await self._conn.fetchval(query, *args) is not None

@@ -46,6 +46,9 @@ class KnownHousehold(BaseModel):
     village_code: str | None = None
     welfare_decile: int | None = None
     registered_at: AwareDatetime | None = None
+    # The registry's keyed hash (HMAC-SHA256) of the family card number: how an agency's
+    # spreadsheet, which knows households by KK, finds one here without the KK leaving it.
+    kk_hash: str | None = None
     enrolled_at: AwareDatetime | None = None
     exited_at: AwareDatetime | None = None
     exit_reason: str | None = None
@@ -87,6 +90,7 @@ def apply_household_event(known: KnownHousehold, event: HouseholdEvent) -> Known
                     "village_code": event.village_code,
                     "welfare_decile": event.welfare_decile,
                     "registered_at": event.registered_at,
+                    "kk_hash": event.kk_hash,
                 }
             changes |= _members(known, event.member_ids, event.registered_at)
         case HouseholdDetailsChangedV1():
@@ -143,6 +147,7 @@ def _claims(event: HouseholdEvent) -> list[tuple[Group, dict[str, Any], datetime
                 "village_code": event.village_code,
                 "welfare_decile": event.welfare_decile,
                 "registered_at": event.registered_at,
+                "kk_hash": event.kk_hash,
             }
             claims.append(("registration", registered, event.registered_at))
             members_at = event.registered_at

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Protocol, TypeVar
 
 from gayari_interventions.domain.households import HouseholdChanges, KnownHousehold
+from gayari_interventions.domain.import_rows import ImportReceipt
 from gayari_interventions.domain.intake import IntakeRejectionRecord
 from gayari_interventions.domain.records import ListedKind, Recordable, RecordFilter, StoredRecord
 from gayari_interventions.domain.training import (
@@ -113,6 +114,32 @@ class UnitOfWork(Protocol):
 
     async def rejection_counts(self) -> list[tuple[str, str, int]]:
         """(agency, reason code, count), in that order."""
+
+    # -- spreadsheet imports (service_layer.imports) --------------------------------------------
+
+    async def households_by_kk_hash(self, hashes: list[str]) -> dict[str, list[uuid.UUID]]:
+        """The households known by each keyed hash of a KK."""
+
+    async def claim_import_row(
+        self, row_id: uuid.UUID, agency: str, event_type: str, fingerprint: str
+    ) -> ImportReceipt | None:
+        """None when the row is new (claimed now, with its fingerprint); else its receipt,
+        held until the unit ends."""
+
+    async def relink_import_row(
+        self,
+        row_id: uuid.UUID,
+        agency: str,
+        kind: InterventionType,
+        record_id: uuid.UUID,
+        fingerprint: str,
+    ) -> None:
+        """A corrected row now names its new record, and what it says now."""
+
+    async def imported_record(
+        self, row_id: uuid.UUID, agency: str, kind: InterventionType
+    ) -> uuid.UUID | None:
+        """The record of `kind` the agency's imported row made (its latest)."""
 
 
 UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
