@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import date, datetime
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,8 @@ from gayari_interventions.adapters.spreadsheets import (
     template_csv,
     template_xlsx,
 )
-from gayari_interventions.domain.grants import GrantRequest
+from gayari_interventions.domain.grants import Grant, GrantRequest
+from gayari_interventions.domain.households import KnownHousehold
 from gayari_interventions.domain.import_reasons import Reason, rule_reason
 from gayari_interventions.domain.import_rows import (
     CellError,
@@ -36,6 +38,10 @@ from gayari_interventions.domain.import_rows import (
     row_external_id,
 )
 from gayari_interventions.domain.import_templates import IMPORT_KINDS, TEMPLATES, Column, Template
+from gayari_interventions.service_layer.handlers import InterventionsDeps
+from gayari_interventions.service_layer.imports import ImportDeps, SheetRow, import_rows
+from gayari_shared.hashing import keyed_hash
+from tests.unit.fakes.interventions import FakeInterventions
 
 GRANTS = TEMPLATES["grants"]
 
@@ -250,3 +256,96 @@ def test_a_result_names_the_column_in_both_languages(writer: Any) -> None:
         assert "ditolak (refused)" in last
     finally:
         path.unlink()
+
+
+# -- the use case, in memory (tests/unit/fakes) ---------------------------------------------------
+
+SECRET = "0123456789abcdef-unit"
+KK_OF_HOUSEHOLD = "6209031204900001"
+
+
+@pytest.fixture
+def store() -> FakeInterventions:
+    fake = FakeInterventions()
+    enrolled_at = datetime.now(UTC) - timedelta(days=365)
+    fake.state.households[HOUSEHOLD] = KnownHousehold(
+        household_id=HOUSEHOLD,
+        village_code="62.09.01.2001",
+        welfare_decile=2,
+        registered_at=enrolled_at,
+        enrolled_at=enrolled_at,
+        kk_hash=keyed_hash(SECRET, KK_OF_HOUSEHOLD),
+        version=2,
+    )
+    fake.state.kk_hashes[keyed_hash(SECRET, KK_OF_HOUSEHOLD)] = [HOUSEHOLD]
+    return fake
+
+
+async def imported(
+    store: FakeInterventions, rows: list[dict[str, object]], agency: str = "distakan"
+) -> list[RowOutcome]:
+    deps = ImportDeps(
+        InterventionsDeps(unit_of_work=store, agencies=frozenset({"distakan", "dinsos"})), SECRET
+    )
+
+    async def sheet() -> AsyncIterator[SheetRow]:
+        for number, row in enumerate(rows, start=3):
+            yield SheetRow(number, row, list(row.values()))
+
+    return [
+        outcome
+        async for _, outcome in import_rows(
+            deps, agency, GRANTS, sheet(), source="xlsx", correlation_id="unit"
+        )
+    ]
+
+
+async def test_a_row_is_recorded_once_by_its_reference_and_a_correction_replaces_it(
+    store: FakeInterventions,
+) -> None:
+    first = await imported(store, [cells(kk=KK_OF_HOUSEHOLD)])
+    assert [o.status for o in first] == ["recorded"]
+    grant = store.state.records[first[0].record_id]  # type: ignore[index]
+    assert isinstance(grant, Grant) and grant.household_id == HOUSEHOLD
+    # By household id it asks for the same: unchanged, nothing new.
+    again = await imported(store, [cells(household_id=str(HOUSEHOLD))])
+    assert [(o.status, o.record_id) for o in again] == [("unchanged", first[0].record_id)]
+    assert len(store.state.events) == 1
+    corrected = await imported(store, [cells(kk=KK_OF_HOUSEHOLD, amount_idr=2_000)])
+    assert corrected[0].status == "corrected" and corrected[0].record_id != first[0].record_id
+    assert ("grant", first[0].record_id) in store.state.voids
+    assert [g.amount_idr for g in store.state.of_type(Grant)] == [2_000]
+    # Another agency's row of the same reference is its own.
+    theirs = await imported(store, [cells(kk=KK_OF_HOUSEHOLD)], agency="dinsos")
+    assert theirs[0].status == "recorded"
+
+
+async def test_bad_rows_are_refused_and_the_good_ones_recorded(store: FakeInterventions) -> None:
+    outcomes = await imported(
+        store,
+        [
+            cells(row_ref="A", kk=KK_OF_HOUSEHOLD),
+            cells(row_ref="B", kk="6209999999999999"),  # no such household
+            cells(row_ref="A", kk=KK_OF_HOUSEHOLD, amount_idr=5),  # the reference again
+            cells(row_ref="C", kk=KK_OF_HOUSEHOLD, fiscal_year=2099),  # a rule refuses
+            cells(row_ref="CONTOH-1", kk=KK_OF_HOUSEHOLD),
+            cells(row_ref="D", household_id=str(HOUSEHOLD)),
+        ],
+    )
+    assert [(o.status, [e.column for e in o.errors]) for o in outcomes] == [
+        ("recorded", []),
+        ("refused", ["kk"]),
+        ("refused", ["row_ref"]),
+        ("refused", ["fiscal_year"]),
+        ("skipped", []),
+        ("recorded", []),
+    ]
+    assert (
+        outcomes[2].errors[0].reason.en == "the row reference is used already on row 3 of this file"
+    )
+    assert "has not begun yet" in outcomes[3].errors[0].reason.en
+    assert "tahun anggaran" in outcomes[3].errors[0].reason.id
+    assert len(store.state.of_type(Grant)) == 2
+    # The refused rule's receipt was rolled back with it: the row may be sent again, fixed.
+    fixed = await imported(store, [cells(row_ref="C", kk=KK_OF_HOUSEHOLD)])
+    assert fixed[0].status == "recorded"
