@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -30,7 +31,7 @@ from gayari_shared.events.envelope import Envelope
 from gayari_shared.postgres import Pool, create_pool, migrate
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory, KeySet
-from tests.integration.test_projection_offsets import programme
+from tests.integration.test_projection_offsets import NOW, programme
 from tests.integration.test_reporting_read_models import publish
 
 pytestmark = pytest.mark.stack
@@ -197,6 +198,17 @@ async def test_as_of_rebuild_is_a_period_report_read_by_name(
         assert exported.status_code == 200
         listed = {g["name"]: g for g in (await r.http.get("/generations")).json()}
         assert listed[name]["kind"] == "as-of" and listed[name]["state"] == "ready"
+        # The monthly report of the programme's month, from the as-of report and from the live
+        # read models: the households registered that month as each knows them.
+        for snapshot, households in ((name, 20), (None, 50)):
+            params = {"month": f"{NOW:%Y-%m}", "area": "62.09"} | (
+                {"snapshot": snapshot} if snapshot else {}
+            )
+            report = await r.http.get("/reports/monthly", params=params)
+            assert report.status_code == 200, report.text
+            row = re.search(r'Rumah tangga terdaftar</td><td class="num">([0-9.]+)<', report.text)
+            assert row is not None and row.group(1) == str(households)
+            assert (f"<strong>{name}</strong>" in report.text) == (snapshot is not None)
 
         for bad in ("rm_asof_20990101_000000_20990101_000000", "public", "x; DROP TABLE grants"):
             refused = await r.http.get("/summary", params={"snapshot": bad})
