@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
-from faststream.kafka import KafkaBroker
 
 from gayari_interventions.adapters.household_watch import HouseholdWatch
 from gayari_interventions.adapters.postgres import MIGRATIONS, unit_of_work
@@ -25,6 +24,7 @@ from gayari_shared.audit.http import audit_router
 from gayari_shared.events.contracts import HOUSEHOLDS
 from gayari_shared.heap import collect_less_often, freeze_startup_heap
 from gayari_shared.idempotency import IdempotencyStore, sweeping
+from gayari_shared.kafka.broker import consuming_broker
 from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
 from gayari_shared.kafka.deadletter import send_to_dead_letters
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
@@ -83,12 +83,7 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
                 app.state.asyncapi = asyncapi.document(common)
                 dead_letters = idempotent_producer(kafka, f"{SERVICE}-dlq")
                 await dead_letters.start()
-                broker = KafkaBroker(
-                    kafka.bootstrap_servers,
-                    security=kafka.faststream_security(),
-                    client_id=SERVICE,
-                    logger=None,
-                )
+                broker = consuming_broker(SERVICE, kafka)
                 register_consumers(
                     broker,
                     deps,

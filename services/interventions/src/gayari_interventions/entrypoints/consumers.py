@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 from aiokafka import ConsumerRecord
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 
 from gayari_interventions.domain.households import HouseholdEvent
@@ -33,8 +33,8 @@ from gayari_shared.events.envelope import EventAttributes, InvalidEventError
 from gayari_shared.events.factory import decode_event
 from gayari_shared.kafka.clients import raw_body
 from gayari_shared.kafka.deadletter import Rejection
+from gayari_shared.kafka.lag import ConsumerLag
 from gayari_shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED
-from gayari_shared.tracing import consuming, tracing_enabled
 
 log = structlog.get_logger(__name__)
 GROUP_ID = "gayari-interventions"
@@ -58,7 +58,11 @@ def register_consumers(
     households_topic: str,
     dead_letters: Callable[[Rejection], Awaitable[None]],
 ) -> None:
-    @broker.subscriber(
+    # The broker's middlewares trace each batch (a span for its handling, linked to each
+    # event's cause) and count it; the router's measures the group's lag.
+    router = KafkaRouter(middlewares=[ConsumerLag(GROUP_ID).middleware])
+
+    @router.subscriber(
         households_topic,
         group_id=GROUP_ID,
         auto_offset_reset="earliest",
@@ -80,13 +84,14 @@ def register_consumers(
             await asyncio.sleep(TRANSIENT_BACKOFF_S)
             raise
 
+    broker.include_router(router)
+
 
 async def _apply(
     deps: InterventionsDeps,
     records: Sequence[ConsumerRecord[bytes, bytes]],
     dead_letters: Callable[[Rejection], Awaitable[None]],
 ) -> None:
-    traced = tracing_enabled()  # a span per event only when spans go somewhere
     events: list[tuple[HouseholdEvent, uuid.UUID]] = []
     read: list[EventAttributes] = []
     for record in records:
@@ -100,9 +105,6 @@ async def _apply(
             continue
         if not isinstance(data, _HOUSEHOLD_EVENTS):
             continue  # not a household event: nothing this table learns from
-        if traced:
-            with consuming(attributes.type, attributes.traceparent, attributes.tracestate):
-                pass
         events.append((data, attributes.id))
         read.append(attributes)
     if not events:

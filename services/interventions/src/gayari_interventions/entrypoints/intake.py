@@ -17,8 +17,9 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry import trace
 
 from gayari_interventions.domain.households import HouseholdNotCurrentError
 from gayari_interventions.domain.intake import (
@@ -39,9 +40,9 @@ from gayari_shared.events.envelope import Envelope, InvalidEventError
 from gayari_shared.http.correlation import bind_correlation_id
 from gayari_shared.kafka.clients import raw_body
 from gayari_shared.kafka.deadletter import INTAKE_CONSUMER, Rejection, send_to_dead_letters
+from gayari_shared.kafka.lag import ConsumerLag
 from gayari_shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from gayari_shared.rules import RuleViolationError
-from gayari_shared.tracing import consuming
 
 log = structlog.get_logger(__name__)
 INTAKE_GROUP_ID = "gayari-interventions-intake"
@@ -60,7 +61,11 @@ class IntakeWiring:
 
 
 def register_intake(broker: KafkaBroker, wiring: IntakeWiring, topics: Sequence[str]) -> None:
-    @broker.subscriber(
+    # The broker's middlewares trace each record (a span for its handling, child of the
+    # agency's span if it sent one) and count it; the router's measures the group's lag.
+    router = KafkaRouter(middlewares=[ConsumerLag(INTAKE_GROUP_ID).middleware])
+
+    @router.subscriber(
         *topics,
         group_id=INTAKE_GROUP_ID,
         auto_offset_reset="earliest",
@@ -80,6 +85,8 @@ def register_intake(broker: KafkaBroker, wiring: IntakeWiring, topics: Sequence[
         finally:
             structlog.contextvars.unbind_contextvars("event_id", "correlation_id")
 
+    broker.include_router(router)
+
 
 async def _take(wiring: IntakeWiring, record: ConsumerRecord[bytes, bytes]) -> None:
     agency = agency_of_topic(record.topic, wiring.topic_prefix) or "unknown"
@@ -89,18 +96,24 @@ async def _take(wiring: IntakeWiring, record: ConsumerRecord[bytes, bytes]) -> N
         event_id = str(envelope.id)
         bind_correlation_id(envelope.correlationid)
         structlog.contextvars.bind_contextvars(event_id=event_id)
+        trace.get_current_span().set_attributes(
+            {
+                "cloudevents.event_type": envelope.type,
+                "cloudevents.event_id": event_id,
+                "agency": agency,
+            }
+        )
         intake = validate_intake(envelope, agency)
         # The audit trail's actor: the agency whose intake topic it is (only its system may
         # write there); no API key, so the topic stands for the key.
         actor = act_as(Actor(f"kafka:{record.topic}", agency))
         try:
-            with consuming(envelope.type, envelope.traceparent, envelope.tracestate, agency=agency):
-                created = await accept_intake(
-                    wiring.deps,
-                    intake,
-                    event_id=envelope.id,
-                    correlation_id=envelope.correlationid,
-                )
+            created = await accept_intake(
+                wiring.deps,
+                intake,
+                event_id=envelope.id,
+                correlation_id=envelope.correlationid,
+            )
         finally:
             reset_actor(actor)
     except DuplicateIntakeError:

@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer
 
 from gayari_reporting.domain.refusals import Refusal, refusal_of
 from gayari_shared.kafka.connection import KafkaConnection
+from gayari_shared.kafka.lag import ConsumerLag
 from gayari_shared.postgres import migrate
 
 log = structlog.get_logger(__name__)
@@ -96,6 +97,7 @@ class RefusalCounter:
             client_id="reporting-refusals",
         )
         self._stopping = asyncio.Event()
+        self._lag = ConsumerLag(group_id)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -130,5 +132,8 @@ class RefusalCounter:
                     return
                 if batches:
                     await self._consumer.commit()
+                    self._lag.processed(
+                        self._consumer, {tp: rs[-1].offset + 1 for tp, rs in batches.items() if rs}
+                    )
         finally:
             await self._consumer.stop()

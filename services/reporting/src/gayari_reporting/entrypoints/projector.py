@@ -25,7 +25,8 @@ from gayari_reporting.entrypoints.commit_lanes import Lanes
 from gayari_reporting.service_layer.projection import project
 from gayari_shared.kafka.connection import KafkaConnection
 from gayari_shared.kafka.deadletter import Rejection
-from gayari_shared.metrics import CONSUMER_LAG, DEAD_LETTERS, EVENTS_CONSUMED
+from gayari_shared.kafka.lag import ConsumerLag
+from gayari_shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -101,7 +102,7 @@ class Projector:
         self.projected_total = 0
         self.generation: str | None = None  # the read-model generation positioned on
         self._switched = False  # a replay switched generations: reposition before going on
-        self._lag: dict[TopicPartition, int] = {}
+        self._lag = ConsumerLag(f"{group_id}-projector")
         self._consumer = AIOKafkaConsumer(
             **kafka.client_options(),
             group_id=group_id,
@@ -115,7 +116,7 @@ class Projector:
     async def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
         """Position on the offsets the active generation holds: after an assignment, and after
         a replay switched generations under this projector."""
-        self._lag = {}  # the assignment starts anew; lag is measured again on fetch
+        self._lag.reset()  # the assignment starts anew; lag is measured again on fetch
         self.generation, stored = await self._store.positioned(
             self.group_id, [(tp.topic, tp.partition) for tp in partitions]
         )
@@ -270,21 +271,12 @@ class Projector:
     def _count(
         self, ends: dict[TopicPartition, tuple[int, int]], applied: int, skipped: int
     ) -> None:
-        consumer = f"{self.group_id}-projector"
-        # The batch was fetched before it committed: a rebalance may have taken some of its
-        # partitions meanwhile, and aiokafka refuses to speak of those.
-        assigned = self._consumer.assignment()
-        for tp, (end, records) in ends.items():
+        consumer = self._lag.consumer
+        for tp, (_, records) in ends.items():
             EVENTS_CONSUMED.labels(consumer, tp.topic, "consumed").inc(records)
-            if tp not in assigned:
-                self._lag.pop(tp, None)
-                continue
-            highwater = self._consumer.highwater(tp)
-            if highwater is not None:
-                self._lag[tp] = max(0, highwater - end)
         EVENTS_CONSUMED.labels(consumer, "*", "applied").inc(applied)
         EVENTS_CONSUMED.labels(consumer, "*", "duplicate").inc(skipped)
-        CONSUMER_LAG.labels(consumer).set(sum(self._lag.values()))
+        self._lag.processed(self._consumer, {tp: end for tp, (end, _) in ends.items()})
 
     async def _start_with_retry(self) -> None:
         backoff = 0.5
