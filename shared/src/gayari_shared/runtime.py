@@ -1,5 +1,6 @@
 """Running a service process: settings, logging, tracing, then uvicorn with a bounded graceful
-stop."""
+stop. `entry_point` makes the `main` of a console script (`gayari-<service>`,
+`gayari-<service>-relay`) from what the service's bootstrap builds."""
 
 from __future__ import annotations
 
@@ -17,6 +18,22 @@ from gayari_shared.settings import CommonSettings, ConfigurationError, load_sett
 from gayari_shared.tracing import configure_tracing
 
 S = TypeVar("S", bound=BaseSettings)
+
+
+def entry_point(
+    service: str,
+    settings_class: type[S],
+    create_app: Callable[[CommonSettings, S], FastAPI],
+    port: Callable[[S], int],
+) -> Callable[[], None]:
+    """The `main` of a console script: `create_app` (the service's bootstrap) served on
+    `port(settings)`."""
+
+    def main() -> None:
+        run_service(service, settings_class, create_app, port)
+
+    main.__doc__ = f"Run gayari-{service}."
+    return main
 
 
 def run_service(

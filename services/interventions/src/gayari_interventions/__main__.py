@@ -7,21 +7,15 @@ from __future__ import annotations
 
 from gayari_interventions.bootstrap import SERVICE, create_app, create_relay
 from gayari_interventions.settings import InterventionsSettings
-from gayari_shared.runtime import run_service
+from gayari_shared.runtime import entry_point
 
-
-def main() -> None:
-    run_service(SERVICE, InterventionsSettings, create_app, lambda settings: settings.http_port)
-
-
-def relay_main() -> None:
-    run_service(
-        f"{SERVICE}-relay",
-        InterventionsSettings,
-        create_relay,
-        lambda settings: settings.relay_http_port,
-    )
-
+main = entry_point(SERVICE, InterventionsSettings, create_app, lambda settings: settings.http_port)
+relay_main = entry_point(
+    f"{SERVICE}-relay",
+    InterventionsSettings,
+    create_relay,
+    lambda settings: settings.relay_http_port,
+)
 
 if __name__ == "__main__":
     main()

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from gayari_reporting.bootstrap import SERVICE, create_app
 from gayari_reporting.settings import ReportingSettings
-from gayari_shared.runtime import run_service
+from gayari_shared.runtime import entry_point
 
-
-def main() -> None:
-    run_service(SERVICE, ReportingSettings, create_app, lambda settings: settings.http_port)
-
+main = entry_point(SERVICE, ReportingSettings, create_app, lambda settings: settings.http_port)
 
 if __name__ == "__main__":
     main()
