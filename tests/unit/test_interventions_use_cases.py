@@ -226,19 +226,6 @@ async def test_a_visit_before_the_households_enrolment_is_refused(
     assert store.state.records == {}
 
 
-async def test_the_table_names_every_kind_recorded_in_one_write() -> None:
-    recorded = {
-        handlers.GRANT,
-        handlers.TRAINING_SESSION,
-        handlers.MENTORING_VISIT,
-        handlers.BUSINESS_SURVEY,
-        handlers.BUDGET_ALLOCATION,
-    }
-    assert len(recorded) == 5
-    assert handlers.TRAINING_SESSION.household(session_request()) is None
-    assert handlers.GRANT.household(capital()) == HOUSEHOLD
-
-
 # -- training: participants, attendance, completions -------------------------------------------
 
 
