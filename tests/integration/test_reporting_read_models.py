@@ -22,7 +22,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from gayari_reporting.adapters.areas import area_index
-from gayari_reporting.adapters.exports import COUNT_FORMAT, PERCENT_FORMAT, RUPIAH_FORMAT
+from gayari_reporting.adapters.spreadsheets import COUNT_FORMAT, PERCENT_FORMAT, RUPIAH_FORMAT
 from gayari_reporting.bootstrap import create_app
 from gayari_reporting.domain.calendar import months_between
 from gayari_reporting.domain.filters import encode_cursor

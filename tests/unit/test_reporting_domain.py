@@ -10,7 +10,7 @@ import openpyxl  # type: ignore[import-untyped]
 import pytest
 
 from gayari_reporting.adapters.areas import area_index
-from gayari_reporting.adapters.exports import RUPIAH_FORMAT, to_csv, to_xlsx
+from gayari_reporting.adapters.spreadsheets import RUPIAH_FORMAT, to_csv, to_xlsx
 from gayari_reporting.domain.areas import Area, AreaIndex, contains, level_of, parent_code
 from gayari_reporting.domain.filters import (
     ALL_FILTERS,

@@ -16,12 +16,13 @@ from gayari_reporting.adapters.generations import (
     AUDIT_TABLE,
     Generations,
 )
-from gayari_reporting.adapters.refusals import RefusalCounter, prepare_refusals
+from gayari_reporting.adapters.refusals import prepare_refusals
 from gayari_reporting.adapters.reports import ReportQueries
 from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.entrypoints import asyncapi, dashboard
 from gayari_reporting.entrypoints.http import case_router, public_router, router
 from gayari_reporting.entrypoints.projector import Projector
+from gayari_reporting.entrypoints.refusal_counter import RefusalCounter
 from gayari_reporting.entrypoints.requests import install_error_handlers
 from gayari_reporting.service_layer.reports import ReportingDeps
 from gayari_reporting.settings import ReportingSettings

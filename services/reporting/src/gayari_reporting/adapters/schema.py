@@ -20,14 +20,14 @@ from __future__ import annotations
 
 from typing import Final
 
-from gayari_reporting.adapters.derived import (
+from gayari_reporting.adapters.household_rows import (
     CONTACT_TALLY_ANY_MIGRATION,
     CONTACT_TALLY_MIGRATION,
     CONTACTS_MIGRATION,
     DERIVED_MIGRATION,
 )
-from gayari_reporting.adapters.incomes import INCOMES_MIGRATION
-from gayari_reporting.adapters.incomes import REBUILD as REBUILD_INCOMES
+from gayari_reporting.adapters.income_pairs import INCOMES_MIGRATION
+from gayari_reporting.adapters.income_pairs import REBUILD as REBUILD_INCOMES
 from gayari_reporting.adapters.tallies import (
     FILL_CONTACTS,
     REBUILD_TALLIES,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from gayari_reporting.adapters import fact_tables, incomes, tallies
+from gayari_reporting.adapters import fact_tables, income_pairs, tallies
 from gayari_reporting.adapters.fact_tables import columns
 from gayari_reporting.adapters.generations import use_active, use_schema
 from gayari_reporting.domain.batch import BatchWrites
@@ -212,7 +212,7 @@ class BatchTransaction:
         await tallies.contribute(self._conn, households)
 
     async def refresh_incomes(self, households: Collection[uuid.UUID]) -> None:
-        await incomes.refresh(self._conn, households)
+        await income_pairs.refresh(self._conn, households)
 
     async def advance_offsets(self, group: str, advanced: Sequence[tuple[str, int, int]]) -> None:
         """Each partition's next offset: where the next batch starts, after a crash too."""

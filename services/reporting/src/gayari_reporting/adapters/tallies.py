@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Collection, Iterable
 from typing import Final
 
-from gayari_reporting.adapters import derived, incomes
+from gayari_reporting.adapters import household_rows, income_pairs
 from gayari_reporting.domain.batch import BatchWrites
 from gayari_shared.postgres import Connection, in_uuid_order
 
@@ -307,7 +307,7 @@ _UPSERT_REACH: Final = """
     SET households = t.households + excluded.households"""
 
 # The households' new contribution plus what RETRACT left in tally_deltas, netted per key.
-CONTRIBUTE: Final = f"""{_sources(scoped=True)},{derived.REFRESH}
+CONTRIBUTE: Final = f"""{_sources(scoped=True)},{household_rows.REFRESH}
     d AS (DELETE FROM tally_deltas WHERE backend = pg_backend_pid() RETURNING *),
     rr AS (SELECT area, agency, kind, fiscal_year, month, n, idr FROM d WHERE tally = 'r'
            UNION ALL {_records(1)}),
@@ -331,13 +331,14 @@ REBUILD_TALLIES: Final = f"""
     {_UPSERT_REACH.format(rows=f"({_reach(1)}) AS x")}"""
 
 
-def rebuild_sql(tables: tuple[str, ...] = derived.TABLES) -> str:
+def rebuild_sql(tables: tuple[str, ...] = household_rows.TABLES) -> str:
     """The tallies and these derived tables, from scratch (a migration names the tables that
     existed when it ran)."""
+    emptied = ", ".join(household_rows.emptied(tables))
     return f"""
-    TRUNCATE tally_records, tally_households, tally_reach, {", ".join(derived.emptied(tables))};
+    TRUNCATE tally_records, tally_households, tally_reach, {emptied};
     {_ALL_AGENCIES}
-    {_sources(scoped=False)},{derived.fill(tables)}
+    {_sources(scoped=False)},{household_rows.fill(tables)}
     r AS ({_UPSERT_RECORDS.format(rows=f"({_records(1)}) AS x")}),
     h AS ({_UPSERT_HOUSEHOLDS.format(rows=f"({_households(1)}) AS x")})
     {_UPSERT_REACH.format(rows=f"({_reach(1)}) AS x")}"""
@@ -347,7 +348,7 @@ REBUILD: Final = rebuild_sql()
 
 # The contacts alone, from scratch (the migration that brought them).
 FILL_CONTACTS: Final = f"""{_sources(scoped=False)}
-    INSERT INTO contacts {derived.CONTACTS}"""
+    INSERT INTO contacts {household_rows.CONTACTS}"""
 
 
 _RECORD_TABLES: Final = {
@@ -407,24 +408,24 @@ async def contribute(conn: Connection, households: Collection[uuid.UUID]) -> Non
 async def rebuild(conn: Connection) -> None:
     """Every tally from the facts (the caller holds the generation: no batch runs meanwhile)."""
     await conn.execute(REBUILD, timeout=REBUILD_TIMEOUT_S)
-    await conn.execute(incomes.REBUILD, timeout=REBUILD_TIMEOUT_S)
+    await conn.execute(income_pairs.REBUILD, timeout=REBUILD_TIMEOUT_S)
 
 
 TABLES: Final = (
     "tally_records",
     "tally_households",
     "tally_reach",
-    *derived.TABLES,
+    *household_rows.TABLES,
     "tally_contacts",
-    *incomes.TABLES,
+    *income_pairs.TABLES,
 )
 _KEPT: Final = {
     "tally_records": "records <> 0 OR idr <> 0",
     "tally_households": "households <> 0",
     "tally_reach": "households <> 0",
-    **{table: "TRUE" for table in derived.TABLES},
+    **{table: "TRUE" for table in household_rows.TABLES},
     "tally_contacts": "households <> 0",
-    **incomes.KEPT,
+    **income_pairs.KEPT,
 }
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from gayari_reporting.adapters.exports import to_csv, to_xlsx
+from gayari_reporting.adapters.spreadsheets import to_csv, to_xlsx
 from gayari_reporting.domain.filters import ParameterError
 from gayari_reporting.domain.tables import households_of
 from gayari_reporting.entrypoints.parameters import (

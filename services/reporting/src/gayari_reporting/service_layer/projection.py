@@ -9,8 +9,8 @@ The stages, in order (the file doing each in brackets):
                     (adapters/tallies.py);
 5. write            facts, household state and refused records (adapters/fact_tables.py);
 6. contribute       those households' contribution computed afresh, netted with what retract
-                    took, and their per-household rows (adapters/tallies.py, derived.py,
-                    incomes.py);
+                    took, and their per-household rows (adapters/tallies.py,
+                    household_rows.py, income_pairs.py);
 7. advance offsets  each partition's next offset (adapters/store.py).
 
 All in one transaction (adapters/store.py, `ReadModelStore.transaction`): facts, tallies and

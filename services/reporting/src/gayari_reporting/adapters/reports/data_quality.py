@@ -72,7 +72,7 @@ async def intake_refusals(db: Snapshots) -> IntakeRefusals:
     )
 
 
-# Live records of households not registered (yet), counted from the facts (derived.py keeps
+# Live records of households not registered (yet), counted from the facts (household_rows.py keeps
 # them per household).
 _WAITING: Final = """WITH records AS (
       SELECT intervention_type, household_id FROM live_interventions

@@ -86,7 +86,7 @@ async def _from_kept(
 
 
 async def _from_facts(conn: Connection, filters: Filters) -> list[asyncpg.Record]:
-    """The alerts counted from the facts (derived.py keeps them per household)."""
+    """The alerts counted from the facts (household_rows.py keeps them per household)."""
     q = FactSql()
     having = f"AND bool_or(i.agency = {q(filters.agency)})" if filters.agency is not None else ""
     return await conn.fetch(

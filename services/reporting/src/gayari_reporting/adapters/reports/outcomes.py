@@ -38,7 +38,7 @@ async def read(
 
 
 async def _income_change(conn: Connection, filters: Filters) -> IncomeChange:
-    """Counted from the surveys (incomes.py keeps it for the tallied areas)."""
+    """Counted from the surveys (income_pairs.py keeps it for the tallied areas)."""
     q = FactSql()
     income = await conn.fetchrow(
         # A household's surveys in one ordered aggregate (survey_id breaks ties, so the

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import asyncpg
 
-from gayari_reporting.adapters.derived import CONTACT_LEVELS
+from gayari_reporting.adapters.household_rows import CONTACT_LEVELS
 from gayari_reporting.adapters.reports.facts import (
     FactSql,
     local_day,
@@ -107,7 +107,7 @@ async def _from_contacts(
 async def _from_facts(
     conn: Connection, filters: Filters, cutoff: date, as_of: date
 ) -> list[asyncpg.Record]:
-    """Every unserved household, counted from the facts (derived.py keeps the contacts)."""
+    """Every unserved household, counted from the facts (household_rows.py keeps the contacts)."""
     q = FactSql()
     # One grouped pass over the interventions of the area's households (of every household
     # without an area), not a lookup per household.
@@ -131,7 +131,7 @@ async def _from_facts(
 async def _counted_by_day(conn: Connection, area: str, agency: str | None, cutoff: date) -> int:
     """How many contacts of the area (the country or a province) the agency last reached before
     `cutoff`, or never reached and enrolled before it; with no agency, how many no agency
-    reached since (their last contact, or enrolment, before it). See derived.py."""
+    reached since (their last contact, or enrolment, before it). See household_rows.py."""
     if agency is None:
         query = """SELECT coalesce(sum(households), 0) FROM tally_contacts
                    WHERE level = $1 AND area = $2 AND agency = '' AND kind = 'last'
