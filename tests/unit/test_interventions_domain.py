@@ -131,6 +131,27 @@ def test_a_past_fiscal_year_is_allowed() -> None:
     assert issue(grant(fiscal_year=2025)).fiscal_year == 2025
 
 
+def test_a_grant_typed_in_later_keeps_its_day_and_that_days_fiscal_year() -> None:
+    given = issue(grant(issued_on="2026-03-02"))
+    # The start of that day in Lamandau (WIB, UTC+7).
+    assert given.issued_at == datetime(2026, 3, 1, 17, 0, tzinfo=UTC)
+    assert grant_issued(given).issued_at == given.issued_at
+    assert issue(grant(issued_on="2026-11-28")).issued_at == NOW
+    last_year = ENROLLED.model_copy(update={"registered_at": datetime(2025, 6, 1, tzinfo=UTC)})
+    old = issue(
+        grant(issued_on="2025-12-31"),
+        household=last_year.model_copy(update={"enrolled_at": datetime(2025, 6, 2, tzinfo=UTC)}),
+    )
+    assert old.fiscal_year == 2025
+
+
+@pytest.mark.parametrize("day", ["2026-11-29", "2026-01-05"])
+def test_a_grant_dated_in_the_future_or_before_the_enrolment_is_refused(day: str) -> None:
+    with pytest.raises(RuleViolationError) as caught:
+        issue(grant(issued_on=day))
+    assert caught.value.field == "issued_on"
+
+
 @pytest.mark.parametrize(
     ("household", "words"),
     [

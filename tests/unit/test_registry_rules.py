@@ -247,6 +247,56 @@ def test_enrol_then_exit_then_enrol_again() -> None:
     assert again.enrolments[0].exit_reason == "moved"
 
 
+def test_a_registration_and_an_enrolment_typed_in_later_keep_their_day() -> None:
+    household = registered(registered_on="2026-02-03")
+    # The start of that day in Lamandau (WIB, UTC+7).
+    assert household.registered_at == datetime(2026, 2, 2, 17, 0, tzinfo=UTC)
+    enrolled, event = enrol(household, 2026, "dinsos", now=NOW, on=date(2026, 3, 1))
+    assert event.enrolled_at == enrolled.enrolments[-1].enrolled_at
+    assert event.enrolled_at == datetime(2026, 2, 28, 17, 0, tzinfo=UTC)
+    # Today (in Lamandau) or no day at all: the moment of the request.
+    assert registered(registered_on=NOW.date().isoformat()).registered_at == NOW
+    assert enrol(household, 2026, "dinsos", now=NOW)[1].enrolled_at == NOW
+
+
+@pytest.mark.parametrize(
+    ("registered_on", "enrolled_on", "field"),
+    [
+        ("2026-11-29", None, "registered_on"),  # tomorrow in Lamandau
+        ("1999-12-31", None, "registered_on"),
+        ("2026-02-03", date(2026, 11, 29), "enrolled_on"),
+        ("2026-02-03", date(2026, 2, 2), "enrolled_on"),  # before the registration
+    ],
+)
+def test_a_day_in_the_future_or_before_the_registration_is_refused(
+    registered_on: str, enrolled_on: date | None, field: str
+) -> None:
+    with pytest.raises(RuleViolationError) as caught:
+        household = registered(registered_on=registered_on)
+        enrol(household, 2026, "dinsos", now=NOW, on=enrolled_on)
+    assert caught.value.field == field
+
+
+def test_an_exit_typed_in_later_lies_between_the_enrolment_and_today() -> None:
+    household = registered(registered_on="2026-10-01")
+    enrolled, _ = enrol(household, 2026, "dinsos", now=NOW, on=date(2026, 11, 2))
+    exited, event = exit_programme(enrolled, "graduated", now=NOW, on=date(2026, 11, 20))
+    assert event.exited_at == exited.enrolments[-1].exited_at
+    assert event.exited_at == datetime(2026, 11, 19, 17, 0, tzinfo=UTC)
+    for day in (date(2026, 11, 1), date(2026, 11, 29)):
+        with pytest.raises(RuleViolationError) as caught:
+            exit_programme(enrolled, "graduated", now=NOW, on=day)
+        assert caught.value.field == "exited_on"
+
+
+def test_an_enrolment_again_is_not_dated_before_the_last_exit() -> None:
+    enrolled, _ = enrol(registered(registered_on="2026-01-05"), 2026, "dinsos", now=NOW)
+    exited, _ = exit_programme(enrolled, "moved", now=NOW)
+    with pytest.raises(RuleViolationError) as caught:
+        enrol(exited, 2026, "dinsos", now=NOW + timedelta(days=1), on=date(2026, 6, 1))
+    assert caught.value.field == "enrolled_on"
+
+
 def test_exit_needs_an_enrolment() -> None:
     with pytest.raises(ConflictError) as caught:
         exit_programme(registered(), "graduated", now=NOW)

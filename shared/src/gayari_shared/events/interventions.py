@@ -13,7 +13,7 @@ No personal data: ids, codes, dates and figures only. Free text that may describ
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import ClassVar, Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -28,6 +28,7 @@ from gayari_shared.events.base import (
     agency_subject,
 )
 from gayari_shared.events.upcasting import upcaster
+from gayari_shared.rules import RuleViolationError
 
 # Indonesia's fiscal year is the calendar year (UU 17/2003), counted in the regency's own time.
 JAKARTA: Final = ZoneInfo("Asia/Jakarta")
@@ -51,6 +52,18 @@ VoidReason = Literal["entered-in-error", "duplicate", "wrong-household", "cancel
 
 def fiscal_year_of(moment: datetime) -> int:
     return moment.astimezone(JAKARTA).year
+
+
+def moment_of_day(day: date | None, now: datetime, *, field: str) -> datetime:
+    """When something dated `day` (in Lamandau) happened, for a record typed in after the fact:
+    `now` for today or no day given, else the start of that day in Lamandau. Never in the
+    future: a day after today is refused, naming `field`."""
+    today = now.astimezone(JAKARTA).date()
+    if day is None or day == today:
+        return now
+    if day > today:
+        raise RuleViolationError(field, f"{day.isoformat()} is in the future (today is {today})")
+    return datetime.combine(day, time(), JAKARTA)
 
 
 # Superseded by v2: producers no longer publish it, consumers read it as v2 (upcaster below).

@@ -9,15 +9,20 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from gayari_interventions.domain.households import KnownHousehold, require_enrolled
+from gayari_interventions.domain.households import (
+    KnownHousehold,
+    not_before_enrolment,
+    require_enrolled,
+)
 from gayari_interventions.domain.rules import BudgetLine, Integer, Text200, require_agency
 from gayari_shared.events.interventions import (
     GrantIssuedV2,
     GrantItem,
     GrantKind,
     fiscal_year_of,
+    moment_of_day,
 )
-from gayari_shared.inputs import Text30
+from gayari_shared.inputs import IsoDate, Text30
 from gayari_shared.rules import RuleViolationError
 
 # A single grant above one billion rupiah is a typing error, not a micro-business grant.
@@ -57,6 +62,12 @@ class GrantRequest(BaseModel):
         default=None, ge=2000, le=2100, description="Defaults to the current one (Jakarta time)"
     )
     budget_line: BudgetLine | None = Field(default=None, examples=["5.1.05.05.01.0001"])
+    issued_on: IsoDate | None = Field(
+        default=None,
+        description="The day (in Lamandau) of a grant handed over before it was typed in: not "
+        "in the future, not before the household's registration and enrolment. Defaults to "
+        "today; the fiscal year defaults to this day's.",
+    )
 
 
 class Grant(BaseModel):
@@ -106,9 +117,12 @@ def issue_grant(
 ) -> Grant:
     amount = grant_amount(request)
     require_agency(agency, agencies)
-    require_enrolled(request.household_id, household, household_version)
+    known = require_enrolled(request.household_id, household, household_version)
+    issued_at = moment_of_day(request.issued_on, now, field="issued_on")
+    if request.issued_on is not None:
+        not_before_enrolment("issued_on", request.issued_on, known)
     current_year = fiscal_year_of(now)
-    fiscal_year = request.fiscal_year or current_year
+    fiscal_year = request.fiscal_year or fiscal_year_of(issued_at)
     if fiscal_year > current_year:
         raise RuleViolationError("fiscal_year", f"{fiscal_year} has not begun yet")
     return Grant(
@@ -121,7 +135,7 @@ def issue_grant(
         purpose=request.purpose,
         fiscal_year=fiscal_year,
         budget_line=request.budget_line,
-        issued_at=now,
+        issued_at=issued_at,
     )
 
 

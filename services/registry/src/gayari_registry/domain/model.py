@@ -28,6 +28,7 @@ from gayari_shared.events.contracts import (
     HouseholdRegisteredV1,
 )
 from gayari_shared.events.households import ExitReason
+from gayari_shared.events.interventions import JAKARTA, moment_of_day
 from gayari_shared.inputs import FreeText, Integer, IsoDate, Text120
 from gayari_shared.rules import RuleViolationError
 
@@ -119,6 +120,11 @@ class HouseholdApplication(BaseModel):
     address: Address | None = None
     welfare_decile: Integer = Field(ge=1, le=10, description="Socio-economic welfare decile, 1-10")
     members: list[NewMember] = Field(min_length=1)
+    registered_on: IsoDate | None = Field(
+        default=None,
+        description="The day (in Lamandau) the household was registered, for a register kept "
+        "before GAYARI and typed in later; not in the future. Defaults to today.",
+    )
 
 
 class DetailsChange(BaseModel):
@@ -280,6 +286,12 @@ def _member(given: NewMember, member_id: uuid.UUID) -> Member:
     return Member(member_id=member_id, **given.model_dump(exclude={"member_id"}))
 
 
+def _registered_at(day: date | None, now: datetime) -> datetime:
+    if day is not None and day.year < EARLIEST_COHORT:
+        raise RuleViolationError("registered_on", f"must not be before {EARLIEST_COHORT}")
+    return moment_of_day(day, now, field="registered_on")
+
+
 def register(
     application: HouseholdApplication,
     ref: Reference,
@@ -299,7 +311,7 @@ def register(
         welfare_decile=application.welfare_decile,
         members=members,
         flags=_flags(application.village_code, members, ref),
-        registered_at=now,
+        registered_at=_registered_at(application.registered_on, now),
         updated_at=now,
         version=1,
     )
@@ -385,10 +397,19 @@ def details_changed_event(before: Household, after: Household) -> HouseholdDetai
 
 
 def enrol(
-    household: Household, cohort_year: int, agency: str, *, now: datetime
+    household: Household,
+    cohort_year: int,
+    agency: str,
+    *,
+    now: datetime,
+    on: date | None = None,
 ) -> tuple[Household, HouseholdEnrolledV1]:
     """Enrol into GAYARI. Once at a time; after an exit (but death) a household may enrol
-    again, which starts a new enrolment with its own cohort year."""
+    again, which starts a new enrolment with its own cohort year.
+
+    `on`, the day of an enrolment typed in after the fact, lies between the household's
+    registration (or its last exit) and today: interventions dated from that day on are
+    accepted, none before it."""
     if household.closed:
         raise ConflictError("household-closed", "the household exited as deceased; it is closed")
     if household.status == "enrolled":
@@ -401,7 +422,17 @@ def enrol(
         raise RuleViolationError(
             "cohort_year", f"must lie between {EARLIEST_COHORT} and next year ({now.year + 1})"
         )
-    enrolment = Enrolment(cohort_year=cohort_year, agency=agency, enrolled_at=now)
+    enrolled_at = moment_of_day(on, now, field="enrolled_on")
+    since = household.registered_at
+    if household.enrolments and household.enrolments[-1].exited_at is not None:
+        since = max(since, household.enrolments[-1].exited_at)
+    if enrolled_at < since:
+        raise RuleViolationError(
+            "enrolled_on",
+            f"{(on or now.date()).isoformat()} is before the household's registration or last "
+            f"exit ({since.astimezone(JAKARTA).date().isoformat()})",
+        )
+    enrolment = Enrolment(cohort_year=cohort_year, agency=agency, enrolled_at=enrolled_at)
     updated = household.model_copy(
         update={
             "enrolments": [*household.enrolments, enrolment],
@@ -413,18 +444,30 @@ def enrol(
         household_id=household.id,
         cohort_year=cohort_year,
         enrolling_agency=agency,
-        enrolled_at=now,
+        enrolled_at=enrolled_at,
         household_version=updated.version,
     )
     return updated, event
 
 
 def exit_programme(
-    household: Household, reason: ExitReason, *, now: datetime
+    household: Household, reason: ExitReason, *, now: datetime, on: date | None = None
 ) -> tuple[Household, HouseholdExitedV1]:
+    """Leave GAYARI; `on`, the day of an exit typed in after the fact, lies between the
+    enrolment and today."""
     if household.status != "enrolled":
         raise ConflictError("not-enrolled", f"the household is {household.status}, not enrolled")
-    current = household.enrolments[-1].model_copy(update={"exit_reason": reason, "exited_at": now})
+    exited_at = moment_of_day(on, now, field="exited_on")
+    enrolled_at = household.enrolments[-1].enrolled_at
+    if exited_at < enrolled_at:
+        raise RuleViolationError(
+            "exited_on",
+            f"{(on or now.date()).isoformat()} is before the household's enrolment "
+            f"({enrolled_at.astimezone(JAKARTA).date().isoformat()})",
+        )
+    current = household.enrolments[-1].model_copy(
+        update={"exit_reason": reason, "exited_at": exited_at}
+    )
     updated = household.model_copy(
         update={
             "enrolments": [*household.enrolments[:-1], current],
@@ -435,7 +478,7 @@ def exit_programme(
     exited = HouseholdExitedV1(
         household_id=household.id,
         reason=reason,
-        exited_at=now,
+        exited_at=exited_at,
         household_version=updated.version,
     )
     return updated, exited

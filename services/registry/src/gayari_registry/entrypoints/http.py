@@ -49,7 +49,7 @@ from gayari_shared.events.households import ExitReason
 from gayari_shared.http.correlation import current_correlation_id
 from gayari_shared.http.idempotency import IdempotentRoute, authorized_idempotent
 from gayari_shared.http.problems import NOT_JSON, FieldError, Problem, ProblemError
-from gayari_shared.inputs import DIGITS_ONLY, Integer
+from gayari_shared.inputs import DIGITS_ONLY, Integer, IsoDate
 from gayari_shared.rules import RuleViolationError
 
 
@@ -84,12 +84,22 @@ class EnrolmentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cohort_year: Integer = Field(ge=2000, le=2100, description="The GAYARI cohort, e.g. 2026")
+    enrolled_on: IsoDate | None = Field(
+        default=None,
+        description="The day (in Lamandau) of an enrolment typed in after the fact: not in the "
+        "future, not before the household's registration or last exit. Defaults to today.",
+    )
 
 
 class ExitRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: ExitReason = Field(description="graduated means the household became self-reliant")
+    exited_on: IsoDate | None = Field(
+        default=None,
+        description="The day (in Lamandau) of an exit typed in after the fact: not in the "
+        "future, not before the enrolment. Defaults to today.",
+    )
 
 
 class DuplicateCandidate(BaseModel):
@@ -350,6 +360,7 @@ async def post_enrolment(
             body.cohort_year,
             principal.agency,
             current_correlation_id(),
+            enrolled_on=body.enrolled_on,
         )
     return _view(household, response)
 
@@ -377,7 +388,11 @@ async def post_exit(
     answer's ETag with them (Gayari-Household-Version) to have that decided on this state."""
     with _as_problems():
         household = await exit_household(
-            _deps(request), household_id, body.reason, current_correlation_id()
+            _deps(request),
+            household_id,
+            body.reason,
+            current_correlation_id(),
+            exited_on=body.exited_on,
         )
     return _view(household, response)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from gayari_registry.domain.imports import (
@@ -176,19 +176,30 @@ async def change_household(
 
 
 async def enrol_household(
-    deps: RegistryDeps, household_id: uuid.UUID, cohort_year: int, agency: str, correlation_id: str
+    deps: RegistryDeps,
+    household_id: uuid.UUID,
+    cohort_year: int,
+    agency: str,
+    correlation_id: str,
+    *,
+    enrolled_on: date | None = None,
 ) -> Household:
     def step(household: Household) -> tuple[Household, EventData | None]:
-        return enrol(household, cohort_year, agency, now=_now())
+        return enrol(household, cohort_year, agency, now=_now(), on=enrolled_on)
 
     return await _transition(deps, household_id, step, correlation_id)
 
 
 async def exit_household(
-    deps: RegistryDeps, household_id: uuid.UUID, reason: ExitReason, correlation_id: str
+    deps: RegistryDeps,
+    household_id: uuid.UUID,
+    reason: ExitReason,
+    correlation_id: str,
+    *,
+    exited_on: date | None = None,
 ) -> Household:
     def step(household: Household) -> tuple[Household, EventData | None]:
-        return exit_programme(household, reason, now=_now())
+        return exit_programme(household, reason, now=_now(), on=exited_on)
 
     return await _transition(deps, household_id, step, correlation_id)
 
