@@ -165,9 +165,12 @@ def versions(pg_bin_dir: Path | None) -> str:
     )
 
 
-def commit() -> str:
+def commit(document: Path) -> str:
+    """HEAD, and whether the code differs from it (the document this run rewrites aside)."""
     head = _output("git", "rev-parse", "--short", "HEAD") or "?"
-    dirty = _output("git", "status", "--porcelain", "--untracked-files=no")
+    dirty = _output(
+        "git", "status", "--porcelain", "--untracked-files=no", "--", ".", f":!{document}"
+    )
     return f"{head} with uncommitted changes" if dirty else head
 
 
@@ -282,7 +285,7 @@ def main(argv: list[str] | None = None) -> None:
         facts = RunFacts(
             date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             command=shlex.join(["python", "-m", "tests.bench.run_all", *(argv or sys.argv[1:])]),
-            commit=commit(),
+            commit=commit(args.doc.resolve()),
             events=args.events,
             minutes=(time.monotonic() - began) / 60,
             machine=machine(),
