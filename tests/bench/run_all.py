@@ -168,9 +168,10 @@ def versions(pg_bin_dir: Path | None) -> str:
 def commit(document: Path) -> str:
     """HEAD, and whether the code differs from it (the document this run rewrites aside)."""
     head = _output("git", "rev-parse", "--short", "HEAD") or "?"
-    dirty = _output(
-        "git", "status", "--porcelain", "--untracked-files=no", "--", ".", f":!{document}"
-    )
+    aside = []
+    with contextlib.suppress(ValueError):  # a document outside the repository: nothing aside
+        aside = [f":(top,exclude){document.resolve().relative_to(REPO_ROOT)}"]
+    dirty = _output("git", "status", "--porcelain", "--untracked-files=no", "--", ".", *aside)
     return f"{head} with uncommitted changes" if dirty else head
 
 
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
         facts = RunFacts(
             date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             command=shlex.join(["python", "-m", "tests.bench.run_all", *(argv or sys.argv[1:])]),
-            commit=commit(args.doc.resolve()),
+            commit=commit(args.doc),
             events=args.events,
             minutes=(time.monotonic() - began) / 60,
             machine=machine(),
