@@ -192,6 +192,21 @@ def terminated_as_exit() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def without_notes(argv: list[str] | None) -> list[str]:
+    """The arguments as given, but the notes: the document shows them on their own."""
+    given = sys.argv[1:] if argv is None else argv
+    kept: list[str] = []
+    skip_next = False
+    for arg in given:
+        if skip_next:
+            skip_next = False
+        elif arg == "--note":
+            skip_next = True
+        elif not arg.startswith("--note="):
+            kept.append(arg)
+    return kept
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -285,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.doc is not None:
         facts = RunFacts(
             date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            command=shlex.join(["python", "-m", "tests.bench.run_all", *(argv or sys.argv[1:])]),
+            command=shlex.join(["python", "-m", "tests.bench.run_all", *without_notes(argv)]),
             commit=commit(args.doc),
             events=args.events,
             minutes=(time.monotonic() - began) / 60,

@@ -17,6 +17,7 @@ from tests.bench.figures import (
 )
 from tests.bench.performance_doc import BEGIN, END, MarkersError, RunFacts, render, rewrite
 from tests.bench.plaintext_stack import PlaintextStack
+from tests.bench.run_all import without_notes
 
 
 def projection(projector: float, p99: float) -> dict[str, object]:
@@ -207,3 +208,8 @@ def test_the_plaintext_stack_gets_its_own_ports_and_none_of_the_secured_connecti
         "GAYARI_INTERVENTIONS_DATABASE_SSLMODE": "disable",
         "GAYARI_REPORTING_DATABASE_SSLMODE": "disable",
     }
+
+
+def test_the_recorded_command_leaves_the_notes_to_their_own_line() -> None:
+    argv = ["--events", "100", "--note", "busy machine", "--note=another", "--no-plaintext"]
+    assert without_notes(argv) == ["--events", "100", "--no-plaintext"]
