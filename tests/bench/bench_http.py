@@ -25,11 +25,16 @@ every process, separate relays gave no more requests/s (README, "Performance and
 With `--phases registry` only 1 and 2 run (then 5 and 6): the registry's write path alone;
 with `--phases writes`, 1 to 3 (then 5 and 6).
 The CPU figures count every PostgreSQL backend, whoever's: another run on the same stack shows
-up as postgres CPU here.
+up as postgres CPU here; `postgres_own` counts only the backends of the services' databases.
 `--idempotency-keys on` sends an Idempotency-Key (a new one per write) on every write; `both`
-runs register, enrol and interventions (1 instance) twice, back to back on the same services,
-without keys and then with them (`<phase>_keyed`): the cost of the keys, side by side. The
-keyed register phase registers households of its own, which its keyed enrol phase enrols.
+runs register, enrol and interventions (1 instance) both ways on the same services, in
+`--rounds` interleaved rounds (3 by default), each round one run without keys and one with
+them, in alternating order (without, with; with, without; ...), so a machine that gets busier
+or quieter during the run weighs on both alike. Each way's figures (`<phase>` and
+`<phase>_keyed`) are those of its median round by req/s (every round's are under `rounds`),
+and `idempotency_key_cost` gives the change of req/s with keys: of the medians, and the median
+of each round's pair. Each register run registers households of its own, which the enrol run
+of the same round and way enrols. `--rounds` applies to `off` and `on` too (default 1).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import contextlib
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -59,7 +65,7 @@ from gayari_shared.auth.keys import KeyFile, Role, issue_key
 from gayari_shared.kafka.clients import kafka_reachable
 from gayari_shared.kafka.connection import KafkaConnection
 from gayari_shared.settings import CommonSettings
-from tests.conftest import ADMIN_URL, DatabaseFactory
+from tests.conftest import ADMIN_URL, DatabaseFactory, database_name
 from tests.kafka_tools import delete_topics_with_prefix, read_all
 from tests.processes import Service, free_port, running_services
 
@@ -121,6 +127,20 @@ def stack_cpu_seconds() -> dict[tuple[str, int], float]:
     return found
 
 
+async def backends_of(databases: list[str]) -> list[int]:
+    """The PostgreSQL backends connected to these databases now."""
+    if not databases:
+        return []
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[])", databases
+        )
+    finally:
+        await conn.close()
+    return [int(row["pid"]) for row in rows]
+
+
 def stack_cpu_spent(
     before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]
 ) -> dict[str, float]:
@@ -158,9 +178,11 @@ async def load(
     given: Path | None = None,
     output: Path | None = None,
     keyed: bool = False,
+    run_name: str | None = None,
 ) -> dict[str, Any]:
     """Run the load generator as a process of its own; its JSON result, with the CPU the
-    services and the machine spent meanwhile. `keyed`: an Idempotency-Key on every write."""
+    services and the machine spent meanwhile. `keyed`: an Idempotency-Key on every write;
+    `run_name` names its py-spy profiles (the phase's name by default)."""
     command = [
         sys.executable,
         "-m",
@@ -205,12 +227,13 @@ async def load(
                     "raw",
                     "--nonblocking",
                     "--output",
-                    str(args.py_spy / f"{phase}-{name}-{len(urls)}x.txt"),
+                    str(args.py_spy / f"{run_name or phase}-{name}-{len(urls)}x.txt"),
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL,
                 )
             )
     cpu_before = {name: cpu_seconds(pid_of(s)) for name, s in processes.items()}
+    own_before = {pid: cpu_seconds(pid) for pid in await backends_of(args.databases)}
     stack_before = stack_cpu_seconds()
     busy_before, total_before = machine_busy()
     started = time.monotonic()
@@ -227,18 +250,28 @@ async def load(
         await profiler.wait()
     busy_after, total_after = machine_busy()
     result: dict[str, Any] = json.loads(stdout)
-    result["service_cpu_pct"] = {
-        name: round(100 * (cpu_seconds(pid_of(s)) - cpu_before[name]) / wall, 1)
-        for name, s in processes.items()
+    spent = {name: cpu_seconds(pid_of(s)) - cpu_before[name] for name, s in processes.items()}
+    spent |= stack_cpu_spent(stack_before, stack_cpu_seconds())
+    # The backends of the services' own databases alone (one that ended meanwhile is missed).
+    own_after = {pid: cpu_seconds(pid) for pid in await backends_of(args.databases)}
+    spent["postgres_own"] = sum(
+        after - own_before.get(pid, 0.0) for pid, after in own_after.items() if after
+    )
+    result["service_cpu_pct"] = {name: round(100 * cpu / wall, 1) for name, cpu in spent.items()}
+    # CPU per accepted write (warm-up included): unlike req/s, hardly moved by what else the
+    # machine runs meanwhile, except PostgreSQL's, which counts every backend's.
+    result["cpu_ms_per_write"] = {
+        name: round(1000 * cpu / max(result["created_total"], 1), 3) for name, cpu in spent.items()
     }
-    for name, spent in stack_cpu_spent(stack_before, stack_cpu_seconds()).items():
-        result["service_cpu_pct"][name] = round(100 * spent / wall, 1)
     result["machine_cpu_pct"] = round(
         100 * (busy_after - busy_before) / max(total_after - total_before, 1), 1
     )
     # In % of one CPU, like the others: whatever else ran meanwhile (another test run on the
     # machine makes the numbers of this one worth less: this says how much).
-    known = sum(result["service_cpu_pct"].values()) + result["loadgen_cpu_pct"]
+    known = (
+        sum(v for k, v in result["service_cpu_pct"].items() if k != "postgres_own")
+        + result["loadgen_cpu_pct"]
+    )
     result["other_cpu_pct"] = round(result["machine_cpu_pct"] * (os.cpu_count() or 1) - known, 1)
     return result
 
@@ -408,6 +441,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "phases": args.phases,
             "relay": args.relay,
             "idempotency_keys": args.idempotency_keys,
+            "rounds": len(run_order(args.idempotency_keys, args.rounds))
+            // (2 if args.idempotency_keys == "both" else 1),
             "cpus": os.cpu_count(),
         },
         "logs": str(work),
@@ -421,21 +456,29 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         services = await anext(running)
         registry, interventions = services["registry"], services["interventions"]
         db = {name: services[name].env[f"GAYARI_{name.upper()}_DATABASE_URL"] for name in writers}
+        # Their backends' CPU is counted apart from every other PostgreSQL process's.
+        args.databases = [database_name(url) for url in db.values()]
         # The CPU of each phase's service, and of its relay when that runs apart.
         registry_side = {n: s for n, s in services.items() if n.startswith("registry")}
         relay_side = {n: s for n, s in services.items() if n == "interventions-relay"}
         print(f"services up (logs in {work}); topic prefix {prefix}", file=sys.stderr)
 
-        # Each write phase without keys, with them, or both back to back ("_keyed").
-        variants = {"off": [False], "on": [True], "both": [False, True]}[args.idempotency_keys]
+        # Each write phase's runs: without keys, with them, or both ways interleaved.
+        order = run_order(args.idempotency_keys, args.rounds)
+        variants = sorted(set(order))
 
         def label(phase: str, keyed: bool) -> str:
             return f"{phase}_keyed" if keyed and args.idempotency_keys == "both" else phase
 
-        registered: dict[bool, Path] = {}
-        for keyed in variants:
-            print(f"phase register{' (Idempotency-Key)' * keyed} ...", file=sys.stderr)
-            registered[keyed] = work / f"registered-{keyed}.json"
+        def run_name(phase: str, index: int, keyed: bool) -> str:
+            return f"{phase}-{index // len(variants) + 1}{'-keyed' * keyed}"
+
+        registered: list[Path] = []
+        runs: dict[str, list[dict[str, Any]]] = {}
+        for index, keyed in enumerate(order):
+            name = run_name("register", index, keyed)
+            print(f"run {name} ...", file=sys.stderr)
+            registered.append(work / f"registered-{index}.json")
             result = await load(
                 "register",
                 [registry.url],
@@ -443,16 +486,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 args,
                 registry_side,
                 seconds=args.seconds,
-                output=registered[keyed],
+                output=registered[index],
                 keyed=keyed,
+                run_name=name,
             )
             result["relay"] = await relay_drain([db["registry"]])
-            results[label("registry_register", keyed)] = result
+            runs.setdefault(label("registry_register", keyed), []).append(result)
             accepted += result["created_total"]
         enrolled_count = 0
-        for keyed in variants:
-            print(f"phase enrol{' (Idempotency-Key)' * keyed} ...", file=sys.stderr)
-            enrolled_now = work / f"enrolled-{keyed}.json"
+        enrolled_files: dict[bool, Path] = {}
+        for index, keyed in enumerate(order):
+            name = run_name("enrol", index, keyed)
+            print(f"run {name} ...", file=sys.stderr)
+            enrolled_now = work / f"enrolled-{index}.json"
             result = await load(
                 "enrol",
                 [registry.url],
@@ -460,22 +506,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 args,
                 registry_side,
                 seconds=args.seconds,
-                given=registered[keyed],
+                given=registered[index],
                 output=enrolled_now,
                 keyed=keyed,
+                run_name=name,
             )
             result["relay"] = await relay_drain([db["registry"]])
-            results[label("registry_enrol", keyed)] = result
+            runs.setdefault(label("registry_enrol", keyed), []).append(result)
             accepted += result["created_total"]
             enrolled_count += len(json.loads(enrolled_now.read_text())["households"])
-        # The households the interventions go to: those enrolled without keys, if any were.
-        enrolled = work / f"enrolled-{variants[0]}.json"
-        household_events = sum(
-            results[label("registry_register", k)]["created_total"] for k in variants
-        )
+            enrolled_files.setdefault(keyed, enrolled_now)
+        # The households the interventions go to: those of the first enrol run without keys,
+        # if there was one.
+        enrolled = enrolled_files[variants[0]]
+        household_events = sum(r["created_total"] for p, rs in runs.items() for r in rs)
         # The interventions service learns of households from their events (a batch at a
         # time): how long after the last enrolment it knows every enrolled household.
-        household_events += enrolled_count
         caught_up_s = await wait_for_enrolments(db["interventions"], enrolled_count)
         results["interventions_consumer"] = {
             "household_events": household_events,
@@ -484,9 +530,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         both = {"interventions-1": interventions}
         if args.phases in ("all", "writes"):
-            for keyed in variants:
-                suffix = " (Idempotency-Key)" * keyed
-                print(f"phase interventions (1 instance){suffix} ...", file=sys.stderr)
+            for index, keyed in enumerate(order):
+                name = run_name("interventions", index, keyed)
+                print(f"run {name} (1 instance) ...", file=sys.stderr)
                 result = await load(
                     "interventions",
                     [interventions.url],
@@ -496,9 +542,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     seconds=args.seconds,
                     given=enrolled,
                     keyed=keyed,
+                    run_name=name,
                 )
                 result["relay"] = await relay_drain([db["interventions"]])
-                results[label("interventions_1x", keyed)] = result
+                runs.setdefault(label("interventions_1x", keyed), []).append(result)
                 accepted += result["created_total"]
             results["split_1x"] = await group_split(base.kafka_connection(), households_topic)
 
@@ -556,6 +603,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 "applied_per_instance": delta,
             }
 
+        results.update(summarised(runs))
         results["delivery"] = await verify_delivery(
             settings, [db["registry"], db["interventions"]], accepted
         )
@@ -574,13 +622,89 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def key_costs(results: dict[str, Any]) -> dict[str, float]:
-    """Per write phase run both ways: the change of requests/s with keys, in % (negative: fewer)."""
-    costs: dict[str, float] = {}
+def run_order(mode: str, rounds: int | None) -> list[bool]:
+    """Whether each run of a write phase sends keys, in the order they run: with `both`, each
+    round one of each, the first round without keys first, the next with them first, and so
+    on (a trend over the run then weighs on both ways alike)."""
+    if mode != "both":
+        return [mode == "on"] * (rounds or 1)
+    order: list[bool] = []
+    for round_ in range(rounds or 3):
+        order += [False, True] if round_ % 2 == 0 else [True, False]
+    return order
+
+
+def combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs of a phase, one way, as one: the figures of the median run by req/s (the
+    lower of the two middle ones for an even count), with the median req/s, the writes of
+    every run summed, and each run's main figures under `rounds` in the order they ran."""
+    if len(runs) == 1:
+        return runs[0]
+    ranked = sorted(runs, key=lambda r: r["requests_per_s"])
+    result = dict(ranked[(len(ranked) - 1) // 2])
+    result["requests_per_s"] = round(statistics.median(r["requests_per_s"] for r in runs), 1)
+    result["ok_per_s"] = round(statistics.median(r["ok_per_s"] for r in runs), 1)
+    for count in ("requests", "ok", "errors", "created_total", "behind_schedule"):
+        result[count] = sum(r[count] for r in runs)
+    statuses: Counter[str] = Counter()
+    for r in runs:
+        statuses.update(r["statuses"])
+    result["statuses"] = dict(sorted(statuses.items()))
+    result["error_samples"] = [e for r in runs for e in r["error_samples"]][:5]
+    result["relay"] = {
+        name: max(r["relay"][name] for r in runs) for name in ("pending_at_end", "drained_after_s")
+    }
+    result["cpu_ms_per_write"] = {
+        name: round(statistics.median(r["cpu_ms_per_write"][name] for r in runs), 3)
+        for name in runs[0]["cpu_ms_per_write"]
+    }
+    result["rounds"] = [
+        {
+            name: r[name]
+            for name in ("requests_per_s", "p50_ms", "p99_ms", "errors", "cpu_ms_per_write")
+        }
+        | {"other_cpu_pct": r["other_cpu_pct"]}
+        for r in runs
+    ]
+    return result
+
+
+def summarised(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Each phase's runs combined, and what the keys cost where phases ran both ways."""
+    out = {phase: combined(phase_runs) for phase, phase_runs in runs.items()}
+    costs = key_costs(out)
+    return {**out, "idempotency_key_cost": costs} if costs else out
+
+
+def key_costs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per write phase run both ways: the change of requests/s with keys, in % (negative:
+    fewer), of the two medians (`pct`) and, with several rounds, the median of each round's
+    pair (`paired_pct`, with each round's under `rounds_pct`)."""
+    costs: dict[str, dict[str, Any]] = {}
     for phase in ("registry_register", "registry_enrol", "interventions_1x"):
         plain, keyed = results.get(phase), results.get(f"{phase}_keyed")
-        if plain and keyed and plain["requests_per_s"]:
-            costs[phase] = 100 * (keyed["requests_per_s"] / plain["requests_per_s"] - 1)
+        if not plain or not keyed or not plain["requests_per_s"]:
+            continue
+        cost: dict[str, Any] = {
+            "pct": round(100 * (keyed["requests_per_s"] / plain["requests_per_s"] - 1), 1)
+        }
+        service = phase.split("_")[0]
+        for name, parts in (
+            ("service_cpu_per_write_pct", (service,)),
+            ("service_and_own_postgres_cpu_per_write_pct", (service, "postgres_own")),
+        ):
+            plain_cpu = sum(plain["cpu_ms_per_write"].get(part, 0.0) for part in parts)
+            keyed_cpu = sum(keyed["cpu_ms_per_write"].get(part, 0.0) for part in parts)
+            if plain_cpu:
+                cost[name] = round(100 * (keyed_cpu / plain_cpu - 1), 1)
+        pairs = list(zip(plain.get("rounds", []), keyed.get("rounds", []), strict=True))
+        if pairs:
+            each = [
+                round(100 * (k["requests_per_s"] / p["requests_per_s"] - 1), 1) for p, k in pairs
+            ]
+            cost["paired_pct"] = round(statistics.median(each), 1)
+            cost["rounds_pct"] = each
+        costs[phase] = cost
     return costs
 
 
@@ -611,10 +735,31 @@ def table(results: dict[str, Any]) -> str:
         )
         if r.get("behind_schedule"):
             rows.append(f"{'':<22}open loop: {r['behind_schedule']} requests never sent in time")
+        if "rounds" in r:
+            each = ", ".join(f"{x['requests_per_s']}" for x in r["rounds"])
+            rows.append(f"{'':<22}req/s of each round: {each} (median above)")
+        per_write = ", ".join(f"{k} {v}" for k, v in r["cpu_ms_per_write"].items())
+        rows.append(f"{'':<22}CPU ms per write (median): {per_write}")
         if r["errors"]:
             rows.append(f"{'':<22}statuses {r['statuses']} e.g. {r['error_samples'][:2]}")
     for phase, cost in key_costs(results).items():
-        rows.append(f"Idempotency-Key on every write, {phase}: {cost:+.1f} % req/s")
+        paired = (
+            f"; median of the rounds' pairs {cost['paired_pct']:+.1f} % ({cost['rounds_pct']})"
+            if "paired_pct" in cost
+            else ""
+        )
+        cpu_cost = cost.get("service_cpu_per_write_pct")
+        rows.append(
+            f"Idempotency-Key on every write, {phase}: {cost['pct']:+.1f} % req/s "
+            f"(of the medians){paired}"
+            + ("" if cpu_cost is None else f"; service CPU per write {cpu_cost:+.1f} %")
+            + (
+                f", with its own PostgreSQL backends "
+                f"{cost['service_and_own_postgres_cpu_per_write_pct']:+.1f} %"
+                if "service_and_own_postgres_cpu_per_write_pct" in cost
+                else ""
+            )
+        )
     if "interventions_consumer" in results:
         rows.append(f"interventions consumer: {results['interventions_consumer']}")
     if "split_2x" in results:
@@ -646,6 +791,13 @@ def main() -> None:
         default="off",
         help="an Idempotency-Key on every write; both: each write phase without, then with",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="runs of each write phase each way (default: 3 with --idempotency-keys both, "
+        "interleaved; else 1)",
+    )
     parser.add_argument("--log-level", default="WARNING", choices=("INFO", "WARNING", "ERROR"))
     parser.add_argument(
         "--phases",
@@ -659,6 +811,7 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=ARTIFACTS / "bench_http.json")
     args = parser.parse_args()
+    args.databases = []  # the services' databases, once they run
     if args.py_spy is not None:
         args.py_spy.mkdir(parents=True, exist_ok=True)
     results = asyncio.run(run(args))
