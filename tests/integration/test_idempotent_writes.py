@@ -291,9 +291,9 @@ async def test_a_refusal_is_not_stored_and_the_key_stays_free(service: Intervent
 async def test_a_commit_racing_the_lookup_is_refused_by_the_key_and_replayed(
     service: Interventions,
 ) -> None:
-    """The lookup's snapshot may predate the commit of the request that held the lock just
-    before: the stored response's primary key then refuses the second, which is rolled back
-    with its grant and answered from the first."""
+    """A response stored under a claim that found the key free (the lookup runs after the
+    lock is held, so this is the last line of defence): the stored response's primary key
+    refuses the second, which is rolled back with its grant and answered from the first."""
     household_id = await known(service, life(uuid.uuid4(), [uuid.uuid4()]))
     key = str(uuid.uuid4())
     body = grant_for(household_id)

@@ -99,12 +99,29 @@ def fingerprint(method: str, path: str, body: bytes) -> bytes:
     """SHA-256 of the method, the path and the body as canonical JSON (its bytes if it is not
     JSON)."""
     try:
-        canonical = json.dumps(
-            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode()
+        document = json.loads(body)
     except ValueError:
-        canonical = body
+        return _digest(method, path, body)
+    return _digest(method, path, _canonical(document))
+
+
+def _canonical(document: Any) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _digest(method: str, path: str, canonical: bytes) -> bytes:
     return hashlib.sha256(b"%s\n%s\n%s" % (method.encode(), path.encode(), canonical)).digest()
+
+
+async def _fingerprint_of(request: Request) -> bytes:
+    """`fingerprint` of the request, from the JSON document FastAPI parsed already (Starlette
+    keeps it: not parsed twice)."""
+    body = await request.body()
+    try:
+        document = await request.json()
+    except ValueError:
+        return _digest(request.method, request.url.path, body)
+    return _digest(request.method, request.url.path, _canonical(document))
 
 
 def scope_of(principal: Principal) -> str:
@@ -147,7 +164,7 @@ async def claim_key(request: Request, principal: Principal, value: str) -> None:
     if not getattr(request.state, "idempotent_route", False):
         raise RuntimeError(f"{request.url.path} honours {HEADER} only with IdempotentRoute")
     key = parse_key(value)
-    wanted = fingerprint(request.method, request.url.path, await request.body())
+    wanted = await _fingerprint_of(request)
     store: IdempotencyStore = request.app.state.idempotency
     claimed = await store.claim(scope_of(principal), key, wanted)
     if claimed.stored is not None:

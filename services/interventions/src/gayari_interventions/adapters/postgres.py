@@ -40,7 +40,11 @@ from gayari_shared.audit import AUDIT_MIGRATION, audited_cte, write_row
 from gayari_shared.audit.store import AUDIT_PARAMETERS
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.interventions import InterventionType
-from gayari_shared.idempotency import IDEMPOTENCY_MIGRATION, joined_or_acquired
+from gayari_shared.idempotency import (
+    IDEMPOTENCY_CLAIM_MIGRATION,
+    IDEMPOTENCY_MIGRATION,
+    joined_or_acquired,
+)
 from gayari_shared.outbox import (
     OUTBOX_COLUMNS,
     OUTBOX_LANES_MIGRATION,
@@ -284,6 +288,8 @@ MIGRATIONS: Final = (
         WHERE kk_hash IS NOT NULL;
     ALTER TABLE intake_receipts ADD COLUMN fingerprint text;
     """,
+    # An Idempotency-Key claimed by a function planned once per connection.
+    IDEMPOTENCY_CLAIM_MIGRATION,
 )
 
 # Told, in the transaction that applied registry events, to the requests waiting for a

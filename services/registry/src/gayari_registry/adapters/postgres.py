@@ -23,7 +23,11 @@ from gayari_registry.domain.model import (
 )
 from gayari_shared.audit import AUDIT_MIGRATION, add_audit_row, audited_cte, read_row, write_row
 from gayari_shared.events.envelope import Envelope
-from gayari_shared.idempotency import IDEMPOTENCY_MIGRATION, joined_or_acquired
+from gayari_shared.idempotency import (
+    IDEMPOTENCY_CLAIM_MIGRATION,
+    IDEMPOTENCY_MIGRATION,
+    joined_or_acquired,
+)
 from gayari_shared.outbox import (
     OUTBOX_COLUMNS,
     OUTBOX_LANES_MIGRATION,
@@ -116,6 +120,8 @@ MIGRATIONS: Final = (
     """
     ALTER TABLE households ADD COLUMN version bigint NOT NULL DEFAULT 0;
     """,
+    # An Idempotency-Key claimed by a function planned once per connection.
+    IDEMPOTENCY_CLAIM_MIGRATION,
 )
 
 _FLAGS = TypeAdapter(list[Flag])
