@@ -49,7 +49,8 @@ own, and runs the services as real processes, each as its own Kafka principal:
 - **http** (`tests/bench/bench_http.py --idempotency-keys both`): registry and interventions
   writes driven by a separate load-generator process, 32 connections in a closed loop:
   register, enrol, interventions on one instance and on two; each write phase without and with
-  an `Idempotency-Key` on every write (the cost of the keys).
+  an `Idempotency-Key` on every write, in three interleaved rounds, the median of each (the
+  cost of the keys).
 - **http_open** (`bench_http.py --phases writes --rate 1000`): the same writes offered at a
   steady 1,000 req/s per instance (open loop, latency counted from when each request was due).
 - **queries** (`tests/bench/bench_queries.py --households N`): each report query's p99 over N
