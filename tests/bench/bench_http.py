@@ -25,7 +25,8 @@ every process, separate relays gave no more requests/s (README, "Performance and
 With `--phases registry` only 1 and 2 run (then 5 and 6): the registry's write path alone;
 with `--phases writes`, 1 to 3 (then 5 and 6).
 The CPU figures count every PostgreSQL backend, whoever's: another run on the same stack shows
-up as postgres CPU here; `postgres_own` counts only the backends of the services' databases.
+up as postgres CPU here; `postgres_own` counts only the backends of the services' two
+databases (the interventions service applying the registry's events among them).
 `--idempotency-keys on` sends an Idempotency-Key (a new one per write) on every write; `both`
 runs register, enrol and interventions (1 instance) both ways on the same services, in
 `--rounds` interleaved rounds (3 by default), each round one run without keys and one with
