@@ -10,7 +10,7 @@ from typing import Any
 
 # Units where more is better; in the others (ms, s, MB) less is. A percentage is already a
 # comparison: it gets no cost of its own.
-HIGHER_IS_BETTER = frozenset({"events/s", "req/s", "ratio"})
+HIGHER_IS_BETTER = frozenset({"events/s", "req/s", "rows/s", "ratio"})
 LOWER_IS_BETTER = frozenset({"ms", "s", "MB"})
 
 
@@ -49,10 +49,12 @@ def figures(
     http: dict[str, Any],
     queries: dict[str, Any],
     http_open: dict[str, Any] | None = None,
+    *,
+    spreadsheet: dict[str, Any] | None = None,
 ) -> list[Figure]:
     """Every figure of the benchmarks' JSON (bench.json, bench_http.json, bench_queries.json,
-    bench_http_open.json) against its target, in the order of the table. A part that did not
-    run ({}) adds only rows without a value."""
+    bench_http_open.json, bench_import.json) against its target, in the order of the table. A
+    part that did not run ({}) adds only rows without a value."""
     out: list[Figure] = []
 
     def add(measure: str, value: Any, unit: str, target: str, ok: bool | None) -> None:
@@ -126,6 +128,17 @@ def figures(
             "<= 50",
             None if op99 is None else op99 <= 50,
         )
+    # An agency's grants spreadsheet, uploaded until reporting counts every row (bench_import).
+    imported = spreadsheet or {}
+    rows = _get(imported, "rows")
+    if rows is not None:
+        for phase, label in (
+            ("end_to_end", "end to end"),
+            ("upload", "answered"),
+            ("again", "again"),
+        ):
+            value = _get(imported, phase, "rows_per_s")
+            add(f"spreadsheet import of {rows:,} rows, {label}", value, "rows/s", "", None)
     return out
 
 

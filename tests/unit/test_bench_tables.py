@@ -213,3 +213,16 @@ def test_the_plaintext_stack_gets_its_own_ports_and_none_of_the_secured_connecti
 def test_the_recorded_command_leaves_the_notes_to_their_own_line() -> None:
     argv = ["--events", "100", "--note", "busy machine", "--note=another", "--no-plaintext"]
     assert without_notes(argv) == ["--events", "100", "--no-plaintext"]
+
+
+def test_the_spreadsheet_import_gives_its_rows_per_second_or_nothing() -> None:
+    imported = {
+        "rows": 10_000,
+        "end_to_end": {"rows_per_s": 250},
+        "upload": {"rows_per_s": 260},
+        "again": {"rows_per_s": 900},
+    }
+    found = {f.measure: (f.value, f.unit) for f in figures({}, {}, {}, spreadsheet=imported)}
+    assert found["spreadsheet import of 10,000 rows, end to end"] == (250.0, "rows/s")
+    assert found["spreadsheet import of 10,000 rows, again"] == (900.0, "rows/s")
+    assert not [f for f in figures({}, {}, {}) if f.measure.startswith("spreadsheet")]

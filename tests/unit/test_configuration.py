@@ -46,10 +46,11 @@ def test_invalid_settings_fail_at_start_naming_the_variables(service: str) -> No
     assert "Traceback" not in started.stderr
 
 
-def test_the_registry_does_not_start_without_its_hash_secret() -> None:
+@pytest.mark.parametrize("service", ["registry", "interventions"])
+def test_a_service_that_hashes_kks_does_not_start_without_its_hash_secret(service: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GAYARI_HASH_SECRET")}
     started = subprocess.run(
-        [str(BIN / "gayari-registry")],
+        [str(BIN / f"gayari-{service}")],
         check=False,
         env=env,
         capture_output=True,

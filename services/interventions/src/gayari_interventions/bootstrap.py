@@ -38,10 +38,10 @@ SERVICE = "interventions"
 
 
 def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastAPI:
-    kafka = common.kafka_connection()  # no credentials, no start
-    database = settings.database()
     # Spreadsheets name households by KK, found here by the registry's keyed hash of it.
     hash_secret = common.keyed_hash_secret()  # no secret, no start
+    kafka = common.kafka_connection()  # no credentials, no start
+    database = settings.database()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

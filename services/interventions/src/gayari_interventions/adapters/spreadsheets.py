@@ -267,6 +267,26 @@ def _result_labels() -> list[str]:
     return [label for _, label in RESULT_COLUMNS]
 
 
+def _cell(sheet: Any, value: object, **style: Any) -> Any:
+    """What a write-only sheet's row takes for the value: the value itself (the quick way), or
+    a cell when it needs a style or is text that would otherwise be read as a formula."""
+    if isinstance(value, str):
+        text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+        value = text
+        if text.startswith("="):
+            cell = WriteOnlyCell(sheet, value=text)
+            cell.data_type = "s"  # the agency's text, never a formula
+            for name, setting in style.items():
+                setattr(cell, name, setting)
+            return cell
+    if not style:
+        return value
+    cell = WriteOnlyCell(sheet, value=value)
+    for name, setting in style.items():
+        setattr(cell, name, setting)
+    return cell
+
+
 class XlsxResult:
     media_type = XLSX
 
@@ -275,30 +295,25 @@ class XlsxResult:
         self._sheet = self._book.create_sheet("Hasil")
         self._width = 0
 
-    def _cell(self, value: object, **style: Any) -> Any:
-        if isinstance(value, str):
-            value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
-        cell = WriteOnlyCell(self._sheet, value=value)
-        if isinstance(value, str) and value.startswith("="):
-            cell.data_type = "s"  # the agency's text, never a formula
-        for name, setting in style.items():
-            setattr(cell, name, setting)
-        return cell
-
     def header(self, template: Template, header: Header) -> None:
         self._width = len(header.keys)
         labels = [*_labels(template, header), *_result_labels()]
         keys = [*header.keys, *(key for key, _ in RESULT_COLUMNS)]
-        self._sheet.append([self._cell(v, font=_BOLD) for v in labels])
-        self._sheet.append([self._cell(v, font=_KEY) for v in keys])
+        self._sheet.append([_cell(self._sheet, v, font=_BOLD) for v in labels])
+        self._sheet.append([_cell(self._sheet, v, font=_KEY) for v in keys])
 
     def row(
         self, template: Template, number: int, values: Sequence[object], outcome: RowOutcome
     ) -> None:
         own = list(values[: self._width]) + [None] * (self._width - len(values))
         style = {"fill": _REFUSED} if outcome.status == "refused" else {}
-        result = [self._cell(v, **style) for v in _result_values(template, number, outcome)]
-        self._sheet.append([*(self._cell(v) for v in own), *result])
+        result = _result_values(template, number, outcome)
+        self._sheet.append(
+            [
+                *(_cell(self._sheet, v) for v in own),
+                *(_cell(self._sheet, v, **style) for v in result),
+            ]
+        )
 
     def close(self) -> Path:
         path = _temporary(".xlsx")
@@ -318,16 +333,7 @@ class XlsxRowsOut:
         self._sheet = self._book.create_sheet(title)
 
     def append(self, values: Sequence[object]) -> None:
-        cells = []
-        for value in values:
-            text = isinstance(value, str)
-            cell = WriteOnlyCell(
-                self._sheet, value=ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if text else value
-            )
-            if text and str(value).startswith("="):
-                cell.data_type = "s"  # text as it was, never a formula
-            cells.append(cell)
-        self._sheet.append(cells)
+        self._sheet.append([_cell(self._sheet, value) for value in values])
 
     def save(self, target: Path | io.BytesIO) -> None:
         self._book.save(target)

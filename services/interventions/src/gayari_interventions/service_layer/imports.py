@@ -1,7 +1,8 @@
 """Importing an agency's spreadsheet: each row recorded through the same use cases as the HTTP
 API (service_layer.handlers), once per row reference.
 
-Each row runs in a transaction of its own, so a bad row never stops the good ones: the row's
+Each row runs in a transaction of its own (several at once, see _batch), so a bad row never
+stops the good ones: the row's
 receipt (the intake's table, keyed by an id derived from the row's kind and reference) is
 claimed with the fingerprint of what the row asks for, then the record is made and linked to
 it. A row sent again with the same values changes nothing ("unchanged"); one whose values
@@ -13,6 +14,7 @@ secret): the KK itself goes nowhere.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import uuid
@@ -45,6 +47,10 @@ from gayari_shared.rules import RuleViolationError
 
 # Rows parsed, and their KKs looked up, together: one query per batch instead of per row.
 BATCH_ROWS: Final = 200
+# Rows of a batch recorded at once, each in its own transaction (of the pool's connections,
+# which the HTTP API shares). Rows of one file never share a reference, so they never wait for
+# each other, except where the domain serialises them anyway (one session's participants).
+ROW_CONCURRENCY: Final = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,20 +140,32 @@ async def import_rows(
 
 
 async def _batch(run: _Run, rows: list[SheetRow]) -> list[tuple[SheetRow, RowOutcome]]:
+    """The rows of a batch: parsed, their KKs looked up at once, then recorded in up to
+    ROW_CONCURRENCY transactions at a time (a row's round trips to the database, not its
+    work, are most of its time); the outcomes in the file's order."""
     parsed = [parse_row(run.template, row.cells, run.source) for row in rows]
     households = await _households(run.deps, [p.kk for p in parsed if isinstance(p, ParsedRow)])
-    done: list[tuple[SheetRow, RowOutcome]] = []
+    slots = asyncio.Semaphore(ROW_CONCURRENCY)
+
+    async def recorded(row: ParsedRow) -> RowOutcome:
+        async with slots:
+            return await _import_row(run, row, households)
+
+    pending: list[Awaitable[RowOutcome]] = []
     for row, result in zip(rows, parsed, strict=True):
         if isinstance(result, list):
-            outcome = RowOutcome("refused", errors=tuple(result))
+            pending.append(_done(RowOutcome("refused", errors=tuple(result))))
         elif (first := run.seen.get(result.ref)) is not None:
             duplicate = cell_reason("duplicate", str(first))
-            outcome = RowOutcome("refused", errors=(RowError("row_ref", duplicate),))
+            pending.append(_done(RowOutcome("refused", errors=(RowError("row_ref", duplicate),))))
         else:
             run.seen[result.ref] = row.number
-            outcome = await _import_row(run, result, households)
-        done.append((row, outcome))
-    return done
+            pending.append(recorded(result))
+    return list(zip(rows, await asyncio.gather(*pending), strict=True))
+
+
+async def _done(outcome: RowOutcome) -> RowOutcome:
+    return outcome
 
 
 async def _households(deps: ImportDeps, kks: list[str | None]) -> dict[str, list[uuid.UUID]]:
