@@ -21,7 +21,8 @@ the load comes from a separate process (tests/bench/http_load.py) over keep-aliv
 6. each service process's peak RSS (VmHWM).
 Each writer's outbox relay runs in its API process, or with `--relay separate` as a process of
 its own (gayari-<service>-relay; its CPU is shown beside its service's). On 2 cores shared by
-every process, separate relays gave no more requests/s (README, "Performance and scaling").
+every process, separate relays gave no more requests/s (docs/performance.md,
+"Measurements behind the defaults").
 With `--phases registry` only 1 and 2 run (then 5 and 6): the registry's write path alone;
 with `--phases writes`, 1 to 3 (then 5 and 6).
 The CPU figures count every PostgreSQL backend, whoever's: another run on the same stack shows
