@@ -129,17 +129,22 @@ def stack_cpu_seconds() -> dict[tuple[str, int], float]:
     return found
 
 
-async def backends_of(databases: list[str]) -> list[int]:
-    """The PostgreSQL backends connected to these databases now."""
+async def backends_of(databases: list[str]) -> list[int] | None:
+    """The PostgreSQL backends connected to these databases now; None when PostgreSQL cannot
+    say (no connection slot free on a shared stack, say): a figure missing, not a failed run."""
     if not databases:
-        return []
-    conn = await asyncpg.connect(ADMIN_URL)
+        return None
     try:
-        rows = await conn.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[])", databases
-        )
-    finally:
-        await conn.close()
+        conn = await asyncpg.connect(ADMIN_URL)
+        try:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[])", databases
+            )
+        finally:
+            await conn.close()
+    except (OSError, asyncpg.PostgresError) as exc:
+        print(f"backends of {databases} not counted: {exc}", file=sys.stderr)
+        return None
     return [int(row["pid"]) for row in rows]
 
 
@@ -235,7 +240,8 @@ async def load(
                 )
             )
     cpu_before = {name: cpu_seconds(pid_of(s)) for name, s in processes.items()}
-    own_before = {pid: cpu_seconds(pid) for pid in await backends_of(args.databases)}
+    own = await backends_of(args.databases)
+    own_before = None if own is None else {pid: cpu_seconds(pid) for pid in own}
     stack_before = stack_cpu_seconds()
     busy_before, total_before = machine_busy()
     started = time.monotonic()
@@ -255,10 +261,12 @@ async def load(
     spent = {name: cpu_seconds(pid_of(s)) - cpu_before[name] for name, s in processes.items()}
     spent |= stack_cpu_spent(stack_before, stack_cpu_seconds())
     # The backends of the services' own databases alone (one that ended meanwhile is missed).
-    own_after = {pid: cpu_seconds(pid) for pid in await backends_of(args.databases)}
-    spent["postgres_own"] = sum(
-        after - own_before.get(pid, 0.0) for pid, after in own_after.items() if after
-    )
+    own = await backends_of(args.databases)
+    if own is not None and own_before is not None:
+        own_after = {pid: cpu_seconds(pid) for pid in own}
+        spent["postgres_own"] = sum(
+            after - own_before.get(pid, 0.0) for pid, after in own_after.items() if after
+        )
     result["service_cpu_pct"] = {name: round(100 * cpu / wall, 1) for name, cpu in spent.items()}
     # CPU per accepted write (warm-up included): unlike req/s, hardly moved by what else the
     # machine runs meanwhile, except PostgreSQL's, which counts every backend's.
@@ -656,9 +664,16 @@ def combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
     result["relay"] = {
         name: max(r["relay"][name] for r in runs) for name in ("pending_at_end", "drained_after_s")
     }
+    # A figure some run could not take (postgres_own) is the median of the runs that did.
+    names = dict.fromkeys(name for r in runs for name in r["cpu_ms_per_write"])
     result["cpu_ms_per_write"] = {
-        name: round(statistics.median(r["cpu_ms_per_write"][name] for r in runs), 3)
-        for name in runs[0]["cpu_ms_per_write"]
+        name: round(
+            statistics.median(
+                r["cpu_ms_per_write"][name] for r in runs if name in r["cpu_ms_per_write"]
+            ),
+            3,
+        )
+        for name in names
     }
     result["rounds"] = [
         {
@@ -697,7 +712,10 @@ def key_costs(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         ):
             plain_cpu = sum(plain["cpu_ms_per_write"].get(part, 0.0) for part in parts)
             keyed_cpu = sum(keyed["cpu_ms_per_write"].get(part, 0.0) for part in parts)
-            if plain_cpu:
+            counted = all(
+                part in side["cpu_ms_per_write"] for side in (plain, keyed) for part in parts
+            )
+            if plain_cpu and counted:
                 cost[name] = round(100 * (keyed_cpu / plain_cpu - 1), 1)
         pairs = list(zip(plain.get("rounds", []), keyed.get("rounds", []), strict=True))
         if pairs:
