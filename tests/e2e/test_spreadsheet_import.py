@@ -29,6 +29,9 @@ pytestmark = [pytest.mark.stack, pytest.mark.e2e]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TODAY = datetime.now(JAKARTA).date()
 KKS = ("6209031204900001", "6209031204900002", "6209031204900003")
+# How long a step may take to reach the other services (Kafka, then their consumers): generous,
+# for a machine shared with other runs.
+WAIT_S = 90
 
 
 async def register_households(http: httpx.AsyncClient, registry: Service, key: str) -> list[str]:
@@ -70,7 +73,7 @@ async def known_to_interventions(interventions: Service, count: int) -> None:
     """Until the interventions service has learnt the households (with their KKs' hashes)."""
     conn = await connect(interventions.env["GAYARI_INTERVENTIONS_DATABASE_URL"])
     try:
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(WAIT_S):
             while (
                 await conn.fetchval(
                     "SELECT count(*) FROM known_households "
@@ -122,8 +125,8 @@ def summary(reply: httpx.Response) -> dict[str, int]:
 
 
 async def grants_seen(http: httpx.AsyncClient, reporting: Service, key: str, count: int) -> Any:
-    """Reporting's progress once it counts `count` grants (or after 30 s, to fail on)."""
-    async with asyncio.timeout(30):
+    """Reporting's progress once it counts `count` grants (or after WAIT_S, to fail on)."""
+    async with asyncio.timeout(WAIT_S):
         while True:
             progress = (
                 await http.get(
@@ -278,7 +281,7 @@ async def correct_with_the_cli(
     assert [r["row"] for r in by_ref.values()] == [3, 4, 5, 6, 7, 8, 9]
     assert by_ref["G-5"]["column"] == "kk"
 
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(WAIT_S):
         while True:
             progress = await grants_seen(http, reporting, api_keys.reporting, 3)
             if progress["grants"]["total_idr"] == 2_500_000 + 150_000 + 1_200_000:
@@ -399,7 +402,7 @@ async def test_a_training_is_imported_as_csv_sessions_participants_and_completio
             "L-2": ("ditolak (refused)", "completed_on"),
             "L-3": ("ditolak (refused)", "member_id"),
         }
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(WAIT_S):
             while True:
                 progress = (
                     await http.get(

@@ -349,3 +349,10 @@ async def test_bad_rows_are_refused_and_the_good_ones_recorded(store: FakeInterv
     # The refused rule's receipt was rolled back with it: the row may be sent again, fixed.
     fixed = await imported(store, [cells(row_ref="C", kk=KK_OF_HOUSEHOLD)])
     assert fixed[0].status == "recorded"
+
+
+def test_a_grant_handed_over_earlier_keeps_its_day() -> None:
+    row = parse_row(GRANTS, cells(kk=KK_OF_HOUSEHOLD, issued_on=datetime(2026, 11, 3)), "xlsx")
+    assert isinstance(row, ParsedRow)
+    request = request_of(GRANTS, row, HOUSEHOLD, None)
+    assert isinstance(request, GrantRequest) and request.issued_on == date(2026, 11, 3)

@@ -182,6 +182,15 @@ TEMPLATES: Final[dict[ImportKind, Template]] = {
                 Column("purpose", "Tujuan", "text", True, "Modal usaha warung sembako"),
                 _FISCAL_YEAR,
                 _BUDGET_LINE,
+                Column(
+                    "issued_on",
+                    "Tanggal penyerahan",
+                    "date",
+                    False,
+                    _EXAMPLE_DAY,
+                    hint="Hari hibah diserahkan, bila dicatat kemudian; kosong: hari ini. Tahun "
+                    "anggaran yang kosong mengikuti hari ini.",
+                ),
             ),
         ),
         Template(
