@@ -68,8 +68,10 @@ for times and sizes: (secured - plaintext) / plaintext); a negative cost is the 
 doing better, which is noise. **met** judges the secured figure against the performance
 issue's target for a 2-core machine (the replay's only at 1,000,000 events).
 
-Each figure is one run. Runs of the same phase on this machine differ by up to about 20 %, so
-compare only figures of the same run, and read a cost within that band as no measured cost.
+Each figure comes from one run of its part (the closed-loop HTTP writes: the median of their
+rounds). On the project's 2-core machine, shared with other work, runs of the same phase
+differ by 20 % and more: compare only figures of the same run, and read a cost within that
+band as no measured cost.
 Every JSON result is in `artifacts/` (`bench_all.json` holds this table; the plaintext runs'
 are under `artifacts/plaintext/`).
 """
