@@ -20,7 +20,7 @@ DEV_KEYS := $(CACHE)/auth/dev-keys.json
         services-restart services-status demo stop test lint unit dev-keys docs bench replay
 
 help:
-	@echo "make demo    whole stack up, a Lamandau programme simulated, the report printed"
+	@echo "make demo    whole stack up, a year of a Lamandau programme simulated, the report printed"
 	@echo "make test    lint and every test suite against the real stack"
 	@echo "make stop    stop the services and the stack"
 
@@ -76,8 +76,8 @@ demo: services-start
 	@echo "  reporting      http://127.0.0.1:8103/docs"
 	@echo "Dashboard (Bahasa Indonesia / English), opens with the local reporting key:"
 	@echo "  http://127.0.0.1:8103/dashboard#key=$$($(PY) -c 'import json,sys; print(json.load(open(sys.argv[1]))["reporting"])' $(DEV_KEYS))"
-	@echo "Monthly report (print to A4): the dashboard's 'Laporan bulanan', or with the key above:"
-	@echo "  http://127.0.0.1:8103/reports/monthly?month=YYYY-MM&area=62.09"
+	@echo "Monthly report (print to A4): the dashboard's 'Laporan bulanan', or the link printed"
+	@echo "  above (this month's; any other with month=YYYY-MM), with the key above"
 	@echo "API keys of the local stack (Authorization: Bearer ...): $(DEV_KEYS)"
 	@echo "Logs: $(CACHE)/logs/   Stop everything: make stop"
 

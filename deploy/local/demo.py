@@ -1,18 +1,27 @@
-"""Simulate a small, realistic GAYARI programme in Lamandau over the running services, wait
-until reporting has caught up, and print the progress report.
+"""Simulate a year of a small, realistic GAYARI programme in Lamandau over the running
+services, wait until reporting has caught up, and print the progress report and where the
+monthly report is.
 
-Households live in the real villages of Lamandau (62.09) from the Kemendagri reference data;
-the four agencies give grants and training the way the agreement describes.
+Households live in the real villages of Lamandau (62.09) from the Kemendagri reference data.
+Over the last twelve months they register and enrol; the four agencies give grants and
+training the way the agreement describes, mentor with gaps and survey incomes as they move;
+some households no agency ever reaches, some graduate; a few get two grants of one kind from
+two agencies (double funding), a few grants are voided, and one agency sends its grants as a
+spreadsheet (POST /imports/grants). Every record carries its own day (registered_on,
+enrolled_on, issued_on, ...), so the dashboard's time series has twelve months.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
 import json
 import random
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -20,13 +29,20 @@ from typing import Any
 
 import httpx
 
-from gayari_shared.agencies import DEFAULT_AGENCIES
-from gayari_shared.areas import Village, load_areas
-from gayari_shared.events.interventions import JAKARTA
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:  # run as a script: make `deploy.local.*` importable
+    sys.path.insert(0, str(REPO_ROOT))
 
-REGISTRY = "http://127.0.0.1:8101"
-INTERVENTIONS = "http://127.0.0.1:8102"
-REPORTING = "http://127.0.0.1:8103"
+from deploy.local.demo_year import (  # noqa: E402
+    HouseholdPlan,
+    months_of,
+    plan_sessions,
+    plan_year,
+    session_for,
+)
+from gayari_shared.agencies import DEFAULT_AGENCIES  # noqa: E402
+from gayari_shared.areas import Village, load_areas  # noqa: E402
+from gayari_shared.events.interventions import JAKARTA  # noqa: E402
 
 GIVEN_M = [
     "Agus",
@@ -155,23 +171,9 @@ PROGRAMME: dict[str, dict[str, Any]] = {
         "trainings": ["Pembukuan usaha mikro", "Pemasaran digital", "Pengemasan produk"],
     },
 }
-BUSINESS_STATUSES = ["not-started", "running", "running", "growing", "growing", "stalled"]
-
-
-@dataclass
-class Tally:
-    households_new: int = 0
-    households_existing: int = 0
-    grants: int = 0
-    grants_idr: int = 0
-    trainings: int = 0
-    mentoring_visits: int = 0
-    surveys: int = 0
-    voids: int = 0
-    rejected: int = 0
-    by_agency: dict[str, list[int]] = field(default_factory=dict)
-    # (agency, grant id, amount) of every grant recorded, so that a few can be voided
-    grants_recorded: list[tuple[str, str, int]] = field(default_factory=list)
+BUSINESS_STATUSES = ["running", "running", "growing", "growing", "stalled"]
+# The agency that keeps its grants in a spreadsheet and imports it.
+SPREADSHEET_AGENCY = "dkukmpp"
 
 
 def nik(village: Village, birth: date, female: bool, rng: random.Random) -> str:
@@ -180,7 +182,7 @@ def nik(village: Village, birth: date, female: bool, rng: random.Random) -> str:
     return f"{district}{day:02d}{birth.month:02d}{birth.year % 100:02d}{rng.randrange(1, 9999):04d}"
 
 
-def household_body(village: Village, rng: random.Random) -> dict[str, Any]:
+def household_body(village: Village, rng: random.Random, registered_on: date) -> dict[str, Any]:
     family = rng.choice(FAMILY)
     head_female = rng.random() < 0.2
     head_birth = date(rng.randint(1965, 1995), rng.randint(1, 12), rng.randint(1, 28))
@@ -224,6 +226,7 @@ def household_body(village: Village, rng: random.Random) -> dict[str, Any]:
         "village_code": village.code,
         "welfare_decile": rng.choices([1, 2, 3, 4], weights=[4, 3, 2, 1])[0],
         "members": members,
+        "registered_on": registered_on.isoformat(),
     }
 
 
@@ -244,82 +247,345 @@ class Keys:
 
 
 def lamandau_today() -> date:
-    """Today in Lamandau, the calendar of the records' days: a household registered in this
-    run has no record dated before today (the interventions service refuses one)."""
+    """Today in Lamandau, the calendar of the records' days (none may lie after it)."""
     return datetime.now(JAKARTA).date()
 
 
-async def post_retrying(
-    client: httpx.AsyncClient,
-    url: str,
-    body: dict[str, Any],
-    headers: dict[str, str],
-    deadline_s: float = 60.0,
-) -> httpx.Response:
-    """Interventions learns of a household from Kafka a moment after the registry took it:
-    until then it answers a retryable problem (409 or 503 with Retry-After)."""
-    end = time.monotonic() + deadline_s
-    while True:
-        reply = await client.post(url, json=body, headers=headers)
-        not_yet = "retry-after" in reply.headers
-        if not not_yet or time.monotonic() > end:
+@dataclass
+class Tally:
+    households_new: int = 0
+    households_existing: int = 0
+    enrolled: int = 0
+    never_reached: int = 0
+    graduated: int = 0
+    exited: int = 0
+    grants: int = 0
+    grants_idr: int = 0
+    imported: int = 0
+    double_funded: int = 0
+    trainings: int = 0
+    mentoring_visits: int = 0
+    surveys: int = 0
+    voids: int = 0
+    rejected: int = 0
+    requests: int = 0
+    retries: int = 0
+    # (agency, grant id, amount) of every grant recorded through the API, so that a few can
+    # be voided
+    grants_recorded: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    registry: str = "http://127.0.0.1:8101"
+    interventions: str = "http://127.0.0.1:8102"
+    reporting: str = "http://127.0.0.1:8103"
+
+
+@dataclass
+class Household:
+    """A household as registered and enrolled, with its plan and its latest record's day."""
+
+    id: str
+    member_id: str | None
+    plan: HouseholdPlan
+    latest: date
+
+
+class Year:
+    """The year sent to the services: one client, the keys, what was accepted."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, keys: Keys, urls: Endpoints, rng: random.Random
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.urls = urls
+        self.rng = rng
+        self.tally = Tally()
+        self.today = lamandau_today()
+        self.sessions: dict[str, list[dict[str, Any]]] = {a: [] for a in PROGRAMME}
+        # The spreadsheet agency's grants, one CSV row each (keys as its key row)
+        self.spreadsheet: list[dict[str, Any]] = []
+
+    async def send(
+        self, url: str, headers: dict[str, str], body: dict[str, Any] | None = None, **extra: Any
+    ) -> httpx.Response:
+        """POST, again with the same Idempotency-Key after a broken connection or while the
+        answer says "not yet" (Retry-After): interventions learns of a household from Kafka a
+        moment after the registry took it."""
+        headers = headers | {"Idempotency-Key": str(uuid.uuid4())}
+        end = time.monotonic() + 60
+        while True:
+            self.tally.requests += 1
+            try:
+                reply = await self.client.post(url, json=body, headers=headers, **extra)
+            except httpx.TransportError:
+                if time.monotonic() > end:
+                    raise
+            else:
+                if "retry-after" not in reply.headers or time.monotonic() > end:
+                    return reply
+            self.tally.retries += 1
+            await asyncio.sleep(0.1)
+
+    async def post(self, path: str, body: dict[str, Any], agency: str) -> httpx.Response | None:
+        reply = await self.send(f"{self.urls.interventions}{path}", self.keys.of(agency), body)
+        if reply.status_code == 201:
             return reply
-        await asyncio.sleep(0.5)
+        self.tally.rejected += 1
+        print(f"  {path} refused: {reply.status_code} {reply.text[:200]}")
+        return None
 
+    async def prepare_agencies(self) -> None:
+        """Each agency's budget for every fiscal year of the twelve months, and its training
+        sessions over them."""
+        start, _ = months_of(self.today)
+        for agency, plan in PROGRAMME.items():
+            for year in range(start.year, self.today.year + 1):
+                budget = {
+                    "fiscal_year": year,
+                    "amount_idr": plan["budget_idr"],
+                    "budget_line": plan["budget_line"],
+                }
+                await self.post("/budget-allocations", budget, agency)
+        trainings = {agency: plan["trainings"] for agency, plan in PROGRAMME.items()}
+        for agency, body in plan_sessions(self.rng, self.today, trainings):
+            reply = await self.post("/training-sessions", body, agency)
+            if reply is not None:
+                self.sessions[agency].append(reply.json())
 
-async def one_household(
-    client: httpx.AsyncClient,
-    village: Village,
-    rng: random.Random,
-    tally: Tally,
-    limit: asyncio.Semaphore,
-    *,
-    keys: Keys,
-    sessions: dict[str, list[dict[str, Any]]],
-) -> None:
-    async with limit:
-        reply = await client.post(
-            f"{REGISTRY}/households", json=household_body(village, rng), headers=keys.of("dinsos")
+    async def household(
+        self, village: Village, plan: HouseholdPlan, rng: random.Random, limit: asyncio.Semaphore
+    ) -> Household | None:
+        async with limit:
+            return await self._household(village, plan, rng)
+
+    async def _household(
+        self, village: Village, plan: HouseholdPlan, rng: random.Random
+    ) -> Household | None:
+        dinsos = self.keys.of("dinsos")
+        reply = await self.send(
+            f"{self.urls.registry}/households",
+            dinsos,
+            household_body(village, rng, plan.registered_on),
         )
         if reply.status_code not in (200, 201):
-            tally.rejected += 1
+            self.tally.rejected += 1
             print(f"  registry refused a household: {reply.status_code} {reply.text[:200]}")
-            return
+            return None
         if reply.status_code == 200:
-            tally.households_existing += 1
-            return
-        tally.households_new += 1
+            self.tally.households_existing += 1
+            return None
+        self.tally.households_new += 1
         household_id = reply.json()["id"]
-        # Agencies give interventions to enrolled households only.
-        enrolment = await client.post(
-            f"{REGISTRY}/households/{household_id}/enrolment",
-            json={"cohort_year": date.today().year},
-            headers=keys.of("dinsos"),
+        # Agencies give interventions to enrolled households only, from their enrolment on.
+        enrolment = await self.send(
+            f"{self.urls.registry}/households/{household_id}/enrolment",
+            dinsos,
+            {"cohort_year": plan.enrolled_on.year, "enrolled_on": plan.enrolled_on.isoformat()},
         )
         if enrolment.status_code != 201:
-            tally.rejected += 1
+            self.tally.rejected += 1
             print(f"  enrolment refused: {enrolment.status_code} {enrolment.text[:200]}")
-            return
+            return None
+        self.tally.enrolled += 1
         members = reply.json().get("members") or [{}]
-        member_id = members[0].get("member_id")
-        agencies = rng.sample(list(PROGRAMME), k=rng.choices([0, 1, 2, 3, 4], [2, 4, 3, 2, 1])[0])
-        for agency in agencies:
-            await give(
-                client,
-                household_id,
-                member_id,
-                agency,
-                rng=rng,
-                tally=tally,
-                keys=keys,
-                sessions=sessions,
+        house = Household(household_id, members[0].get("member_id"), plan, plan.enrolled_on)
+        if plan.lead is None:
+            self.tally.never_reached += 1
+            return house
+        await self.reach(house, rng)
+        return house
+
+    async def reach(self, house: Household, rng: random.Random) -> None:
+        """The agencies' records for one household, in the order of their days."""
+        plan = house.plan
+        assert plan.lead is not None and plan.grant_on is not None
+        body = grant_body(house.id, plan.lead, rng, "capital" if plan.second_grant else None)
+        body["issued_on"] = plan.grant_on.isoformat()
+        if plan.imported:
+            self.spreadsheet_rows(body)
+        else:
+            await self.grant(body, plan.lead)
+        if plan.second_grant is not None:
+            # Another agency's capital grant in the same fiscal year: a double-funding alert.
+            second = grant_body(house.id, plan.second_grant, rng, "capital")
+            on = min(plan.grant_on + timedelta(days=rng.randint(5, 40)), self.today)
+            second |= {"issued_on": on.isoformat(), "fiscal_year": plan.grant_on.year}
+            if await self.grant(second, plan.second_grant):
+                self.tally.double_funded += 1
+        for survey in plan.surveys:
+            reply = await self.post(
+                "/business-surveys",
+                {
+                    "household_id": house.id,
+                    "surveyed_on": survey.on.isoformat(),
+                    "monthly_income_idr": survey.monthly_income_idr,
+                    "workers": survey.workers,
+                },
+                survey.agency,
             )
+            self.tally.surveys += reply is not None
+        for visit in plan.visits:
+            reply = await self.post(
+                "/mentoring-visits",
+                {
+                    "household_id": house.id,
+                    "visited_on": visit.on.isoformat(),
+                    "business_status": rng.choice(BUSINESS_STATUSES),
+                    "notes": "Usaha berjalan; pembukuan perlu dirapikan",
+                },
+                visit.agency,
+            )
+            self.tally.mentoring_visits += reply is not None
+        if house.member_id is not None:
+            for agency in plan.trainers:
+                await self.train(house, agency, rng)
+        house.latest = max(house.latest, plan.last_day)
+
+    async def grant(self, body: dict[str, Any], agency: str) -> bool:
+        reply = await self.post("/grants", body, agency)
+        if reply is None:
+            return False
+        given = reply.json()
+        self.tally.grants += 1
+        self.tally.grants_idr += given["amount_idr"]
+        self.tally.grants_recorded.append((agency, given["id"], given["amount_idr"]))
+        return True
+
+    def spreadsheet_rows(self, body: dict[str, Any]) -> None:
+        """The agency's grant as rows of its spreadsheet: one row, or one per item."""
+        row = {
+            "row_ref": f"HIBAH-{len(self.spreadsheet) + 1:04d}",
+            "household_id": body["household_id"],
+            "kind": "modal" if body["kind"] == "capital" else "peralatan",
+            "purpose": body["purpose"],
+            "issued_on": body["issued_on"],
+            "budget_line": body["budget_line"],
+        }
+        if body["kind"] == "capital":
+            self.spreadsheet.append(row | {"amount_idr": body["amount_idr"]})
+            self.tally.grants_idr += body["amount_idr"]
+            return
+        # An equipment grant's row takes one item line: the first.
+        item = body["items"][0]
+        self.spreadsheet.append(
+            row
+            | {
+                "item_description": item["description"],
+                "item_quantity": item["quantity"],
+                "item_unit": item["unit"],
+                "item_unit_value_idr": item["unit_value_idr"],
+            }
+        )
+        self.tally.grants_idr += item["quantity"] * item["unit_value_idr"]
+
+    async def train(self, house: Household, agency: str, rng: random.Random) -> None:
+        """A member joins one of the agency's sessions after the enrolment, attends most of
+        its days and mostly completes."""
+        session = session_for(rng, self.sessions[agency], house.plan.enrolled_on)
+        if session is None:
+            return
+        who = {"session_id": session["id"], "household_id": house.id, "member_id": house.member_id}
+        if await self.post("/training-participants", who, agency) is None:
+            return
+        day = date.fromisoformat(session["starts_on"])
+        ends = date.fromisoformat(session["ends_on"])
+        while day <= ends:
+            if rng.random() < 0.9:
+                await self.post(
+                    "/training-attendance", {**who, "attended_on": day.isoformat()}, agency
+                )
+            day += timedelta(days=1)
+        if rng.random() < 0.85:
+            completion = {**who, "completed_on": ends.isoformat()}
+            if await self.post("/training-completions", completion, agency):
+                self.tally.trainings += 1
+                house.latest = max(house.latest, ends)
+
+    async def import_spreadsheet(self) -> None:
+        """The spreadsheet agency uploads its grants as a CSV (the template's key row first).
+        A row whose household interventions does not know yet is refused; sending the file
+        again records only what was not recorded before."""
+        if not self.spreadsheet:
+            return
+        columns = [
+            "row_ref",
+            "household_id",
+            "kind",
+            "amount_idr",
+            "item_description",
+            "item_quantity",
+            "item_unit",
+            "item_unit_value_idr",
+            "purpose",
+            "issued_on",
+            "budget_line",
+        ]
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(self.spreadsheet)
+        headers = self.keys.of(SPREADSHEET_AGENCY) | {"Content-Type": "text/csv"}
+        for attempt in range(5):
+            reply = await self.send(
+                f"{self.urls.interventions}/imports/grants",
+                headers,
+                content=text.getvalue().encode(),
+            )
+            summary = reply.headers.get("gayari-import-summary", "")
+            if reply.status_code != 200:
+                break
+            if "refused=0" in summary:
+                self.tally.imported = len(self.spreadsheet)
+                self.tally.grants += len(self.spreadsheet)
+                print(f"  {SPREADSHEET_AGENCY} imported its spreadsheet: {summary}")
+                return
+            await asyncio.sleep(0.2 * (attempt + 1))
+        self.tally.rejected += 1
+        print(f"  the spreadsheet import refused rows: {reply.status_code} {summary}")
+        print("  " + "\n  ".join(reply.text.splitlines()[:5]))
+
+    async def exits(self, houses: list[Household]) -> None:
+        """Households leave after their last record: most of them graduate."""
+        for house in houses:
+            if house.plan.exit is None:
+                continue
+            reason, _ = house.plan.exit
+            on = min(house.latest + timedelta(days=14), self.today)
+            reply = await self.send(
+                f"{self.urls.registry}/households/{house.id}/exit",
+                self.keys.of("dinsos"),
+                {"reason": reason, "exited_on": on.isoformat()},
+            )
+            if reply.status_code != 200:
+                self.tally.rejected += 1
+                print(f"  exit refused: {reply.status_code} {reply.text[:200]}")
+                continue
+            self.tally.exited += 1
+            self.tally.graduated += reason == "graduated"
+
+    async def void_a_few(self) -> None:
+        """Corrections happen: the agency that recorded a grant by mistake voids it."""
+        recorded = self.tally.grants_recorded
+        for (agency, grant_id, amount), reason in zip(
+            recorded[:3], ["entered-in-error", "duplicate", "wrong-household"], strict=False
+        ):
+            body = {"intervention_type": "grant", "intervention_id": grant_id, "reason": reason}
+            if await self.post("/voids", body, agency):
+                self.tally.voids += 1
+                self.tally.grants -= 1
+                self.tally.grants_idr -= amount
 
 
-def grant_body(household_id: str, agency: str, rng: random.Random) -> dict[str, Any]:
+def grant_body(
+    household_id: str, agency: str, rng: random.Random, kind: str | None = None
+) -> dict[str, Any]:
     plan = PROGRAMME[agency]
     body: dict[str, Any] = {"household_id": household_id, "budget_line": plan["budget_line"]}
-    if plan["equipment"] and (not plan["capital"] or rng.random() < 0.6):
+    equipment = plan["equipment"] and (not plan["capital"] or rng.random() < 0.6)
+    if kind == "equipment" or (kind is None and equipment):
         purpose, items = rng.choice(plan["equipment"])
         return body | {
             "kind": "equipment",
@@ -340,152 +606,6 @@ def grant_body(household_id: str, agency: str, rng: random.Random) -> dict[str, 
         "purpose": purpose,
         "amount_idr": rng.randrange(low, high, 50_000),
     }
-
-
-async def post_counted(
-    client: httpx.AsyncClient,
-    path: str,
-    body: dict[str, Any],
-    agency: str,
-    *,
-    tally: Tally,
-    keys: Keys,
-) -> httpx.Response | None:
-    reply = await post_retrying(client, f"{INTERVENTIONS}{path}", body, keys.of(agency))
-    if reply.status_code == 201:
-        return reply
-    tally.rejected += 1
-    print(f"  {path} refused: {reply.status_code} {reply.text[:200]}")
-    return None
-
-
-async def give(
-    client: httpx.AsyncClient,
-    household_id: str,
-    member_id: str | None,
-    agency: str,
-    *,
-    rng: random.Random,
-    tally: Tally,
-    keys: Keys,
-    sessions: dict[str, list[dict[str, Any]]],
-) -> None:
-    """One agency's interventions for one household: a grant, maybe a training, a mentoring
-    visit and a survey of the business."""
-    body = grant_body(household_id, agency, rng)
-    grant = await post_counted(client, "/grants", body, agency, tally=tally, keys=keys)
-    if grant is not None:
-        tally.grants += 1
-        tally.grants_idr += grant.json()["amount_idr"]
-        tally.grants_recorded.append((agency, grant.json()["id"], grant.json()["amount_idr"]))
-    if member_id is not None and rng.random() < 0.6:
-        await train(
-            client,
-            household_id,
-            member_id,
-            agency,
-            rng=rng,
-            tally=tally,
-            keys=keys,
-            sessions=sessions,
-        )
-    if rng.random() < 0.3:
-        visit = {
-            "household_id": household_id,
-            "visited_on": lamandau_today().isoformat(),
-            "business_status": rng.choice(BUSINESS_STATUSES),
-            "notes": "Usaha berjalan; pembukuan perlu dirapikan",
-        }
-        if await post_counted(client, "/mentoring-visits", visit, agency, tally=tally, keys=keys):
-            tally.mentoring_visits += 1
-    if rng.random() < 0.3:
-        survey = {
-            "household_id": household_id,
-            "surveyed_on": lamandau_today().isoformat(),
-            "monthly_income_idr": rng.randrange(500_000, 6_000_000, 50_000),
-            "workers": rng.choice([1, 1, 2, 2, 3, 4]),
-        }
-        if await post_counted(client, "/business-surveys", survey, agency, tally=tally, keys=keys):
-            tally.surveys += 1
-
-
-async def train(
-    client: httpx.AsyncClient,
-    household_id: str,
-    member_id: str,
-    agency: str,
-    *,
-    rng: random.Random,
-    tally: Tally,
-    keys: Keys,
-    sessions: dict[str, list[dict[str, Any]]],
-) -> None:
-    """The household's head joins one of the agency's sessions, attends and mostly completes."""
-    session = rng.choice(sessions[agency])
-    who = {"session_id": session["id"], "household_id": household_id, "member_id": member_id}
-    if not await post_counted(
-        client, "/training-participants", who, agency, tally=tally, keys=keys
-    ):
-        return
-    # A household registered today attends the session's days from today, none in the future.
-    today = lamandau_today()
-    day = max(date.fromisoformat(session["starts_on"]), today)
-    while day <= min(date.fromisoformat(session["ends_on"]), today):
-        if rng.random() < 0.9:
-            attendance = {**who, "attended_on": day.isoformat()}
-            await post_counted(
-                client, "/training-attendance", attendance, agency, tally=tally, keys=keys
-            )
-        day += timedelta(days=1)
-    if rng.random() < 0.85:
-        completion = {**who, "completed_on": today.isoformat()}
-        if await post_counted(
-            client, "/training-completions", completion, agency, tally=tally, keys=keys
-        ):
-            tally.trainings += 1
-
-
-async def prepare_agencies(
-    client: httpx.AsyncClient, rng: random.Random, tally: Tally, keys: Keys
-) -> dict[str, list[dict[str, Any]]]:
-    """Each agency's budget for this fiscal year and its training sessions of the last weeks."""
-    sessions: dict[str, list[dict[str, Any]]] = {}
-    for agency, plan in PROGRAMME.items():
-        budget = {
-            "fiscal_year": date.today().year,
-            "amount_idr": plan["budget_idr"],
-            "budget_line": plan["budget_line"],
-        }
-        await post_counted(client, "/budget-allocations", budget, agency, tally=tally, keys=keys)
-        sessions[agency] = []
-        for topic in plan["trainings"]:
-            # Sessions of the last weeks, some still running today.
-            starts = lamandau_today() - timedelta(days=rng.randint(0, 60))
-            body = {
-                "topic": topic,
-                "starts_on": starts.isoformat(),
-                "ends_on": (starts + timedelta(days=rng.choice([0, 1, 2]))).isoformat(),
-                "hours": rng.choice([8, 16, 24]),
-                "place": f"Balai Desa {rng.choice(['Bukit Raya', 'Tamiang', 'Kujan', 'Guci'])}",
-            }
-            reply = await post_counted(
-                client, "/training-sessions", body, agency, tally=tally, keys=keys
-            )
-            if reply is not None:
-                sessions[agency].append(reply.json())
-    return sessions
-
-
-async def void_a_few(client: httpx.AsyncClient, tally: Tally, keys: Keys) -> None:
-    """Corrections happen: the agency that recorded a grant by mistake voids it."""
-    for (agency, grant_id, amount), reason in zip(
-        tally.grants_recorded[:2], ["entered-in-error", "duplicate"], strict=False
-    ):
-        body = {"intervention_type": "grant", "intervention_id": grant_id, "reason": reason}
-        if await post_counted(client, "/voids", body, agency, tally=tally, keys=keys):
-            tally.voids += 1
-            tally.grants -= 1
-            tally.grants_idr -= amount
 
 
 def rupiah(amount: int) -> str:
@@ -511,15 +631,18 @@ def print_report(progress: dict[str, Any]) -> None:
         )
 
 
-async def print_read_models(keys: Keys) -> None:
+async def print_read_models(keys: Keys, urls: Endpoints) -> None:
     """A few of reporting's read models beside /progress: where the money went, how far the
-    agencies work together, what to look at."""
+    agencies work together, what to look at, month by month."""
+    reporting = urls.reporting
     async with httpx.AsyncClient(timeout=30, headers=keys.reader) as client:
-        agencies = (await client.get(f"{REPORTING}/agencies")).json()["agencies"]
-        districts = (await client.get(f"{REPORTING}/areas/62.09")).json()["children"]
-        convergence = (await client.get(f"{REPORTING}/convergence")).json()
-        alerts = (await client.get(f"{REPORTING}/double-funding")).json()["total"]
-        unserved = (await client.get(f"{REPORTING}/unserved")).json()
+        agencies = (await client.get(f"{reporting}/agencies")).json()["agencies"]
+        districts = (await client.get(f"{reporting}/areas/62.09")).json()["children"]
+        convergence = (await client.get(f"{reporting}/convergence")).json()
+        alerts = (await client.get(f"{reporting}/double-funding")).json()["total"]
+        unserved = (await client.get(f"{reporting}/unserved")).json()
+        months = (await client.get(f"{reporting}/timeseries")).json()["months"]
+        outcomes = (await client.get(f"{reporting}/outcomes")).json()
     print()
     print(f"  {'agency':<10} {'reached':>8} {'budget':>20} {'realised':>9}")
     for row in agencies:
@@ -537,6 +660,13 @@ async def print_read_models(keys: Keys) -> None:
                 f"  {row['name']:<20} {row['households_registered']:>10} "
                 f"{row['households_reached']:>8} {rupiah(row['idr_disbursed']):>18}"
             )
+    print()
+    print(f"  {'month':<8} {'enrolled':>8} {'reached':>8} {'grants':>7} {'IDR':>18} {'exited':>7}")
+    for m in months:
+        print(
+            f"  {m['month']:<8} {m['households_enrolled']:>8} {m['households_reached']:>8} "
+            f"{m['grants']:>7} {rupiah(m['idr_disbursed']):>18} {m['households_exited']:>7}"
+        )
     reached = ", ".join(f"{r['agencies']}: {r['households']}" for r in convergence["reached_by"])
     print()
     print(f"  households by agencies reaching them  {reached}")
@@ -548,42 +678,73 @@ async def print_read_models(keys: Keys) -> None:
         f"  unserved for {unserved['days']} days              "
         f"{unserved['households']} households{villages}"
     )
-    print(f"  more: {REPORTING}/docs (summary, areas, timeseries, outcomes, exports ...)")
+    print(f"  outcomes                              {json.dumps(outcomes)[:160]}")
+    print(f"  more: {reporting}/docs (summary, areas, timeseries, outcomes, exports ...)")
 
 
-async def run(households: int, seed: int | None, keys: Keys) -> int:
+async def wait_for_reporting(
+    client: httpx.AsyncClient,
+    urls: Endpoints,
+    keys: Keys,
+    expected: tuple[int, int, int, int],
+    started: float,
+) -> dict[str, Any] | None:
+    print("Waiting for reporting to catch up ...")
+    deadline = time.monotonic() + 120
+    while True:
+        progress: dict[str, Any] = (
+            await client.get(f"{urls.reporting}/progress", headers=keys.reader)
+        ).json()
+        seen = (
+            progress["households_registered"],
+            progress["grants"]["count"],
+            progress["grants"]["total_idr"],
+            progress["trainings_completed"],
+        )
+        if seen == expected:
+            print(f"  caught up {time.monotonic() - started:.1f} s after the first request")
+            return progress
+        if time.monotonic() > deadline:
+            print(f"reporting did not catch up: expected {expected}, sees {seen}")
+            return None
+        await asyncio.sleep(0.5)
+
+
+async def run(households: int, seed: int | None, keys: Keys, urls: Endpoints) -> int:
     rng = random.Random(seed)
     villages = load_areas().villages_in("62.09")
-    tally = Tally()
     async with httpx.AsyncClient(timeout=30) as client:
-        before = (await client.get(f"{REPORTING}/progress", headers=keys.reader)).json()
+        year = Year(client, keys, urls, rng)
+        before = (await client.get(f"{urls.reporting}/progress", headers=keys.reader)).json()
+        start, _ = months_of(year.today)
         print(
             f"Simulating {households} households over {len(villages)} villages of Lamandau "
-            f"and the {len(DEFAULT_AGENCIES)} agencies ..."
+            f"and the {len(DEFAULT_AGENCIES)} agencies, {start} to {year.today} ..."
         )
         started = time.monotonic()
-        sessions = await prepare_agencies(client, rng, tally, keys)
-        limit = asyncio.Semaphore(16)
-        await asyncio.gather(
+        await year.prepare_agencies()
+        plans = plan_year(rng, year.today, households, list(PROGRAMME), SPREADSHEET_AGENCY)
+        limit = asyncio.Semaphore(32)
+        done = await asyncio.gather(
             *(
-                one_household(
-                    client,
-                    rng.choice(villages),
-                    random.Random(rng.random()),
-                    tally,
-                    limit,
-                    keys=keys,
-                    sessions=sessions,
-                )
-                for _ in range(households)
+                year.household(rng.choice(villages), plan, random.Random(rng.random()), limit)
+                for plan in plans
             )
         )
-        await void_a_few(client, tally, keys)
+        houses = [house for house in done if house is not None]
+        await year.import_spreadsheet()
+        await year.void_a_few()
+        await year.exits(houses)
+        tally = year.tally
         print(
-            f"  accepted: {tally.households_new} households, {tally.grants} grants "
-            f"({rupiah(tally.grants_idr)}, {tally.voids} voided), {tally.trainings} trainings "
-            f"completed, {tally.mentoring_visits} mentoring visits, {tally.surveys} surveys "
-            f"in {time.monotonic() - started:.1f} s; refused: {tally.rejected}"
+            f"  accepted: {tally.households_new} households ({tally.never_reached} never "
+            f"reached, {tally.graduated} graduated, {tally.exited - tally.graduated} moved), "
+            f"{tally.grants} grants ({rupiah(tally.grants_idr)}; {tally.imported} from a "
+            f"spreadsheet, {tally.double_funded} double fundings, {tally.voids} voided), "
+            f"{tally.trainings} trainings completed, {tally.mentoring_visits} mentoring "
+            f"visits, {tally.surveys} surveys in {time.monotonic() - started:.1f} s "
+            f"({tally.requests} requests, {tally.retries} of them again); "
+            f"refused: {tally.rejected}"
         )
         expected = (
             before["households_registered"] + tally.households_new,
@@ -591,25 +752,15 @@ async def run(households: int, seed: int | None, keys: Keys) -> int:
             before["grants"]["total_idr"] + tally.grants_idr,
             before["trainings_completed"] + tally.trainings,
         )
-        print("Waiting for reporting to catch up ...")
-        deadline = time.monotonic() + 120
-        while True:
-            progress = (await client.get(f"{REPORTING}/progress", headers=keys.reader)).json()
-            seen = (
-                progress["households_registered"],
-                progress["grants"]["count"],
-                progress["grants"]["total_idr"],
-                progress["trainings_completed"],
-            )
-            if seen == expected:
-                break
-            if time.monotonic() > deadline:
-                print(f"reporting did not catch up: expected {expected}, sees {seen}")
-                return 1
-            await asyncio.sleep(0.5)
-        print(f"  caught up {time.monotonic() - started:.1f} s after the first request")
+        progress = await wait_for_reporting(client, urls, keys, expected, started)
+        if progress is None:
+            return 1
     print_report(progress)
-    await print_read_models(keys)
+    await print_read_models(keys, urls)
+    month = year.today.strftime("%Y-%m")
+    print()
+    print("Monthly report for the regent's office (print to A4), with the reporting key:")
+    print(f"  {urls.reporting}/reports/monthly?month={month}&area=62.09")
     return 0 if tally.rejected == 0 else 1
 
 
@@ -618,10 +769,15 @@ def main() -> int:
     parser.add_argument("--households", type=int, default=300)
     parser.add_argument("--seed", type=int, default=None, help="repeat a run exactly")
     parser.add_argument("--keys", type=Path, required=True, help="dev keys (make dev-keys)")
+    defaults = Endpoints()
+    parser.add_argument("--registry", default=defaults.registry, help="registry's base URL")
+    parser.add_argument("--interventions", default=defaults.interventions)
+    parser.add_argument("--reporting", default=defaults.reporting)
     args = parser.parse_args()
     known = json.loads(args.keys.read_text())
     keys = Keys(admin=known["admin"], reporting=known["reporting"], agencies=known["agencies"])
-    return asyncio.run(run(args.households, args.seed, keys))
+    urls = Endpoints(args.registry, args.interventions, args.reporting)
+    return asyncio.run(run(args.households, args.seed, keys, urls))
 
 
 if __name__ == "__main__":
