@@ -209,10 +209,9 @@ def state_row(household_id: uuid.UUID, state: HouseholdState) -> tuple[Any, ...]
     row: list[Any] = [household_id]
     for group, unsaid in zip(_GROUPS(state), _UNSAID, strict=True):
         if group is None:
-            row.extend(unsaid)
+            row += unsaid
         else:
-            values, at, event = group
-            row.extend((at, event, *values))
+            row += (group[1], group[2], *group[0])  # time, event id, values
     return tuple(row)
 
 
