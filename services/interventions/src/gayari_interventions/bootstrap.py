@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 
+import asyncpg
 from fastapi import FastAPI
 
 from gayari_interventions.adapters.household_watch import HouseholdWatch
@@ -19,19 +20,16 @@ from gayari_interventions.entrypoints.reads import router as reads_router
 from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_interventions.service_layer.imports import ImportDeps
 from gayari_interventions.settings import InterventionsSettings
-from gayari_shared.audit import AuditLog
 from gayari_shared.audit.http import audit_router
+from gayari_shared.bootstrap import outbox_writes
 from gayari_shared.events.contracts import HOUSEHOLDS
 from gayari_shared.heap import collect_less_often, freeze_startup_heap
-from gayari_shared.idempotency import IdempotencyStore, sweeping
-from gayari_shared.kafka.broker import consuming_broker
-from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
+from gayari_shared.kafka.broker import consuming_broker, running
+from gayari_shared.kafka.clients import idempotent_producer
 from gayari_shared.kafka.deadletter import send_to_dead_letters
-from gayari_shared.kafka.topics import domain_topics, ensure_topics
-from gayari_shared.outbox import publishing
-from gayari_shared.postgres import create_pool, database_reachable, migrate
+from gayari_shared.postgres import migrate
 from gayari_shared.relay_app import create_relay_app
-from gayari_shared.service import load_keys, make_app
+from gayari_shared.service import make_app
 from gayari_shared.settings import CommonSettings
 
 SERVICE = "interventions"
@@ -45,78 +43,64 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.keys = load_keys(common)
-        # Its connections run transactions only: no session reset on release. Its statements
-        # look rows up by key: each is planned once per connection (see create_pool).
-        pool = await create_pool(
-            database,
-            max_size=settings.database_pool_size,
-            session_reset=False,
-            generic_plans=True,
-        )
-        await migrate(pool, SERVICE, MIGRATIONS)
-        app.state.audit_log = AuditLog(pool)
-        await ensure_topics(kafka, domain_topics(common))
-        producer = partial(idempotent_producer, kafka, SERVICE)
-        watch = HouseholdWatch(pool)
-        try:
-            await watch.start()
-            idempotency = IdempotencyStore(pool, ttl_s=settings.idempotency_ttl_h * 3600)
-            app.state.idempotency = idempotency
-            async with (
-                publishing(settings.outbox_relay, pool, producer) as staged,
-                sweeping(idempotency),
-            ):
-                uow = partial(unit_of_work, pool, common.topic_prefix, staged=staged)
-                deps = InterventionsDeps(
-                    unit_of_work=uow,
-                    agencies=frozenset(agency.code for agency in common.agencies),
-                    statements=partial(uow, atomic=False),
-                    await_household=partial(watch.wait_for, timeout_s=settings.household_wait_s),
-                )
-                app.state.deps = deps
-                app.state.imports = ImportDeps(deps, hash_secret)
-                app.state.checks = {
-                    "database": partial(database_reachable, pool),
-                    "kafka": partial(kafka_reachable, kafka),
-                }
-                app.state.asyncapi = asyncapi.document(common)
-                dead_letters = idempotent_producer(kafka, f"{SERVICE}-dlq")
-                await dead_letters.start()
-                broker = consuming_broker(SERVICE, kafka)
-                register_consumers(
-                    broker,
-                    deps,
-                    common.topic(HOUSEHOLDS),
-                    partial(
-                        send_to_dead_letters,
-                        dead_letters,
-                        common.deadletter_topic,
-                        consumer=GROUP_ID,
-                    ),
-                )
-                register_intake(
-                    broker,
-                    IntakeWiring(deps, common.topic_prefix, common.deadletter_topic, dead_letters),
-                    [common.intake_topic(agency.code) for agency in common.agencies],
-                )
-                await broker.start()
+        app.state.asyncapi = asyncapi.document(common)
+        async with (
+            outbox_writes(
+                app,
+                common,
+                service=SERVICE,
+                kafka=kafka,
+                database=database,
+                schema=partial(migrate, component=SERVICE, scripts=MIGRATIONS),
+                settings=settings,
+            ) as outbox,
+            watching(outbox.pool) as watch,
+        ):
+            uow = partial(unit_of_work, outbox.pool, common.topic_prefix, staged=outbox.staged)
+            deps = InterventionsDeps(
+                unit_of_work=uow,
+                agencies=frozenset(agency.code for agency in common.agencies),
+                statements=partial(uow, atomic=False),
+                await_household=partial(watch.wait_for, timeout_s=settings.household_wait_s),
+            )
+            app.state.deps = deps
+            app.state.imports = ImportDeps(deps, hash_secret)
+            dead_letters = idempotent_producer(kafka, f"{SERVICE}-dlq")
+            broker = consuming_broker(SERVICE, kafka)
+            register_consumers(
+                broker,
+                deps,
+                common.topic(HOUSEHOLDS),
+                partial(
+                    send_to_dead_letters, dead_letters, common.deadletter_topic, consumer=GROUP_ID
+                ),
+            )
+            register_intake(
+                broker,
+                IntakeWiring(deps, common.topic_prefix, common.deadletter_topic, dead_letters),
+                [common.intake_topic(agency.code) for agency in common.agencies],
+            )
+            async with running(broker, dead_letters):
                 freeze_startup_heap()
                 collect_less_often()
-                try:
-                    yield
-                finally:
-                    await broker.stop()
-                    await dead_letters.stop()
-        finally:
-            await watch.close()
-            await pool.close()
+                yield
 
     app = make_app(
         "GAYARI interventions", lifespan, [router, reads_router, imports_router, audit_router()]
     )
     install_error_handlers(app)
     return app
+
+
+@asynccontextmanager
+async def watching(pool: asyncpg.Pool) -> AsyncIterator[HouseholdWatch]:
+    """Households' registry versions as they arrive (a request may wait for one)."""
+    watch = HouseholdWatch(pool)
+    try:
+        await watch.start()
+        yield watch
+    finally:
+        await watch.close()
 
 
 def create_relay(common: CommonSettings, settings: InterventionsSettings) -> FastAPI:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI
 
@@ -28,13 +29,12 @@ from gayari_reporting.service_layer.reports import ReportingDeps
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.audit import AuditLog
 from gayari_shared.audit.http import audit_router
+from gayari_shared.bootstrap import opened
 from gayari_shared.events.contracts import DOMAIN_STREAMS
 from gayari_shared.heap import collect_less_often, freeze_startup_heap
-from gayari_shared.kafka.clients import idempotent_producer, kafka_reachable
+from gayari_shared.kafka.clients import idempotent_producer
 from gayari_shared.kafka.deadletter import send_to_dead_letters
-from gayari_shared.kafka.topics import domain_topics, ensure_topics
-from gayari_shared.postgres import create_pool, database_reachable
-from gayari_shared.service import load_keys, make_app
+from gayari_shared.service import make_app
 from gayari_shared.settings import CommonSettings
 
 SERVICE = "reporting"
@@ -47,78 +47,66 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.keys = load_keys(common)
         app.state.asyncapi = asyncapi.document(common, settings.consumer_group)
-        pool = await create_pool(database)
-        generations = Generations(pool)
-        await generations.prepare()
-        await ensure_topics(kafka, domain_topics(common))
-        store = ReadModelStore(pool)
-        await prepare_refusals(pool)
-        refusals = RefusalCounter(
-            pool,
-            kafka,
-            common.deadletter_topic,
-            f"{settings.consumer_group}-refusals",
-            common.topic_prefix,
-        )
-        dead_letters = idempotent_producer(kafka, f"{SERVICE}-dlq")
-        await dead_letters.start()
-        projector = Projector(
-            kafka=kafka,
-            group_id=settings.consumer_group,
-            topics=[common.topic(stream) for stream in DOMAIN_STREAMS],
-            store=store,
-            max_records=settings.max_batch_records,
-            lanes=settings.projector_lanes,
-            log_each_up_to=settings.log_each_event_up_to,
-            dead_letters=partial(
-                send_to_dead_letters, dead_letters, common.deadletter_topic, consumer="reporting"
-            ),
-        )
-        app.state.store = store
-        app.state.generations = generations
-        app.state.reporting = ReportingDeps(
-            queries=ReportQueries(pool),
-            store=store,
-            projector=projector,
-            agencies=common.agencies,
-            areas=area_index(),
-            unserved_days=settings.unserved_days,
-        )
-        app.state.audit_log = AuditLog(pool, AUDIT_TABLE)
-        app.state.projector = projector
-        app.state.agencies = common.agencies
-        app.state.checks = {
-            "database": partial(database_reachable, pool),
-            "kafka": partial(kafka_reachable, kafka),
-        }
-        # Everything built so far lives as long as the process: keep the collector from
-        # scanning it again on every full collection (docs/performance.md: what it cost).
-        freeze_startup_heap()
-        collect_less_often()
-        task = asyncio.create_task(projector.run(), name="projector")
-        task.add_done_callback(_report_projector_end)
+        async with opened(
+            app, common, kafka=kafka, database=database, schema=_prepare_schema
+        ) as pool:
+            store = ReadModelStore(pool)
+            refusals = RefusalCounter(
+                pool,
+                kafka,
+                common.deadletter_topic,
+                f"{settings.consumer_group}-refusals",
+                common.topic_prefix,
+            )
+            dead_letters = idempotent_producer(kafka, f"{SERVICE}-dlq")
+            projector = Projector(
+                kafka=kafka,
+                group_id=settings.consumer_group,
+                topics=[common.topic(stream) for stream in DOMAIN_STREAMS],
+                store=store,
+                max_records=settings.max_batch_records,
+                lanes=settings.projector_lanes,
+                log_each_up_to=settings.log_each_event_up_to,
+                dead_letters=partial(
+                    send_to_dead_letters,
+                    dead_letters,
+                    common.deadletter_topic,
+                    consumer="reporting",
+                ),
+            )
+            app.state.store = store
+            app.state.generations = Generations(pool)
+            app.state.reporting = ReportingDeps(
+                queries=ReportQueries(pool),
+                store=store,
+                projector=projector,
+                agencies=common.agencies,
+                areas=area_index(),
+                unserved_days=settings.unserved_days,
+            )
+            app.state.audit_log = AuditLog(pool, AUDIT_TABLE)
+            app.state.projector = projector
+            app.state.agencies = common.agencies
+            await dead_letters.start()
+            try:
+                # Everything built so far lives as long as the process: keep the collector
+                # from scanning it again on every full collection (docs/performance.md: what
+                # it cost).
+                freeze_startup_heap()
+                collect_less_often()
+                async with running_task(projector.run(), projector.stop, "projector") as task:
 
-        async def projector_running() -> bool:
-            # A projector that died leaves the figures frozen: say so rather than serve them
-            # as fresh (and let the orchestrator replace the instance).
-            return not task.done()
+                    async def projector_running() -> bool:
+                        # A projector that died leaves the figures frozen: say so rather than
+                        # serve them as fresh (and let the orchestrator replace the instance).
+                        return not task.done()
 
-        app.state.checks["projector"] = projector_running
-        counting = asyncio.create_task(refusals.run(), name="intake-refusals")
-        counting.add_done_callback(_report_projector_end)
-        try:
-            yield
-        finally:
-            refusals.stop()
-            with contextlib.suppress(Exception):  # one that died was logged when it did
-                await counting
-            projector.stop()
-            if not task.done():  # one that died was logged when it did; close the rest anyway
-                await task
-            await dead_letters.stop()
-            await pool.close()
+                    app.state.checks["projector"] = projector_running
+                    async with running_task(refusals.run(), refusals.stop, "intake-refusals"):
+                        yield
+            finally:
+                await dead_letters.stop()
 
     app = make_app(
         "GAYARI reporting",
@@ -129,6 +117,27 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
     return app
 
 
-def _report_projector_end(task: asyncio.Task[None]) -> None:
+async def _prepare_schema(pool: asyncpg.Pool) -> None:
+    await Generations(pool).prepare()
+    await prepare_refusals(pool)
+
+
+@asynccontextmanager
+async def running_task(
+    work: Coroutine[Any, Any, None], stop: Callable[[], None], name: str
+) -> AsyncIterator[asyncio.Task[None]]:
+    """`work` as a task for as long as the block runs, then stopped and awaited; one that died
+    is logged when it does (and the block goes on: readiness says so)."""
+    task = asyncio.create_task(work, name=name)
+    task.add_done_callback(_report_end)
+    try:
+        yield task
+    finally:
+        stop()
+        if not task.done():
+            await task
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error(f"{task.get_name()} stopped", exc_info=task.exception())

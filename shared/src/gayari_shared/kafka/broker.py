@@ -13,9 +13,11 @@ Each consumer group's lag is measured by its router (gayari_shared.kafka.lag).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -27,6 +29,19 @@ from gayari_shared.events.envelope import CE_PREFIX
 from gayari_shared.kafka.connection import KafkaConnection
 
 _TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+@asynccontextmanager
+async def running(broker: KafkaBroker, *producers: AIOKafkaProducer) -> AsyncIterator[None]:
+    """The broker's subscribers consuming for as long as the block runs; `producers`, which
+    its handlers send with (dead letters), started before and stopped after them."""
+    async with AsyncExitStack() as stack:
+        for producer in producers:
+            await producer.start()
+            stack.push_async_callback(producer.stop)
+        await broker.start()
+        stack.push_async_callback(broker.stop)
+        yield
 
 
 def consuming_broker(
