@@ -584,6 +584,21 @@ async def test_exports_parse_back_with_their_number_formats(run: Run) -> None:
     rows = list(csv.DictReader(io.StringIO(csv_text)))
     assert [r["agency"] for r in rows] == [a["agency"] for a in agencies]
     assert [int(r["idr_disbursed"]) for r in rows] == [a["idr_disbursed"] for a in agencies]
+    # The Indonesian spreadsheet dialect: ';' between fields, ',' for decimals.
+    indonesian = await run.http.get("/exports/agencies.csv", params={"dialect": "id"})
+    assert indonesian.status_code == 200
+    text = indonesian.content.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
+    assert [r["agency"] for r in rows] == [a["agency"] for a in agencies]
+    for row, agency in zip(rows, agencies, strict=True):
+        assert int(row["idr_disbursed"]) == agency["idr_disbursed"]
+        share = agency["realisation_percent"]
+        if share is not None:
+            assert "." not in row["realisation_percent"]
+            assert float(row["realisation_percent"].replace(",", ".")) == pytest.approx(share)
+    for bad in ({"dialect": "excel"}, {"dialect": "id", "delimiter": ";"}):
+        refused = await run.http.get("/exports/agencies.csv", params=bad)
+        assert refused.status_code == 422, (bad, refused.text)
 
     response = await run.http.get("/exports/agencies.xlsx")
     assert response.status_code == 200

@@ -6,9 +6,10 @@ FastAPI reads a route's annotations at runtime, so they must be real types, not 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
+from pydantic import Field, create_model
 
-from gayari_reporting.adapters.spreadsheets import to_csv, to_xlsx
+from gayari_reporting.adapters.spreadsheets import CsvDialect, csv_chunks, xlsx_chunks
 from gayari_reporting.domain.filters import ParameterError
 from gayari_reporting.domain.tables import households_of
 from gayari_reporting.entrypoints.parameters import (
@@ -42,9 +43,27 @@ PARAMETERS: dict[str, type[QueryParameters]] = {
 }
 
 
+DIALECT_DOC = (
+    "CSV only: plain (',' between fields, '.' for decimals, for programs) or id, the "
+    "Indonesian spreadsheet dialect (';' between fields, ',' for decimals, with a byte-order "
+    "mark), which a spreadsheet set to Indonesian opens as columns"
+)
+
+
+class DialectParameter(QueryParameters):
+    dialect: CsvDialect = Field(default="plain", description=DIALECT_DOC)
+
+
+def _with_dialect(model: type[QueryParameters]) -> type[QueryParameters]:
+    """The view's parameters and the CSV dialect (extra parameters forbidden, as the view's)."""
+    return create_model(f"{model.__name__}Export", __base__=(model, DialectParameter))
+
+
 def _export_route(
-    router: APIRouter, view: str, model: type[QueryParameters], exporter: Exporter
+    router: APIRouter, view: str, view_model: type[QueryParameters], exporter: Exporter
 ) -> None:
+    model = _with_dialect(view_model)
+
     async def export(
         request: Request,
         fmt: Format,
@@ -55,9 +74,17 @@ def _export_route(
         # An export listing households (unserved, double-funding) is a read of them.
         await trail.read(f"read:export:{view}", households_of(table))
         headers = {"Content-Disposition": f'attachment; filename="gayari-{view}.{fmt}"'}
+        # Made a chunk at a time in a worker thread (StreamingResponse iterates a plain
+        # iterator there), so a large export neither holds the file in memory nor the loop.
         if fmt == "csv":
-            return Response(to_csv(table), media_type="text/csv; charset=utf-8", headers=headers)
-        return Response(to_xlsx(table), media_type=XLSX, headers=headers)
+            given: object = parameters
+            assert isinstance(given, DialectParameter)
+            return StreamingResponse(
+                csv_chunks(table, given.dialect),
+                media_type="text/csv; charset=utf-8",
+                headers=headers,
+            )
+        return StreamingResponse(xlsx_chunks(table), media_type=XLSX, headers=headers)
 
     router.add_api_route(
         f"/exports/{view}.{{fmt}}",
