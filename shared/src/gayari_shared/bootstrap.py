@@ -10,7 +10,7 @@ service's bootstrap holds only what is its own (its dependencies, routes and con
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -31,6 +31,8 @@ from gayari_shared.settings import CommonSettings, RelayMode
 
 # What makes the schema this release needs, or refuses to start without it.
 SchemaStep = Callable[[asyncpg.Pool], Awaitable[object]]
+# A readiness check of the service's own on its database (e.g. "schema": still this release's).
+PoolCheck = Callable[[asyncpg.Pool], Awaitable[bool]]
 
 
 class OutboxWriterSettings(Protocol):
@@ -59,12 +61,14 @@ async def opened(
     common: CommonSettings,
     *,
     kafka: KafkaConnection,
-    database: Database,
+    database: Database | str,
     schema: SchemaStep,
+    checks: Mapping[str, PoolCheck] | None = None,
     max_size: int = 10,
     key_lookups: bool = False,
 ) -> AsyncIterator[asyncpg.Pool]:
-    """`key_lookups`: the connections run transactions only (no session reset on release) and
+    """`checks`: readiness checks besides the database's and Kafka's, each given the pool.
+    `key_lookups`: the connections run transactions only (no session reset on release) and
     their statements look rows up by key (each planned once per connection, see create_pool)."""
     app.state.keys = load_keys(common)
     pool = await create_pool(
@@ -75,6 +79,7 @@ async def opened(
         await ensure_topics(kafka, domain_topics(common))
         app.state.checks = {
             "database": partial(database_reachable, pool),
+            **{name: partial(check, pool) for name, check in (checks or {}).items()},
             "kafka": partial(kafka_reachable, kafka),
         }
         yield pool
@@ -89,9 +94,10 @@ async def outbox_writes(
     *,
     service: str,
     kafka: KafkaConnection,
-    database: Database,
+    database: Database | str,
     schema: SchemaStep,
     settings: OutboxWriterSettings,
+    checks: Mapping[str, PoolCheck] | None = None,
 ) -> AsyncIterator[Outbox]:
     """`opened` for a service that writes through its outbox, and what such writes need."""
     async with opened(
@@ -100,6 +106,7 @@ async def outbox_writes(
         kafka=kafka,
         database=database,
         schema=schema,
+        checks=checks,
         max_size=settings.database_pool_size,
         key_lookups=True,
     ) as pool:
