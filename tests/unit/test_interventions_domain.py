@@ -145,6 +145,29 @@ def test_a_grant_typed_in_later_keeps_its_day_and_that_days_fiscal_year() -> Non
     assert old.fiscal_year == 2025
 
 
+# 16:30 UTC: 23:30 in Lamandau (WIB), already the next day in Jayapura (WIT).
+EVENING = datetime(2026, 12, 31, 16, 30, tzinfo=UTC)
+IN_JAYAPURA = ENROLLED.model_copy(update={"village_code": "91.71.01.1001"})
+IN_LAMANDAU = ENROLLED.model_copy(update={"village_code": "62.09.01.2001"})
+
+
+def test_a_records_day_and_fiscal_year_are_its_provinces() -> None:
+    visit = MentoringVisitRequest(
+        household_id=HOUSEHOLD, visited_on=date(2027, 1, 1), business_status="running"
+    )
+    kwargs: dict[str, Any] = {"agency": "dinsos", "agencies": AGENCIES, "now": EVENING}
+    recorded = record_visit(visit, household=IN_JAYAPURA, visit_id=uuid.uuid4(), **kwargs)
+    assert recorded.visited_on == date(2027, 1, 1)
+    with pytest.raises(RuleViolationError, match="future"):
+        record_visit(visit, household=IN_LAMANDAU, visit_id=uuid.uuid4(), **kwargs)
+    assert issue(grant(), household=IN_JAYAPURA, now=EVENING).fiscal_year == 2027
+    assert issue(grant(), household=IN_LAMANDAU, now=EVENING).fiscal_year == 2026
+    # A grant typed in later starts at midnight of its day in the household's zone.
+    given = issue(grant(issued_on="2026-12-01"), household=IN_JAYAPURA, now=EVENING)
+    assert given.issued_at == datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+    assert given.fiscal_year == 2026
+
+
 @pytest.mark.parametrize("day", ["2026-11-29", "2026-01-05"])
 def test_a_grant_dated_in_the_future_or_before_the_enrolment_is_refused(day: str) -> None:
     with pytest.raises(RuleViolationError) as caught:

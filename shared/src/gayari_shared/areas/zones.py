@@ -52,9 +52,14 @@ def zone_of(area_code: str) -> Zone:
         raise ValueError(f"{area_code!r} is in no province of Indonesia") from None
 
 
+def zone_info(area_code: str) -> ZoneInfo:
+    """The IANA zone of an area's province."""
+    return ZONES[zone_of(area_code)]
+
+
 def local_day(moment: datetime, area_code: str) -> date:
     """The calendar day of `moment` (aware) in the area's zone."""
-    return moment.astimezone(ZONES[zone_of(area_code)]).date()
+    return moment.astimezone(zone_info(area_code)).date()
 
 
 def fiscal_year(moment: datetime, area_code: str) -> int:

@@ -54,16 +54,18 @@ def fiscal_year_of(moment: datetime) -> int:
     return moment.astimezone(JAKARTA).year
 
 
-def moment_of_day(day: date | None, now: datetime, *, field: str) -> datetime:
-    """When something dated `day` (in Lamandau) happened, for a record typed in after the fact:
-    `now` for today or no day given, else the start of that day in Lamandau. Never in the
-    future: a day after today is refused, naming `field`."""
-    today = now.astimezone(JAKARTA).date()
+def moment_of_day(
+    day: date | None, now: datetime, *, field: str, zone: ZoneInfo = JAKARTA
+) -> datetime:
+    """When something dated `day` (in `zone`, Lamandau's by default) happened, for a record
+    typed in after the fact: `now` for today or no day given, else the start of that day in the
+    zone. Never in the future: a day after today is refused, naming `field`."""
+    today = now.astimezone(zone).date()
     if day is None or day == today:
         return now
     if day > today:
         raise RuleViolationError(field, f"{day.isoformat()} is in the future (today is {today})")
-    return datetime.combine(day, time(), JAKARTA)
+    return datetime.combine(day, time(), zone)
 
 
 # Superseded by v2: producers no longer publish it, consumers read it as v2 (upcaster below).

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gayari_interventions.domain.households import (
     KnownHousehold,
+    household_zone,
     not_before_enrolment,
     require_enrolled,
 )
@@ -19,7 +20,6 @@ from gayari_shared.events.interventions import (
     GrantIssuedV2,
     GrantItem,
     GrantKind,
-    fiscal_year_of,
     moment_of_day,
 )
 from gayari_shared.inputs import IsoDate, Text30
@@ -118,11 +118,13 @@ def issue_grant(
     amount = grant_amount(request)
     require_agency(agency, agencies)
     known = require_enrolled(request.household_id, household, household_version)
-    issued_at = moment_of_day(request.issued_on, now, field="issued_on")
+    # The day and fiscal year in the zone of the household's province (Keppres 41/1987).
+    zone = household_zone(known)
+    issued_at = moment_of_day(request.issued_on, now, field="issued_on", zone=zone)
     if request.issued_on is not None:
         not_before_enrolment("issued_on", request.issued_on, known)
-    current_year = fiscal_year_of(now)
-    fiscal_year = request.fiscal_year or fiscal_year_of(issued_at)
+    current_year = now.astimezone(zone).year
+    fiscal_year = request.fiscal_year or issued_at.astimezone(zone).year
     if fiscal_year > current_year:
         raise RuleViolationError("fiscal_year", f"{fiscal_year} has not begun yet")
     return Grant(

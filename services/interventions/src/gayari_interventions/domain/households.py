@@ -21,9 +21,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from gayari_shared.areas.zones import zone_info
 from gayari_shared.events.households import (
     HouseholdDetailsChangedV1,
     HouseholdEnrolledV1,
@@ -306,13 +308,19 @@ def require_enrolled(
     return known
 
 
+def household_zone(known: KnownHousehold) -> ZoneInfo:
+    """The zone of the household's province, whose calendar its records' days and fiscal years
+    follow (gayari_shared.areas.zones); Lamandau's (WIB) if its village is not known here."""
+    return JAKARTA if known.village_code is None else zone_info(known.village_code)
+
+
 def not_before_enrolment(field_name: str, day: date, known: KnownHousehold) -> None:
-    """A record is dated on or after the day (in Lamandau) its household registered and
+    """A record is dated on or after the day (in its province's zone) its household registered and
     enrolled: interventions go to enrolled households, on the day they happened as much as on
     the day they are typed in. Only the current enrolment is known here: a record of an
     earlier enrolment, typed in after an exit and a new enrolment, is refused too."""
     for what, at in (("registration", known.registered_at), ("enrolment", known.enrolled_at)):
-        if at is not None and day < (since := at.astimezone(JAKARTA).date()):
+        if at is not None and day < (since := at.astimezone(household_zone(known)).date()):
             raise RuleViolationError(
                 field_name,
                 f"{day.isoformat()} is before the household's {what} in GAYARI "

@@ -20,6 +20,7 @@ from pydantic import (
 
 from gayari_interventions.domain.households import (
     KnownHousehold,
+    household_zone,
     not_before_enrolment,
     require_enrolled,
 )
@@ -103,7 +104,7 @@ def record_visit(
 ) -> MentoringVisit:
     require_agency(agency, agencies)
     enrolled = require_enrolled(request.household_id, household, household_version)
-    not_in_future("visited_on", request.visited_on, now)
+    not_in_future("visited_on", request.visited_on, now, household_zone(enrolled))
     not_before_enrolment("visited_on", request.visited_on, enrolled)
     return MentoringVisit(id=visit_id, agency=agency, recorded_at=now, **request.model_dump())
 
@@ -120,7 +121,7 @@ def record_survey(
 ) -> BusinessSurvey:
     require_agency(agency, agencies)
     enrolled = require_enrolled(request.household_id, household, household_version)
-    not_in_future("surveyed_on", request.surveyed_on, now)
+    not_in_future("surveyed_on", request.surveyed_on, now, household_zone(enrolled))
     not_before_enrolment("surveyed_on", request.surveyed_on, enrolled)
     return BusinessSurvey(id=survey_id, agency=agency, recorded_at=now, **request.model_dump())
 

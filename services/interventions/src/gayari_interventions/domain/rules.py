@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import date, datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
@@ -50,11 +51,8 @@ def require_owner(owner: str, agency: str, what: str) -> None:
         raise ForbiddenError(f"{what} belongs to {owner}: only {owner} may do that")
 
 
-def today_in_jakarta(now: datetime) -> date:
-    return now.astimezone(JAKARTA).date()
-
-
-def not_in_future(field: str, day: date, now: datetime) -> None:
-    # Lamandau's today, not UTC's: at 06:00 WIB it is still yesterday in UTC.
-    if day > today_in_jakarta(now):
+def not_in_future(field: str, day: date, now: datetime, zone: ZoneInfo = JAKARTA) -> None:
+    # Today in the household's zone (Lamandau's by default), not UTC's: at 06:00 WIB it is
+    # still yesterday in UTC.
+    if day > now.astimezone(zone).date():
         raise RuleViolationError(field, f"{day.isoformat()} is in the future")

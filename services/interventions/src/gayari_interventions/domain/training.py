@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gayari_interventions.domain.households import (
     KnownHousehold,
+    household_zone,
     not_before_enrolment,
     require_enrolled,
     require_member,
@@ -199,7 +200,7 @@ def record_attendance(
             f"the session runs from {held.starts_on} to {held.ends_on}, "
             f"not on {request.attended_on}",
         )
-    not_in_future("attended_on", request.attended_on, now)
+    not_in_future("attended_on", request.attended_on, now, household_zone(enrolled))
     not_before_enrolment("attended_on", request.attended_on, enrolled)
     if attended_already:
         raise ConflictError(f"attendance on {request.attended_on} is already recorded")
@@ -233,7 +234,7 @@ def complete_training(
         raise RuleViolationError(
             "completed_on", f"the session only starts on {held.starts_on.isoformat()}"
         )
-    not_in_future("completed_on", request.completed_on, now)
+    not_in_future("completed_on", request.completed_on, now, household_zone(enrolled))
     not_before_enrolment("completed_on", request.completed_on, enrolled)
     if completed_already:
         raise ConflictError(f"participant {taking_part.id} has already completed the session")
