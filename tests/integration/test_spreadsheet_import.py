@@ -1,6 +1,7 @@
 """The spreadsheet import in-process on the real database and Kafka: two uploads of one file at
 once record each row once; a correction a rule refuses changes nothing; a CSV that breaks half
-way keeps the rows before the break; what is not a file of the kind is one problem.
+way keeps the rows before the break; what is not a file of the kind is one problem; a
+training's attendance, by the session's row reference, recorded once and corrected.
 (The agency's whole journey, with the three services as processes: tests/e2e.)"""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import asyncio
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -34,10 +35,13 @@ class Service:
     http: httpx.AsyncClient
     url: str
     bearer: dict[str, str]
+    secret: str  # of the KKs' keyed hashes
 
-    async def upload(self, text: str, media_type: str = "text/csv") -> httpx.Response:
+    async def upload(
+        self, text: str, media_type: str = "text/csv", kind: str = "grants"
+    ) -> httpx.Response:
         return await self.http.post(
-            "/imports/grants",
+            f"/imports/{kind}",
             content=text.encode(),
             headers={**self.bearer, "Content-Type": media_type},
         )
@@ -78,7 +82,8 @@ async def service(
         async with httpx.AsyncClient(
             transport=transport, base_url="http://test", timeout=120
         ) as http:
-            yield Service(http, url, api_keys.bearer(api_keys.agencies["distakan"]))
+            bearer = api_keys.bearer(api_keys.agencies["distakan"])
+            yield Service(http, url, bearer, secret)
 
 
 def grants_csv(rows: list[list[object]]) -> str:
@@ -147,3 +152,115 @@ async def test_what_is_not_a_file_of_the_kind_is_one_problem(service: Service) -
     anonymous = await service.http.post("/imports/grants", content=b"row_ref\n")
     assert anonymous.status_code == 401
     assert await service.fetchval("SELECT count(*) FROM intake_receipts") == 0
+
+
+def sheet(rows: Sequence[Sequence[object]]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue()
+
+
+def statuses(reply: httpx.Response) -> dict[str, tuple[str, str, str]]:
+    _, keys, *rows = list(csv.reader(io.StringIO(reply.text)))  # labels, then keys
+    at = [keys.index(k) for k in ("status", "column", "reason_id")]
+    return {row[0]: (row[at[0]], row[at[1]], row[at[2]]) for row in rows}
+
+
+LIVE = """NOT EXISTS (SELECT 1 FROM voids v
+             WHERE v.intervention_type = 'training-attendance' AND v.intervention_id = a.id)"""
+
+
+async def test_a_trainings_attendance_is_recorded_once_and_bad_rows_say_why(
+    service: Service,
+) -> None:
+    # The registry's member of each of the first four households, as its events leave them.
+    members = [uuid.uuid4() for _ in range(4)]
+    households = []
+    conn = await asyncpg.connect(service.url)
+    try:
+        for n, member in enumerate(members):
+            households.append(
+                await conn.fetchval(
+                    """UPDATE known_households SET member_ids = ARRAY[$1::uuid],
+                           members_as_of = registered_at WHERE kk_hash = $2
+                       RETURNING household_id""",
+                    member,
+                    keyed_hash(service.secret, kk_of(n)),
+                )
+            )
+    finally:
+        await conn.close()
+    today = datetime.now(JAKARTA).date()
+    first_day, second_day = today - timedelta(days=2), today - timedelta(days=1)
+    sessions = sheet(
+        [
+            ["row_ref", "topic", "starts_on", "ends_on", "hours", "place"],
+            ["S-1", "Budidaya ikan nila", first_day, today, 24, "Balai Desa"],
+        ]
+    )
+    assert summary(await service.upload(sessions, kind="training-sessions"))["recorded"] == 1
+    participants = sheet(
+        [["row_ref", "session_ref", "kk", "member_id"]]
+        + [[f"P-{n}", "S-1", kk_of(n), members[n]] for n in range(3)]
+    )
+    reply = await service.upload(participants, kind="training-participants")
+    assert summary(reply)["recorded"] == 3, reply.text
+
+    header = ["row_ref", "session_ref", "kk", "household_id", "member_id", "attended_on"]
+    rows = [
+        ["H-1", "S-1", kk_of(0), "", members[0], first_day],
+        ["H-2", "S-1", kk_of(0), "", members[0], second_day],
+        ["H-3", "S-1", "", households[1], members[1], first_day],
+        ["H-4", "S-1", kk_of(3), "", members[3], first_day],  # not a participant
+        ["H-5", "S-1", kk_of(2), "", members[2], first_day - timedelta(days=1)],
+        ["H-6", "S-9", kk_of(2), "", members[2], first_day],  # no such session imported
+        ["H-7", "S-1", kk_of(0), "", members[0], first_day],  # H-1 again, by another ref
+        ["H-8", "S-1", kk_of(2), "", members[2], "03/12/2026"],
+    ]
+    reply = await service.upload(sheet([header, *rows]), kind="training-attendance")
+    assert reply.status_code == 200, reply.text
+    assert summary(reply) == {
+        "rows": 8,
+        "recorded": 3,
+        "unchanged": 0,
+        "corrected": 0,
+        "refused": 5,
+        "skipped": 0,
+    }
+    result = statuses(reply)
+    assert {ref: result[ref][:2] for ref in result} == {
+        "H-1": ("tercatat (recorded)", ""),
+        "H-2": ("tercatat (recorded)", ""),
+        "H-3": ("tercatat (recorded)", ""),
+        "H-4": ("ditolak (refused)", "member_id"),
+        "H-5": ("ditolak (refused)", "attended_on"),
+        "H-6": ("ditolak (refused)", "session_ref"),
+        "H-7": ("ditolak (refused)", "row"),
+        "H-8": ("ditolak (refused)", "attended_on"),
+    }
+    assert "bukan peserta sesi pelatihan ini" in result["H-4"][2]
+    assert "di luar tanggal mulai dan selesai sesi pelatihan" in result["H-5"][2]
+    assert "Tanggal hadir" in result["H-8"][2]
+    live = f"SELECT count(*) FROM training_attendance a WHERE {LIVE}"
+    attended = "SELECT count(*) FROM outbox WHERE event_type = 'gayari.training.attended.v1'"
+    assert await service.fetchval(live) == await service.fetchval(attended) == 3
+
+    # The same file again changes nothing; the bad rows are refused again, for the same reasons.
+    again = await service.upload(sheet([header, *rows]), kind="training-attendance")
+    assert (summary(again)["unchanged"], summary(again)["refused"]) == (3, 5), again.text
+    assert statuses(again)["H-4"] == result["H-4"]
+    assert await service.fetchval(live) == await service.fetchval(attended) == 3
+
+    # A corrected day replaces its record only (voided, recorded anew); the others unchanged.
+    rows[1][-1] = today
+    fixed = await service.upload(sheet([header, *rows[:3]]), kind="training-attendance")
+    assert [s for s, _, _ in statuses(fixed).values()] == [
+        "tidak berubah (unchanged)",
+        "dikoreksi (corrected)",
+        "tidak berubah (unchanged)",
+    ], fixed.text
+    assert await service.fetchval(live) == 3
+    assert await service.fetchval("SELECT count(*) FROM training_attendance") == 4
+    days = f"""SELECT array_agg(attended_on ORDER BY attended_on) FROM training_attendance a
+                WHERE household_id = '{households[0]}' AND {LIVE}"""
+    assert await service.fetchval(days) == [first_day, today]

@@ -38,6 +38,7 @@ from gayari_interventions.domain.import_rows import (
     row_external_id,
 )
 from gayari_interventions.domain.import_templates import IMPORT_KINDS, TEMPLATES, Column, Template
+from gayari_interventions.domain.training import AttendanceRequest
 from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_interventions.service_layer.imports import ImportDeps, SheetRow, import_rows
 from gayari_shared.hashing import keyed_hash
@@ -356,3 +357,67 @@ def test_a_grant_handed_over_earlier_keeps_its_day() -> None:
     assert isinstance(row, ParsedRow)
     request = request_of(GRANTS, row, HOUSEHOLD, None)
     assert isinstance(request, GrantRequest) and request.issued_on == date(2026, 11, 3)
+
+
+ATTENDANCE = TEMPLATES["training-attendance"]
+MEMBER = "4a1d2c3b-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+SESSION = uuid.UUID("7c2e9d14-3b5a-4f6e-8d1c-2a9b0e4f6a37")
+
+
+def attendance(**values: object) -> dict[str, object]:
+    return {"row_ref": "H-1", "member_id": MEMBER, "attended_on": "2026-11-04", **values}
+
+
+def test_an_attendance_row_names_its_session_its_household_its_member_and_its_day() -> None:
+    by_ref = parse_row(ATTENDANCE, attendance(session_ref="S-1", kk=KK_OF_HOUSEHOLD), "csv")
+    assert isinstance(by_ref, ParsedRow)
+    assert (by_ref.session_ref, by_ref.session_id, by_ref.kk) == ("S-1", None, KK_OF_HOUSEHOLD)
+    request = request_of(ATTENDANCE, by_ref, HOUSEHOLD, SESSION)
+    assert request == AttendanceRequest(
+        session_id=SESSION,
+        household_id=HOUSEHOLD,
+        member_id=uuid.UUID(MEMBER),
+        attended_on=date(2026, 11, 4),
+    )
+    by_id = parse_row(
+        ATTENDANCE, attendance(session_id=str(SESSION), household_id=str(HOUSEHOLD)), "xlsx"
+    )
+    assert isinstance(by_id, ParsedRow) and by_id.session_id == SESSION
+    # The same attendance, whether named by references or by ids: one fingerprint.
+    same = request_of(ATTENDANCE, by_id, HOUSEHOLD, SESSION)
+    assert isinstance(same, AttendanceRequest)
+    assert fingerprint("training-attendance", same) == fingerprint("training-attendance", request)
+
+
+def test_a_bad_attendance_row_names_each_column_at_fault() -> None:
+    errors = parse_row(
+        ATTENDANCE,
+        attendance(
+            session_ref="S-1",
+            session_id=str(SESSION),
+            kk=KK_OF_HOUSEHOLD,
+            attended_on="04/11/2026",
+        ),
+        "csv",
+    )
+    assert isinstance(errors, list)
+    assert {e.column for e in errors} == {"session_ref", "attended_on"}
+    # The member's id is the request's (the API's rule), refused on its column too.
+    row = parse_row(
+        ATTENDANCE, attendance(session_ref="S-1", kk=KK_OF_HOUSEHOLD, member_id="x"), "csv"
+    )
+    assert isinstance(row, ParsedRow)
+    bad_member = request_of(ATTENDANCE, row, HOUSEHOLD, SESSION)
+    assert isinstance(bad_member, list)
+    assert [(e.column, e.reason.id) for e in bad_member] == [
+        ("member_id", "harus ID (UUID) yang sah")
+    ]
+    no_day = parse_row(
+        ATTENDANCE, attendance(session_ref="S-1", kk=KK_OF_HOUSEHOLD, attended_on=None), "csv"
+    )
+    assert isinstance(no_day, ParsedRow)
+    missing = request_of(ATTENDANCE, no_day, HOUSEHOLD, SESSION)
+    assert isinstance(missing, list)
+    assert [(e.column, e.reason.id) for e in missing] == [("attended_on", "wajib diisi")]
+    outside = rule_reason("the session runs from 2026-11-03 to 2026-11-05, not on 2026-11-09")
+    assert outside.id.startswith("di luar tanggal mulai dan selesai sesi pelatihan")

@@ -139,6 +139,7 @@ _RULES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (r"is not a participant", "bukan peserta sesi pelatihan ini"),
         (r"is not a member of household", "bukan anggota rumah tangga ini"),
         (r"the session only starts on", "sebelum sesi pelatihan dimulai"),
+        (r"the session runs from", "di luar tanggal mulai dan selesai sesi pelatihan"),
         (r"already takes part", "sudah menjadi peserta sesi ini"),
         (r"already completed", "sudah tercatat lulus"),
         (r"is already recorded", "sudah tercatat"),

@@ -21,6 +21,7 @@ from gayari_interventions.domain.budget import BudgetAllocationRequest
 from gayari_interventions.domain.grants import GrantRequest
 from gayari_interventions.domain.monitoring import BusinessSurveyRequest, MentoringVisitRequest
 from gayari_interventions.domain.training import (
+    AttendanceRequest,
     CompletionRequest,
     ParticipationRequest,
     TrainingSessionRequest,
@@ -31,6 +32,7 @@ ImportKind = Literal[
     "grants",
     "training-sessions",
     "training-participants",
+    "training-attendance",
     "training-completions",
     "mentoring-visits",
     "business-surveys",
@@ -136,6 +138,8 @@ _MEMBER_ID = Column(
     "00000000-0000-4000-8000-000000000001",
     hint="ID anggota dari registri GAYARI.",
 )
+# Who, in which session: the columns of a participant, its attendance and its completion.
+_PARTICIPANT: Final = (_ROW_REF, _SESSION_REF, _SESSION_ID, _KK, _HOUSEHOLD_ID, _MEMBER_ID)
 _FISCAL_YEAR = Column("fiscal_year", "Tahun anggaran", "integer", False, 2026)
 _BUDGET_LINE = Column("budget_line", "Kode rekening", "text", False, "5.1.05.05.01.0001")
 _EXAMPLE_DAY: Final = date(2026, 11, 3)
@@ -205,7 +209,8 @@ TEMPLATES: Final[dict[ImportKind, Template]] = {
                     "text",
                     True,
                     "CONTOH-SESI-1",
-                    hint=_ROW_REF.hint + " Peserta dan kelulusan menyebut sesi dengan kode ini.",
+                    hint=_ROW_REF.hint
+                    + " Peserta, kehadiran dan kelulusan menyebut sesi dengan kode ini.",
                 ),
                 Column("topic", "Topik", "text", True, "Budidaya ikan nila"),
                 Column("starts_on", "Tanggal mulai", "date", True, _EXAMPLE_DAY),
@@ -219,7 +224,25 @@ TEMPLATES: Final[dict[ImportKind, Template]] = {
             "Peserta pelatihan",
             "training-participant",
             ParticipationRequest,
-            (_ROW_REF, _SESSION_REF, _SESSION_ID, _KK, _HOUSEHOLD_ID, _MEMBER_ID),
+            _PARTICIPANT,
+        ),
+        Template(
+            "training-attendance",
+            "Kehadiran pelatihan",
+            "training-attendance",
+            AttendanceRequest,
+            (
+                *_PARTICIPANT,
+                Column(
+                    "attended_on",
+                    "Tanggal hadir",
+                    "date",
+                    True,
+                    date(2026, 11, 4),
+                    hint="Satu baris per peserta per hari hadir, di antara tanggal mulai dan "
+                    "tanggal selesai sesi.",
+                ),
+            ),
         ),
         Template(
             "training-completions",
@@ -227,12 +250,7 @@ TEMPLATES: Final[dict[ImportKind, Template]] = {
             "training-completion",
             CompletionRequest,
             (
-                _ROW_REF,
-                _SESSION_REF,
-                _SESSION_ID,
-                _KK,
-                _HOUSEHOLD_ID,
-                _MEMBER_ID,
+                *_PARTICIPANT,
                 Column("completed_on", "Tanggal lulus", "date", True, date(2026, 11, 5)),
             ),
         ),

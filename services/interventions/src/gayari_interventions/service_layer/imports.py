@@ -87,6 +87,7 @@ RECORDERS: Final[dict[ImportKind, Recorder]] = {
     "grants": handlers.record_grant,
     "training-sessions": handlers.record_training_session,
     "training-participants": handlers.add_training_participant,
+    "training-attendance": handlers.record_training_attendance,
     "training-completions": handlers.record_training_completion,
     "mentoring-visits": handlers.record_mentoring_visit,
     "business-surveys": handlers.record_business_survey,
