@@ -15,7 +15,7 @@ import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 import asyncpg
 import structlog
@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 from gayari_shared.audit.store import audited_cte
 from gayari_shared.audit.trail import AuditRow
 from gayari_shared.events.envelope import Envelope
-from gayari_shared.idempotency import joined_claim
+from gayari_shared.idempotency import joined_claim, joined_or_acquired
 from gayari_shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 from gayari_shared.postgres import Connection
 from gayari_shared.settings import RelayMode
@@ -163,6 +163,27 @@ async def staging_work(
         yield
     if uow.staged:
         staged()
+
+
+W = TypeVar("W", bound=Staging)
+
+
+@contextlib.asynccontextmanager
+async def outbox_unit_of_work(
+    unit: Callable[[Connection, str], W],
+    pool: asyncpg.Pool,
+    topic_prefix: str,
+    *,
+    atomic: bool = True,
+    staged: Callable[[], None] = _nothing,
+) -> AsyncIterator[W]:
+    """A service's unit of work (`unit`, made from a connection and the topic prefix) under
+    staging_work, on a connection of the pool, or in the transaction of the request's
+    idempotency claim (gayari_shared.idempotency). Each service names its own with a partial."""
+    async with joined_or_acquired(pool) as conn:
+        uow = unit(conn, topic_prefix)
+        async with staging_work(conn, uow, atomic=atomic, staged=staged):
+            yield uow
 
 
 class RelayNotifier:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from datetime import date
+from functools import partial
 from typing import Any, Final, TypeVar
 
 import asyncpg
@@ -43,7 +43,6 @@ from gayari_shared.events.interventions import InterventionType
 from gayari_shared.idempotency import (
     IDEMPOTENCY_CLAIM_MIGRATION,
     IDEMPOTENCY_MIGRATION,
-    joined_or_acquired,
 )
 from gayari_shared.outbox import (
     OUTBOX_COLUMNS,
@@ -51,7 +50,7 @@ from gayari_shared.outbox import (
     OUTBOX_MIGRATION,
     add_to_outbox,
     outbox_row,
-    staging_work,
+    outbox_unit_of_work,
 )
 from gayari_shared.postgres import Connection, in_uuid_order
 
@@ -873,17 +872,6 @@ class InterventionsUnitOfWork:
         return await self._conn.fetchval(query, *args) is not None
 
 
-@asynccontextmanager
-async def unit_of_work(
-    pool: asyncpg.Pool,
-    topic_prefix: str,
-    *,
-    atomic: bool = True,
-    staged: Callable[[], None] = lambda: None,
-) -> AsyncIterator[InterventionsUnitOfWork]:
-    """outbox.staging_work over a connection of the pool (or in the transaction of the
-    request's idempotency claim, see gayari_shared.idempotency)."""
-    async with joined_or_acquired(pool) as conn:
-        uow = InterventionsUnitOfWork(conn, topic_prefix)
-        async with staging_work(conn, uow, atomic=atomic, staged=staged):
-            yield uow
+# outbox.staging_work over a connection of the pool (or in the transaction of the request's
+# idempotency claim, see gayari_shared.idempotency).
+unit_of_work = partial(outbox_unit_of_work, InterventionsUnitOfWork)

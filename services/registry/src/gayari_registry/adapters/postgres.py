@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from functools import partial
 from typing import Any, Final
 
 import asyncpg
@@ -26,14 +26,13 @@ from gayari_shared.events.envelope import Envelope
 from gayari_shared.idempotency import (
     IDEMPOTENCY_CLAIM_MIGRATION,
     IDEMPOTENCY_MIGRATION,
-    joined_or_acquired,
 )
 from gayari_shared.outbox import (
     OUTBOX_COLUMNS,
     OUTBOX_LANES_MIGRATION,
     OUTBOX_MIGRATION,
     outbox_row,
-    staging_work,
+    outbox_unit_of_work,
 )
 from gayari_shared.postgres import Connection
 
@@ -427,17 +426,6 @@ class HouseholdUnitOfWork:
         return f"{self._topic_prefix}.{stream}"
 
 
-@asynccontextmanager
-async def unit_of_work(
-    pool: asyncpg.Pool,
-    topic_prefix: str,
-    *,
-    atomic: bool = True,
-    staged: Callable[[], None] = lambda: None,
-) -> AsyncIterator[HouseholdUnitOfWork]:
-    """outbox.staging_work over a connection of the pool (or in the transaction of the
-    request's idempotency claim, see gayari_shared.idempotency)."""
-    async with joined_or_acquired(pool) as conn:
-        uow = HouseholdUnitOfWork(conn, topic_prefix)
-        async with staging_work(conn, uow, atomic=atomic, staged=staged):
-            yield uow
+# outbox.staging_work over a connection of the pool (or in the transaction of the request's
+# idempotency claim, see gayari_shared.idempotency).
+unit_of_work = partial(outbox_unit_of_work, HouseholdUnitOfWork)
