@@ -57,16 +57,22 @@ def _cell(value: object) -> Cell:
 
 
 def table_of(
-    title: str, rows: Sequence[BaseModel], *, exclude: frozenset[str] = frozenset()
+    title: str,
+    rows: Sequence[BaseModel],
+    *,
+    exclude: frozenset[str] = frozenset(),
+    columns: list[Column] | None = None,
 ) -> Table:
-    """Columns in the models' field order; nested objects (dicts) are left out."""
+    """Columns in the models' field order; nested objects (dicts) are left out. Given
+    `columns` (a page of a longer list: every page the same), those."""
     dumped = [{k: v for k, v in r.model_dump().items() if k not in exclude} for r in rows]
-    names = [n for n, v in (dumped[0].items() if dumped else ()) if not isinstance(v, dict)]
-    columns = []
-    for name in names:
-        sample = next((d[name] for d in dumped if d[name] is not None), None)
-        columns.append(Column(name, kind_of(name, sample)))
-    return Table(title, columns, [[_cell(d[n]) for n in names] for d in dumped])
+    if columns is None:
+        names = [n for n, v in (dumped[0].items() if dumped else ()) if not isinstance(v, dict)]
+        columns = []
+        for name in names:
+            sample = next((d[name] for d in dumped if d[name] is not None), None)
+            columns.append(Column(name, kind_of(name, sample)))
+    return Table(title, columns, [[_cell(d[c.name]) for c in columns] for d in dumped])
 
 
 def empty_table(title: str, model: type[BaseModel]) -> Table:

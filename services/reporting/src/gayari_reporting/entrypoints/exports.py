@@ -3,15 +3,17 @@
 No `from __future__ import annotations` here: each route's query model is a variable, and
 FastAPI reads a route's annotations at runtime, so they must be real types, not strings."""
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import Field, create_model
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from gayari_reporting.adapters.spreadsheets import CsvDialect, csv_chunks, xlsx_chunks
+from gayari_reporting.adapters.spreadsheets import CHUNK_BYTES, CsvDialect, CsvRows, XlsxBook
 from gayari_reporting.domain.filters import ParameterError
-from gayari_reporting.domain.tables import households_of
+from gayari_reporting.domain.tables import Column, Table, households_of
 from gayari_reporting.entrypoints.parameters import (
     AreaExportParameters,
     DoubleFundingExportParameters,
@@ -22,7 +24,13 @@ from gayari_reporting.entrypoints.parameters import (
     ViewParameters,
 )
 from gayari_reporting.entrypoints.requests import deps_of, filters_of, invalid
-from gayari_reporting.service_layer.exports import TABLES, Exporter
+from gayari_reporting.service_layer.exports import (
+    PAGED,
+    PAGED_COLUMNS,
+    TABLES,
+    Exporter,
+    PagedExporter,
+)
 from gayari_shared.audit.http import AuditTrailDep
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -59,8 +67,44 @@ def _with_dialect(model: type[QueryParameters]) -> type[QueryParameters]:
     return create_model(f"{model.__name__}Export", __base__=(model, DialectParameter))
 
 
+AuditPage = Callable[[Table], Awaitable[None]]
+
+
+async def _csv_body(
+    pages: AsyncIterator[Table], columns: list[Column], dialect: CsvDialect, audit: AuditPage
+) -> AsyncIterator[bytes]:
+    rows = CsvRows(columns, dialect)
+    async for page in pages:
+        await audit(page)
+        for row in page.rows:
+            rows.add(row)
+            if rows.pending >= CHUNK_BYTES:
+                yield rows.take()
+    yield rows.take()
+
+
+async def _xlsx_body(
+    pages: AsyncIterator[Table], title: str, columns: list[Column], audit: AuditPage
+) -> AsyncIterator[bytes]:
+    # openpyxl's work in a worker thread, a page at a time, so the loop keeps serving.
+    book = XlsxBook(title, columns)
+    async for page in pages:
+        await audit(page)
+        await run_in_threadpool(book.add, page.rows)
+    async for chunk in iterate_in_threadpool(book.chunks()):
+        yield chunk
+
+
+async def _pages_of(table: Table) -> AsyncIterator[Table]:
+    yield table
+
+
 def _export_route(
-    router: APIRouter, view: str, view_model: type[QueryParameters], exporter: Exporter
+    router: APIRouter,
+    view: str,
+    view_model: type[QueryParameters],
+    exporter: Exporter | None,
+    paged: PagedExporter | None = None,
 ) -> None:
     model = _with_dialect(view_model)
 
@@ -70,21 +114,31 @@ def _export_route(
         parameters: Annotated[model, Query()],  # type: ignore[valid-type]
         trail: AuditTrailDep,
     ) -> Response:
-        table = await exporter(deps_of(request), filters_of(request, model.names()))
-        # An export listing households (unserved, double-funding) is a read of them.
-        await trail.read(f"read:export:{view}", households_of(table))
+        deps, filters = deps_of(request), filters_of(request, model.names())
+        if paged is not None:
+            # A long list comes a page at a time, each page sent as soon as it is read.
+            pages, title, columns = paged(deps, filters), view, PAGED_COLUMNS[view]
+        else:
+            assert exporter is not None
+            table = await exporter(deps, filters)
+            pages, title, columns = _pages_of(table), table.title, table.columns
+
+        async def audit(page: Table) -> None:
+            # An export listing households (unserved, double-funding) is a read of them,
+            # recorded before they leave.
+            await trail.read(f"read:export:{view}", households_of(page))
+
         headers = {"Content-Disposition": f'attachment; filename="gayari-{view}.{fmt}"'}
-        # Made a chunk at a time in a worker thread (StreamingResponse iterates a plain
-        # iterator there), so a large export neither holds the file in memory nor the loop.
         if fmt == "csv":
             given: object = parameters
             assert isinstance(given, DialectParameter)
             return StreamingResponse(
-                csv_chunks(table, given.dialect),
+                _csv_body(pages, columns, given.dialect, audit),
                 media_type="text/csv; charset=utf-8",
                 headers=headers,
             )
-        return StreamingResponse(xlsx_chunks(table), media_type=XLSX, headers=headers)
+        body = _xlsx_body(pages, title, columns, audit)
+        return StreamingResponse(body, media_type=XLSX, headers=headers)
 
     router.add_api_route(
         f"/exports/{view}.{{fmt}}",
@@ -102,10 +156,13 @@ def _export_route(
 def export_routes(router: APIRouter) -> None:
     for view, exporter in TABLES.items():
         _export_route(router, view, PARAMETERS[view], exporter)
+    for view, paged in PAGED.items():
+        _export_route(router, view, PARAMETERS[view], None, paged)
 
     @router.get("/exports/{view}.{fmt}", include_in_schema=False)
     async def unknown_export(view: str, fmt: str) -> Response:
         # Only reached by a view that has no route of its own.
         raise invalid(
-            [ParameterError("view", f"unknown view (known: {', '.join(TABLES)})")], "path"
+            [ParameterError("view", f"unknown view (known: {', '.join([*TABLES, *PAGED])})")],
+            "path",
         )

@@ -4,14 +4,19 @@ JSON endpoint (reports.py), so that an export is exactly its view with every row
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
 from pydantic import BaseModel
 
 from gayari_reporting.domain.filters import Filters
-from gayari_reporting.domain.readmodels import DoubleFundingAlert, MonthFigures, ReasonCount
-from gayari_reporting.domain.tables import Table, empty_table, table_of
+from gayari_reporting.domain.readmodels import (
+    DoubleFundingAlert,
+    MonthFigures,
+    ReasonCount,
+    UnservedVillage,
+)
+from gayari_reporting.domain.tables import Column, Table, empty_table, table_of
 from gayari_reporting.service_layer import reports
 from gayari_reporting.service_layer.reports import ReportingDeps
 
@@ -62,14 +67,33 @@ class _UnservedRow(BaseModel):
     days_without: int
 
 
-async def _unserved_table(deps: ReportingDeps, filters: Filters) -> Table:
-    view = await reports.unserved(deps, filters, None)
-    rows = [
+# An unserved list is exported this many households at a time: a province's whole list
+# never sits in memory.
+UNSERVED_PAGE: Final = 10_000
+
+
+def _unserved_rows(villages: list[UnservedVillage]) -> list[_UnservedRow]:
+    return [
         _UnservedRow(**v.model_dump(exclude={"households"}), **h.model_dump())
-        for v in view.villages
+        for v in villages
         for h in v.households
     ]
-    return table_of("unserved", rows) if rows else empty_table("unserved", _UnservedRow)
+
+
+async def _unserved_pages(deps: ReportingDeps, filters: Filters) -> AsyncIterator[Table]:
+    async for villages in reports.unserved_pages(deps, filters, UNSERVED_PAGE):
+        yield table_of("unserved", _unserved_rows(villages), columns=_UNSERVED_COLUMNS)
+
+
+_UNSERVED_COLUMNS: Final = [
+    Column("village_code", "text"),
+    Column("village_name", "text"),
+    Column("district_code", "text"),
+    Column("district_name", "text"),
+    Column("household_id", "text"),
+    Column("last_contact", "date"),
+    Column("days_without", "count"),
+]
 
 
 async def _double_funding_table(deps: ReportingDeps, filters: Filters) -> Table:
@@ -99,6 +123,7 @@ async def _data_quality_table(deps: ReportingDeps, filters: Filters) -> Table:
 
 
 Exporter = Callable[[ReportingDeps, Filters], Awaitable[Table]]
+PagedExporter = Callable[[ReportingDeps, Filters], AsyncIterator[Table]]
 # Each table view by the name of its export (its route: /exports/<name>.csv|.xlsx).
 TABLES: Final[dict[str, Exporter]] = {
     "summary": _summary_table,
@@ -106,8 +131,10 @@ TABLES: Final[dict[str, Exporter]] = {
     "areas": _areas_table,
     "timeseries": _timeseries_table,
     "convergence": _convergence_table,
-    "unserved": _unserved_table,
     "double-funding": _double_funding_table,
     "outcomes": _outcomes_table,
     "data-quality": _data_quality_table,
 }
+# The lists that may be long, exported a page (a table) at a time.
+PAGED: Final[dict[str, PagedExporter]] = {"unserved": _unserved_pages}
+PAGED_COLUMNS: Final[dict[str, list[Column]]] = {"unserved": _UNSERVED_COLUMNS}

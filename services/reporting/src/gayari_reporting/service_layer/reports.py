@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final, Protocol
@@ -140,16 +141,9 @@ async def convergence_report(deps: ReportingDeps, filters: Filters) -> Convergen
     return convergence(filters.as_dict(), reached, enrolled_reached, enrolled, len(deps.agencies))
 
 
-async def unserved(
-    deps: ReportingDeps, filters: Filters, default_limit: int | None = DEFAULT_LIMIT
-) -> Unserved:
-    """A page of the unserved households (`default_limit` None: all, for an export)."""
-    days = filters.days or deps.unserved_days
-    as_of = filters.as_of or datetime.now(JAKARTA).date()
-    limit = filters.limit or default_limit
-    rows, total = await deps.queries.unserved(
-        filters, days, as_of, limit, _unserved_key(filters.after)
-    )
+def _unserved_villages(
+    deps: ReportingDeps, rows: list[tuple[str | None, UnservedHousehold]]
+) -> list[UnservedVillage]:
     villages: dict[str | None, list[UnservedHousehold]] = {}
     for code, household in rows:
         villages.setdefault(code, []).append(household)
@@ -166,6 +160,39 @@ async def unserved(
                 households=households,
             )
         )
+    return listed
+
+
+async def unserved_pages(
+    deps: ReportingDeps, filters: Filters, page: int
+) -> AsyncIterator[list[UnservedVillage]]:
+    """Every unserved household, `page` of them at a time in the list's order (each page by
+    village), for an export that never holds them all. Each page is read afresh, after the
+    last one's key, as a client paging through the list would."""
+    days = filters.days or deps.unserved_days
+    as_of = filters.as_of or datetime.now(JAKARTA).date()
+    after: UnservedKey | None = None
+    while True:
+        rows, _ = await deps.queries.unserved(filters, days, as_of, page, after)
+        if rows:
+            yield _unserved_villages(deps, rows)
+        if len(rows) < page:
+            return
+        code, last = rows[-1]
+        after = (code or "", last.last_contact, last.household_id)
+
+
+async def unserved(
+    deps: ReportingDeps, filters: Filters, default_limit: int | None = DEFAULT_LIMIT
+) -> Unserved:
+    """A page of the unserved households (`default_limit` None: all, for an export)."""
+    days = filters.days or deps.unserved_days
+    as_of = filters.as_of or datetime.now(JAKARTA).date()
+    limit = filters.limit or default_limit
+    rows, total = await deps.queries.unserved(
+        filters, days, as_of, limit, _unserved_key(filters.after)
+    )
+    listed = _unserved_villages(deps, rows)
     last = rows[-1] if rows and limit is not None and len(rows) == limit else None
     return Unserved(
         filters=filters.as_dict(),
