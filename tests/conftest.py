@@ -4,6 +4,7 @@ PostgreSQL, `make stack-start`); they fail, never skip, when it is not there."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import secrets
 import uuid
@@ -18,9 +19,10 @@ import asyncpg
 import pytest
 
 from deploy.local.principals import ADMIN_USER, Credentials
+from gayari_shared import migrate_command
 from gayari_shared.auth.keys import KeyFile, Role, issue_key
 from gayari_shared.kafka.clients import kafka_reachable
-from gayari_shared.postgres import connect
+from gayari_shared.postgres import Database, connect
 from gayari_shared.settings import CommonSettings, ConfigurationError
 from tests.kafka_tools import delete_topics_with_prefix
 
@@ -73,6 +75,12 @@ async def stack(common_settings: CommonSettings) -> CommonSettings:
     return common_settings
 
 
+async def migrate_up(service: str, url: str) -> None:
+    """`gayari-<service>-migrate up` on a database, in this process."""
+    module = importlib.import_module(f"gayari_{service}.entrypoints.migrate")
+    await migrate_command.up(Database(url), module.target())
+
+
 def database_url(name: str) -> str:
     """ADMIN_URL naming another database; its query (e.g. `?host=/run/dir` for a Unix socket)
     kept."""
@@ -89,7 +97,9 @@ class DatabaseFactory:
     def __init__(self) -> None:
         self.created: list[str] = []
 
-    async def create(self, label: str = "it") -> str:
+    async def create(self, label: str = "it", *, migrated: str | None = None) -> str:
+        """A new database; with `migrated`, that service's migrations applied by what its
+        migrate command runs (`gayari-<service>-migrate up`), as a deployment does first."""
         name = f"{label}_{uuid.uuid4().hex[:12]}"
         conn = await connect(ADMIN_URL)
         try:
@@ -97,7 +107,10 @@ class DatabaseFactory:
         finally:
             await conn.close()
         self.created.append(name)
-        return database_url(name)
+        url = database_url(name)
+        if migrated is not None:
+            await migrate_up(migrated, url)
+        return url
 
     async def drop_all(self) -> None:
         conn = await connect(ADMIN_URL)

@@ -180,6 +180,18 @@ def service_env(name: str) -> dict[str, str]:
     return CREDENTIALS.kafka_env(principals.service_user(name.removesuffix("-relay")))
 
 
+def migrate(name: str, env: dict[str, str], log: Path) -> None:
+    """`gayari-<service>-migrate up`, as a deployment runs it before the service starts."""
+    program = BIN / f"gayari-{name}-migrate"
+    if not program.exists():  # reporting still migrates at its start
+        return
+    with log.open("ab") as out:
+        done = subprocess.run(
+            [str(program), "up"], env=env, stdout=out, stderr=subprocess.STDOUT, check=False
+        )
+    assert done.returncode == 0, log.read_text()[-3000:]
+
+
 async def _started(
     databases: DatabaseFactory,
     env: dict[str, str],
@@ -199,6 +211,8 @@ async def _started(
     processes += [
         (f"{name}-relay", f"GAYARI_{name.upper()}_RELAY_HTTP_PORT") for name in separate_relays
     ]
+    for name in names:
+        migrate(name, {**env, **service_env(name)}, directory / f"{name}-migrate.log")
     for name, port_variable in processes:
         own = {**env, **service_env(name)}
         service = Service(name, int(env[port_variable]), own, directory / f"{name}.log")

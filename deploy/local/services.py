@@ -7,11 +7,13 @@ GAYARI_REGISTRY_OUTBOX_RELAY=separate (or GAYARI_INTERVENTIONS_...), that servic
 runs as a process of its own too, named "registry-relay" ("interventions-relay"). Each process
 logs JSON to <cache>/logs/<name>.log; <cache>/run/<name>.pid says which process it is.
 
-`start` launches what is not running (a crashed one again), leaves running ones alone and waits
-until every named one answers /health/ready. `restart` stops the named ones gracefully and starts
-them; the others keep running. `status` prints pid, port, ready or not and since when, and starts
-a crashed one again (`--no-restart`: only report). Exit codes: 0 all ready (stop: all stopped),
-1 a start or stop failed, 2 usage, 3 `status`: not all ready.
+`start` launches what is not running (a crashed one again), each after its service's schema
+migrations (`gayari-<service>-migrate up`, as a deployment runs it before its pods start),
+leaves running ones alone and waits until every named one answers /health/ready. `restart`
+stops the named ones gracefully and starts them; the others keep running. `status` prints pid,
+port, ready or not and since when, and starts a crashed one again (`--no-restart`: only
+report). Exit codes: 0 all ready (stop: all stopped), 1 a start or stop failed, 2 usage, 3
+`status`: not all ready.
 """
 
 from __future__ import annotations
@@ -234,15 +236,43 @@ class Runner:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
-    def launch(self, unit: Unit) -> Launched:
-        log = self.log_file(unit)
-        log.parent.mkdir(parents=True, exist_ok=True)
+    def env(self, unit: Unit) -> dict[str, str]:
         # Its own Kafka principal and database role, as the stack wrote them; the environment
         # still wins.
         env = {**self.credentials(unit.name.removesuffix("-relay")), **self.environ}
         env.setdefault("GAYARI_API_KEYS_FILE", str(self.cache / "auth" / "api-keys.json"))
         if "GAYARI_HASH_SECRET" not in env:
             env.setdefault("GAYARI_HASH_SECRET_FILE", str(self.cache / "secrets" / "hash-secret"))
+        return env
+
+    def migrate(self, unit: Unit) -> str | None:
+        """`gayari-<service>-migrate up` before the unit starts, as a deployment runs it (a
+        relay: its service's); None when it succeeded, else why not. Its output goes to the
+        unit's log."""
+        service = unit.name.removesuffix("-relay")
+        program = unit.program.with_name(f"gayari-{service}-migrate")
+        if not program.exists():  # reporting still migrates at its start
+            return None
+        log = self.log_file(unit)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            done = subprocess.run(
+                [str(program), "up"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env(unit),
+                cwd=REPO_ROOT,
+                check=False,
+            )
+        if done.returncode == 0:
+            return None
+        return f"gayari-{service}-migrate up failed (exit {done.returncode}): see {log}"
+
+    def launch(self, unit: Unit) -> Launched:
+        log = self.log_file(unit)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = self.env(unit)
         with log.open("ab") as out:
             offset = out.tell()
             process = subprocess.Popen(
@@ -392,6 +422,12 @@ def start(runner: Runner, units: Sequence[Unit], timeout_s: float = READY_TIMEOU
                 blocked = True
                 continue
             try:
+                failed = runner.migrate(unit)
+                if failed is not None:
+                    say(unit, f"not started: {failed}")
+                    runner.forget(unit)
+                    blocked = True
+                    continue
                 watched.append(runner.launch(unit))
             except OSError as exc:
                 say(unit, f"not started: {exc}")

@@ -45,7 +45,8 @@ async def test_fuzz_registry(
     fuzz_reports: list[FuzzReport],
 ) -> None:
     app = registry_app(
-        isolated_settings, RegistrySettings(database_url=await databases.create("fuzzreg"))
+        isolated_settings,
+        RegistrySettings(database_url=await databases.create("fuzzreg", migrated="registry")),
     )
     key = api_keys.agencies["dinsos"]
     async with served(app) as base_url:
@@ -85,7 +86,7 @@ async def test_fuzz_interventions(
     api_keys: KeySet,
     fuzz_reports: list[FuzzReport],
 ) -> None:
-    url = await databases.create("fuzzint")
+    url = await databases.create("fuzzint", migrated="interventions")
     # A generated Gayari-Household-Version is mostly one the household never reaches: each such
     # case would wait the whole 2 s before its 503.
     app = interventions_app(

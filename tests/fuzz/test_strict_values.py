@@ -162,10 +162,14 @@ async def test_wrong_values_over_http_are_422_naming_the_field(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> None:
     registry = registry_app(
-        isolated_settings, RegistrySettings(database_url=await databases.create("propreg"))
+        isolated_settings,
+        RegistrySettings(database_url=await databases.create("propreg", migrated="registry")),
     )
     interventions = interventions_app(
-        isolated_settings, InterventionsSettings(database_url=await databases.create("propint"))
+        isolated_settings,
+        InterventionsSettings(
+            database_url=await databases.create("propint", migrated="interventions")
+        ),
     )
     # An agency's key with every role (administration too), so that no operation stops at a
     # 403 before its parameters are read.
@@ -246,7 +250,7 @@ async def test_wrong_values_on_the_intake_are_dead_lettered_and_the_partition_mo
     databases: DatabaseFactory, isolated_settings: CommonSettings
 ) -> None:
     settings_ = isolated_settings
-    url = await databases.create("propintake")
+    url = await databases.create("propintake", migrated="interventions")
     app = interventions_app(settings_, InterventionsSettings(database_url=url))
     async with app.router.lifespan_context(app):
         household = str(await enrolled_household(settings_, url))

@@ -7,16 +7,15 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from gayari_interventions.adapters.postgres import MIGRATIONS as INTERVENTIONS_MIGRATIONS
-from gayari_shared.postgres import create_pool, migrate
+from gayari_shared.postgres import create_pool
 from tests.conftest import DatabaseFactory
 
 
 @pytest.fixture
 async def interventions_pool(databases: DatabaseFactory) -> AsyncIterator[asyncpg.Pool]:
     """A pool on a fresh interventions database, migrated."""
-    pool = await create_pool(await databases.create("interventions"), session_reset=False)
-    await migrate(pool, "interventions", INTERVENTIONS_MIGRATIONS)
+    url = await databases.create("interventions", migrated="interventions")
+    pool = await create_pool(url, session_reset=False)
     try:
         yield pool
     finally:

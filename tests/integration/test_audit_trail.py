@@ -69,7 +69,7 @@ async def serve(app: Any, url: str, keys: KeySet) -> AsyncIterator[Service]:
 async def registry(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[Service]:
-    url = await databases.create("registry")
+    url = await databases.create("registry", migrated="registry")
     app = create_registry(isolated_settings, RegistrySettings(database_url=url))
     async for service in serve(app, url, api_keys):
         yield service
@@ -79,7 +79,7 @@ async def registry(
 async def interventions(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[Service]:
-    url = await databases.create("interventions")
+    url = await databases.create("interventions", migrated="interventions")
     app = create_interventions(isolated_settings, InterventionsSettings(database_url=url))
     async for service in serve(app, url, api_keys):
         yield service

@@ -40,10 +40,14 @@ async def apps(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[dict[str, httpx.AsyncClient]]:
     registry = registry_app(
-        isolated_settings, RegistrySettings(database_url=await databases.create("regress"))
+        isolated_settings,
+        RegistrySettings(database_url=await databases.create("regress", migrated="registry")),
     )
     interventions = interventions_app(
-        isolated_settings, InterventionsSettings(database_url=await databases.create("regress"))
+        isolated_settings,
+        InterventionsSettings(
+            database_url=await databases.create("regress", migrated="interventions")
+        ),
     )
     async with (
         registry.router.lifespan_context(registry),

@@ -56,7 +56,7 @@ async def _client(app: FastAPI, key: str) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def registry_db(databases: DatabaseFactory) -> str:
-    return await databases.create("registry")
+    return await databases.create("registry", migrated="registry")
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ async def test_same_kk_twice_returns_the_existing_household(
 async def interventions(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    url = await databases.create("interventions")
+    url = await databases.create("interventions", migrated="interventions")
     app = interventions_app(isolated_settings, InterventionsSettings(database_url=url))
     async for client in _client(app, api_keys.agencies["dinsos"]):
         yield client, url
@@ -193,7 +193,7 @@ async def test_health_endpoints(registry: httpx.AsyncClient) -> None:
     assert (await registry.get("/health/live")).status_code == 200
     ready = await registry.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "up", "kafka": "up"}
+    assert ready.json()["checks"] == {"database": "up", "schema": "up", "kafka": "up"}
 
 
 async def test_requests_without_a_valid_key_are_refused(

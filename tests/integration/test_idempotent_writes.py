@@ -32,7 +32,7 @@ pytestmark = pytest.mark.stack
 async def service(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[Interventions]:
-    url = await databases.create("interventions")
+    url = await databases.create("interventions", migrated="interventions")
     async for running_service in running(isolated_settings, url, api_keys.agencies):
         yield running_service
 
@@ -359,7 +359,7 @@ async def test_expired_keys_are_swept(service: Interventions) -> None:
 
 @pytest.fixture
 async def registry_db(databases: DatabaseFactory) -> str:
-    return await databases.create("registry")
+    return await databases.create("registry", migrated="registry")
 
 
 @pytest.fixture

@@ -79,7 +79,7 @@ async def publish_households(settings: CommonSettings, events: list[Envelope]) -
 async def interventions(
     databases: DatabaseFactory, isolated_settings: CommonSettings
 ) -> AsyncIterator[str]:
-    url = await databases.create("interventions")
+    url = await databases.create("interventions", migrated="interventions")
     app: FastAPI = create_app(isolated_settings, InterventionsSettings(database_url=url))
     # The deployment's ACLs on this test's topics: the agency's principal may write its intake.
     async with service_acls(isolated_settings, "unused"), app.router.lifespan_context(app):

@@ -31,7 +31,7 @@ GRANT = "gayari.intake.grant.v1"
 async def service(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[Interventions]:
-    url = await databases.create("interventions")
+    url = await databases.create("interventions", migrated="interventions")
     async for running_service in running(isolated_settings, url, api_keys.agencies):
         yield running_service
 

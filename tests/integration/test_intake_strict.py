@@ -38,7 +38,7 @@ SURVEY = "gayari.intake.business-survey.v1"
 async def interventions(
     databases: DatabaseFactory, isolated_settings: CommonSettings
 ) -> AsyncIterator[str]:
-    url = await databases.create("intakestrict")
+    url = await databases.create("intakestrict", migrated="interventions")
     app: FastAPI = create_app(isolated_settings, InterventionsSettings(database_url=url))
     async with app.router.lifespan_context(app):
         yield url

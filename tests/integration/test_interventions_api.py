@@ -21,7 +21,6 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from gayari_interventions.adapters.postgres import (
-    MIGRATIONS,
     InterventionsUnitOfWork,
     unit_of_work,
 )
@@ -44,7 +43,7 @@ from gayari_shared.events.contracts import (
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for
 from gayari_shared.kafka.topics import domain_topics, ensure_topics
-from gayari_shared.postgres import create_pool, migrate
+from gayari_shared.postgres import create_pool
 from gayari_shared.rules import RuleViolationError
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory, KeySet
@@ -181,7 +180,7 @@ async def known(service: Interventions, events: list[EventBase]) -> uuid.UUID:
 async def service(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[Interventions]:
-    url = await databases.create("interventions")
+    url = await databases.create("interventions", migrated="interventions")
     async for running_service in running(isolated_settings, url, api_keys.agencies):
         yield running_service
 
@@ -698,7 +697,7 @@ async def test_a_fifth_agency_joins_by_configuration_alone(
     for code in ("diskan", "dishub"):  # dishub has a key but is not configured
         keys[code], record = issue_key(f"test {code}", {Role.INTERVENTIONS_WRITE}, agency=code)
         KeyFile(api_keys.path).add(record)
-    url = await databases.create("interventions")
+    url = await databases.create("interventions", migrated="interventions")
     async for service in running(settings, url, keys):
         household = await known(service, life(uuid.uuid4(), []))
         body = {
@@ -728,9 +727,9 @@ async def test_a_fifth_agency_joins_by_configuration_alone(
 
 @pytest.fixture
 async def interventions_pool(databases: DatabaseFactory) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(await databases.create("interventions"), session_reset=False)
+    url = await databases.create("interventions", migrated="interventions")
+    pool = await create_pool(url, session_reset=False)
     try:
-        await migrate(pool, "interventions", MIGRATIONS)
         yield pool
     finally:
         await pool.close()
@@ -845,7 +844,7 @@ async def test_the_startup_heap_is_left_out_of_collections(
 ) -> None:
     """Once started, what the service built is frozen out of the collector's scans."""
     gc.unfreeze()
-    url = await databases.create("interventions")
+    url = await databases.create("interventions", migrated="interventions")
     app = create_app(isolated_settings, InterventionsSettings(database_url=url))
     async with app.router.lifespan_context(app):
         assert gc.get_freeze_count() > 50_000

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.stack
 async def service(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[Interventions]:
-    url = await databases.create("interventions")
+    url = await databases.create("interventions", migrated="interventions")
     keys = {**api_keys.agencies, "admin": api_keys.admin}
     async for running_service in running(isolated_settings, url, keys):
         yield running_service

@@ -30,7 +30,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 async def registry(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[httpx.AsyncClient]:
-    url = await databases.create("registry")
+    url = await databases.create("registry", migrated="registry")
     app = registry_app(isolated_settings, RegistrySettings(database_url=url))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -75,7 +75,7 @@ SAMPLE = (
 
 @pytest.fixture
 async def registry_db(databases: DatabaseFactory) -> str:
-    return await databases.create("registry")
+    return await databases.create("registry", migrated="registry")
 
 
 @pytest.fixture

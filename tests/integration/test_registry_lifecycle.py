@@ -31,10 +31,11 @@ from gayari_registry.service_layer.handlers import RegistryDeps, _transition, re
 from gayari_registry.settings import RegistrySettings
 from gayari_shared.areas import load_areas
 from gayari_shared.events.base import EventData
+from gayari_shared.migrations import MigrationSet, apply
 from gayari_shared.outbox import NOTIFY_CHANNEL
-from gayari_shared.postgres import create_pool, migrate
+from gayari_shared.postgres import create_pool
 from gayari_shared.settings import CommonSettings
-from tests.conftest import DatabaseFactory, KeySet
+from tests.conftest import DatabaseFactory, KeySet, migrate_up
 from tests.kafka_tools import read_topic
 
 pytestmark = pytest.mark.stack
@@ -78,6 +79,7 @@ async def registry_db(databases: DatabaseFactory) -> str:
 async def registry(
     registry_db: str, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[httpx.AsyncClient]:
+    await migrate_up("registry", registry_db)
     app = create_app(isolated_settings, RegistrySettings(database_url=registry_db))
     async for client in run_app(app, api_keys.agencies["dinsos"]):
         yield client
@@ -322,7 +324,8 @@ async def test_households_registered_before_members_had_ids_are_migrated(
 ) -> None:
     pool = await create_pool(registry_db)
     try:
-        await migrate(pool, "registry", MIGRATIONS[:2])  # the schema before this change
+        async with pool.acquire() as conn:  # the schema before this change
+            await apply(conn, MigrationSet.of("registry", MIGRATIONS.migrations[:2]))
         old, twin = uuid.uuid4(), uuid.uuid4()
         head = person("Siti Aminah", "6209014501800001", "F", "1980-01-05", "head")
         for household_id, kk in ((old, "6209010000000001"), (twin, "6209010000000002")):
@@ -336,6 +339,7 @@ async def test_households_registered_before_members_had_ids_are_migrated(
             )
     finally:
         await pool.close()
+    await migrate_up("registry", registry_db)
     app = create_app(isolated_settings, RegistrySettings(database_url=registry_db))
     async for client in run_app(app, api_keys.agencies["dinsos"]):
         first = (await client.get(f"/households/{old}")).json()
@@ -352,9 +356,9 @@ async def test_households_registered_before_members_had_ids_are_migrated(
 async def test_registration_lookup_is_served_by_indexes(registry_db: str) -> None:
     """Every registration asks who holds its KK and its NIKs: an index must answer, or each
     registration reads the whole members table (ever slower as the registry grows)."""
+    await migrate_up("registry", registry_db)
     pool = await create_pool(registry_db)
     try:
-        await migrate(pool, "registry", MIGRATIONS)
         async with pool.acquire() as conn, conn.transaction():
             # The planner may still scan tiny tables; forbidding it shows whether an index can
             # serve the query at all (if none can, it scans anyway).
@@ -425,9 +429,9 @@ async def test_a_household_changed_while_a_step_is_decided_is_not_overwritten(
     is unchanged: a change committed in between (here the decile, by another connection) makes
     the step run again on the household as it is now, under its lock; nothing is lost."""
     prefix = isolated_settings.topic_prefix
+    await migrate_up("registry", registry_db)
     pool = await create_pool(registry_db, session_reset=False)
     try:
-        await migrate(pool, "registry", MIGRATIONS)
 
         class ChangedMeanwhile(HouseholdUnitOfWork):
             async def versioned(self, household_id: uuid.UUID) -> tuple[Household, int] | None:
@@ -479,6 +483,7 @@ async def test_the_startup_heap_is_left_out_of_collections(
     """Once started, what the registry built (the area codes above all) is frozen out of the
     collector's scans: a full collection of it stalled every request in flight."""
     gc.unfreeze()
+    await migrate_up("registry", registry_db)
     app = create_app(isolated_settings, RegistrySettings(database_url=registry_db))
     async with app.router.lifespan_context(app):
         assert gc.get_freeze_count() > 100_000

@@ -219,10 +219,14 @@ async def services(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[Services]:
     registry = registry_app(
-        isolated_settings, RegistrySettings(database_url=await databases.create("strict"))
+        isolated_settings,
+        RegistrySettings(database_url=await databases.create("strict", migrated="registry")),
     )
     interventions = interventions_app(
-        isolated_settings, InterventionsSettings(database_url=await databases.create("strict"))
+        isolated_settings,
+        InterventionsSettings(
+            database_url=await databases.create("strict", migrated="interventions")
+        ),
     )
     async with (
         served(registry) as r,

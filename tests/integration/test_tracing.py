@@ -39,7 +39,10 @@ def spans() -> Iterator[InMemorySpanExporter]:
 async def registry(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(isolated_settings, RegistrySettings(database_url=await databases.create()))
+    app = create_app(
+        isolated_settings,
+        RegistrySettings(database_url=await databases.create(migrated="registry")),
+    )
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(

@@ -126,6 +126,10 @@ class DatabaseSettings(BaseSettings):
     # The CA (PEM) for verify-ca / verify-full; unset: the URL's `sslrootcert`, PGSSLROOTCERT or
     # ~/.postgresql/root.crt.
     database_sslrootcert: Path | None = None
+    # Apply the service's schema migrations when it starts (development only). Otherwise its
+    # migrate command (`gayari-<service>-migrate up`) runs first, and a process meeting a schema
+    # that lacks migrations refuses to start.
+    migrate_on_start: bool = False
 
     def database(self) -> Database:
         prefix = str(self.model_config.get("env_prefix", "")) + "DATABASE_PASSWORD"

@@ -27,12 +27,13 @@ from gayari_shared.heap import collect_less_often, freeze_startup_heap
 from gayari_shared.kafka.broker import consuming_broker, running
 from gayari_shared.kafka.clients import idempotent_producer
 from gayari_shared.kafka.deadletter import send_to_dead_letters
-from gayari_shared.postgres import migrate
+from gayari_shared.migrate_command import OneSet, at_start, current
 from gayari_shared.relay_app import create_relay_app
 from gayari_shared.service import make_app
 from gayari_shared.settings import CommonSettings
 
 SERVICE = "interventions"
+SCHEMA = OneSet(MIGRATIONS)
 
 
 def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastAPI:
@@ -51,7 +52,9 @@ def create_app(common: CommonSettings, settings: InterventionsSettings) -> FastA
                 service=SERVICE,
                 kafka=kafka,
                 database=database,
-                schema=partial(migrate, component=SERVICE, scripts=MIGRATIONS),
+                # This release's schema (its migrate command ran first), or no start.
+                schema=partial(at_start, target=SCHEMA, apply=settings.migrate_on_start),
+                checks={"schema": partial(current, target=SCHEMA)},
                 settings=settings,
             ) as outbox,
             watching(outbox.pool) as watch,

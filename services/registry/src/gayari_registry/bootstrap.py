@@ -18,12 +18,13 @@ from gayari_shared.areas import load_areas
 from gayari_shared.audit.http import audit_router
 from gayari_shared.bootstrap import outbox_writes
 from gayari_shared.heap import collect_less_often, freeze_startup_heap
-from gayari_shared.postgres import migrate
+from gayari_shared.migrate_command import OneSet, at_start, current
 from gayari_shared.relay_app import create_relay_app
 from gayari_shared.service import make_app
 from gayari_shared.settings import CommonSettings
 
 SERVICE = "registry"
+SCHEMA = OneSet(MIGRATIONS)
 
 
 def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
@@ -40,7 +41,9 @@ def create_app(common: CommonSettings, settings: RegistrySettings) -> FastAPI:
             service=SERVICE,
             kafka=kafka,
             database=database,
-            schema=partial(migrate, component=SERVICE, scripts=MIGRATIONS),
+            # This release's schema (its migrate command ran first), or no start.
+            schema=partial(at_start, target=SCHEMA, apply=settings.migrate_on_start),
+            checks={"schema": partial(current, target=SCHEMA)},
             settings=settings,
         ) as outbox:
             app.state.deps = RegistryDeps(

@@ -21,107 +21,19 @@ from gayari_registry.domain.model import (
     Member,
     name_key,
 )
-from gayari_shared.audit import AUDIT_MIGRATION, add_audit_row, audited_cte, read_row, write_row
+from gayari_shared.audit import add_audit_row, audited_cte, read_row, write_row
 from gayari_shared.events.envelope import Envelope
-from gayari_shared.idempotency import (
-    IDEMPOTENCY_CLAIM_MIGRATION,
-    IDEMPOTENCY_MIGRATION,
-)
+from gayari_shared.migrations import MigrationSet
 from gayari_shared.outbox import (
     OUTBOX_COLUMNS,
-    OUTBOX_LANES_MIGRATION,
-    OUTBOX_MIGRATION,
     outbox_row,
     outbox_unit_of_work,
 )
 from gayari_shared.postgres import Connection
 
-MIGRATIONS: Final = (
-    OUTBOX_MIGRATION,
-    """
-    CREATE TABLE households (
-        id             uuid PRIMARY KEY,
-        kk             char(16) NOT NULL UNIQUE,
-        head_name      text NOT NULL,
-        village_code   text NOT NULL,
-        welfare_decile smallint NOT NULL CHECK (welfare_decile BETWEEN 1 AND 10),
-        members        jsonb NOT NULL,
-        registered_at  timestamptz NOT NULL
-    );
-    CREATE INDEX households_village ON households (village_code);
-    """,
-    # Members get ids and a table of their own, so a NIK is unique across households; the
-    # members registered before this keep their data and get new ids.
-    """
-    ALTER TABLE households
-        ADD COLUMN address         jsonb,
-        ADD COLUMN flags           jsonb NOT NULL DEFAULT '[]',
-        ADD COLUMN head_key        text,
-        ADD COLUMN head_birth_date date,
-        ADD COLUMN updated_at      timestamptz;
-    CREATE TABLE members (
-        member_id     uuid PRIMARY KEY,
-        household_id  uuid NOT NULL REFERENCES households (id),
-        position      smallint NOT NULL,
-        nik           char(16) NOT NULL,
-        name          text NOT NULL,
-        sex           char(1) NOT NULL CHECK (sex IN ('M', 'F')),
-        birth_date    date NOT NULL,
-        relationship  text NOT NULL,
-        -- Only set for NIKs that two households held before NIKs had to be unique.
-        nik_duplicate boolean NOT NULL DEFAULT false
-    );
-    INSERT INTO members (member_id, household_id, position, nik, name, sex, birth_date,
-                         relationship, nik_duplicate)
-    SELECT gen_random_uuid(), h.id, m.ord - 1, m.value->>'nik', m.value->>'name',
-           m.value->>'sex', (m.value->>'birth_date')::date, m.value->>'relationship',
-           row_number() OVER (PARTITION BY m.value->>'nik' ORDER BY h.registered_at, h.id) > 1
-    FROM households h, jsonb_array_elements(h.members) WITH ORDINALITY AS m (value, ord);
-    CREATE UNIQUE INDEX members_nik ON members (nik) WHERE NOT nik_duplicate;
-    CREATE INDEX members_household ON members (household_id, position);
-    UPDATE households h SET
-        updated_at = registered_at,
-        head_key = lower(regexp_replace(head_name, '\\s', '', 'g')),
-        head_birth_date = (SELECT min(birth_date) FROM members m
-                           WHERE m.household_id = h.id AND m.relationship = 'head'),
-        flags = (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                     'member_id', m.member_id, 'code', 'nik-in-another-household',
-                     'reason', 'the NIK is held by another household too')), '[]')
-                 FROM members m WHERE m.household_id = h.id AND m.nik_duplicate);
-    ALTER TABLE households DROP COLUMN members, ALTER COLUMN updated_at SET NOT NULL;
-    CREATE INDEX households_near_duplicates
-        ON households (village_code, head_key, head_birth_date);
-    CREATE TABLE enrolments (
-        household_id uuid NOT NULL REFERENCES households (id),
-        number       smallint NOT NULL,
-        cohort_year  smallint NOT NULL,
-        agency       text NOT NULL,
-        enrolled_at  timestamptz NOT NULL,
-        exit_reason  text,
-        exited_at    timestamptz,
-        PRIMARY KEY (household_id, number)
-    );
-    -- The rule "enrolled once at a time" holds even if two requests race.
-    CREATE UNIQUE INDEX enrolments_open ON enrolments (household_id) WHERE exited_at IS NULL;
-    """,
-    OUTBOX_LANES_MIGRATION,
-    # Who holds a NIK is asked on every registration and member change. The unique index
-    # leaves out the NIKs two households held before NIKs had to be unique, so it cannot
-    # answer that question: without this one, each lookup read the whole members table.
-    """
-    CREATE INDEX members_nik_lookup ON members (nik);
-    """,
-    # The first responses to the write APIs' Idempotency-Keys (see gayari_shared.idempotency).
-    IDEMPOTENCY_MIGRATION,
-    # Who read or wrote a household's personal data (gayari_shared.audit): append-only.
-    AUDIT_MIGRATION,
-    # The household's version (see Household.version): 0 for the households registered before.
-    """
-    ALTER TABLE households ADD COLUMN version bigint NOT NULL DEFAULT 0;
-    """,
-    # An Idempotency-Key claimed by a function planned once per connection.
-    IDEMPOTENCY_CLAIM_MIGRATION,
-)
+# The registry schema: the numbered SQL files of gayari_registry/migrations, applied by
+# `gayari-registry-migrate` (gayari_shared.migrations).
+MIGRATIONS: Final = MigrationSet.from_package("registry", "gayari_registry")
 
 _FLAGS = TypeAdapter(list[Flag])
 _MEMBERS = TypeAdapter(list[Member])
