@@ -114,7 +114,7 @@ async def test_full_replay_into_a_fresh_read_model(
         {
             **first.env,
             "GAYARI_REPORTING_HTTP_PORT": str(port),
-            "GAYARI_REPORTING_DATABASE_URL": await databases.create("replay"),
+            "GAYARI_REPORTING_DATABASE_URL": await databases.create("replay", migrated="reporting"),
             # Under the test's group prefix: its ACL covers it (tests/processes.py).
             "GAYARI_REPORTING_CONSUMER_GROUP": (
                 f"{first.env['GAYARI_REPORTING_CONSUMER_GROUP']}-replay-{uuid.uuid4().hex[:8]}"

@@ -153,7 +153,7 @@ async def test_fuzz_reporting(
     fuzz_reports: list[FuzzReport],
 ) -> None:
     settings = ReportingSettings(
-        database_url=await databases.create("fuzzrep"),
+        database_url=await databases.create("fuzzrep", migrated="reporting"),
         consumer_group=f"fuzz-{uuid.uuid4().hex[:8]}",
     )
     app = reporting_app(isolated_settings, settings)

@@ -49,9 +49,7 @@ async def service(
     api_keys: KeySet,
 ) -> AsyncIterator[httpx.AsyncClient]:
     name: str = request.param
-    # Reporting still migrates at its start.
-    migrated = None if name == "reporting" else name
-    database = await databases.create(f"doc{name[:3]}", migrated=migrated)
+    database = await databases.create(f"doc{name[:3]}", migrated=name)
     app: FastAPI
     if name == "registry":
         app = registry_app(isolated_settings, RegistrySettings(database_url=database))

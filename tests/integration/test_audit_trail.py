@@ -21,12 +21,12 @@ from gayari_interventions.bootstrap import create_app as create_interventions
 from gayari_interventions.settings import InterventionsSettings
 from gayari_registry.bootstrap import create_app as create_registry
 from gayari_registry.settings import RegistrySettings
-from gayari_shared.audit import AUDIT_MIGRATION, Actor, act_as, reset_actor, write_row
+from gayari_shared.audit import Actor, act_as, reset_actor, write_row
 from gayari_shared.auth.keys import KeyFile, Role, issue_key
 from gayari_shared.events.contracts import GrantIssuedV2
 from gayari_shared.events.factory import envelope_for
-from gayari_shared.outbox import OUTBOX_LANES_MIGRATION, OUTBOX_MIGRATION, add_to_outbox
-from gayari_shared.postgres import create_pool, migrate
+from gayari_shared.outbox import add_to_outbox
+from gayari_shared.postgres import create_pool
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory, KeySet
 from tests.integration.test_registry_lifecycle import household
@@ -245,9 +245,8 @@ async def test_the_log_is_append_only_for_the_services_own_connection(
 async def test_a_rolled_back_write_leaves_no_audit_row_and_a_committed_one_has_one(
     databases: DatabaseFactory,
 ) -> None:
-    pool = await create_pool(await databases.create("audit-tx"))
+    pool = await create_pool(await databases.create("audit-tx", migrated="registry"))
     try:
-        await migrate(pool, "audit-tx", (OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION, AUDIT_MIGRATION))
         household_id = uuid.uuid4()
 
         def envelope() -> Any:

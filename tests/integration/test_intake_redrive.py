@@ -41,7 +41,7 @@ async def reporting(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = ReportingSettings(
-        database_url=await databases.create("reporting"),
+        database_url=await databases.create("reporting", migrated="reporting"),
         consumer_group=f"it-{uuid.uuid4().hex[:8]}",
     )
     app = reporting_app(isolated_settings, settings)

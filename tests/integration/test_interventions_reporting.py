@@ -168,7 +168,7 @@ async def test_progress_counts_v1_and_v2_and_leaves_voided_records_out(
     events = programme()
     await publish(isolated_settings, events)
     settings = ReportingSettings(
-        database_url=await databases.create("reporting"),
+        database_url=await databases.create("reporting", migrated="reporting"),
         consumer_group=f"it-{uuid.uuid4().hex[:8]}",
     )
     app = create_app(isolated_settings, settings)

@@ -18,13 +18,11 @@ from gayari_shared.kafka.topics import TopicSpec, ensure_topics
 from gayari_shared.outbox import (
     _LANE_LOCK_CLASS,
     NOTIFY_CHANNEL,
-    OUTBOX_LANES_MIGRATION,
-    OUTBOX_MIGRATION,
     OutboxRelay,
     add_to_outbox,
     lane_of,
 )
-from gayari_shared.postgres import create_pool, migrate
+from gayari_shared.postgres import create_pool
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory
 from tests.kafka_tools import read_topic
@@ -49,8 +47,8 @@ async def test_relay_publishes_committed_rows_only(
     kafka = isolated_settings.kafka_connection()
     topic = isolated_settings.topic("interventions")
     await ensure_topics(kafka, [TopicSpec(topic, 3, 1)])
-    pool = await create_pool(await databases.create())
-    await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
+    # The outbox of a service's schema (its tables: the registry's migrations).
+    pool = await create_pool(await databases.create(migrated="registry"))
     producer = idempotent_producer(kafka, "outbox-test")
     await producer.start()
     relay = OutboxRelay(pool, lambda: producer)
@@ -95,8 +93,7 @@ async def test_relay_loop_drains_and_marks_rows(
     kafka = isolated_settings.kafka_connection()
     topic = isolated_settings.topic("interventions")
     await ensure_topics(kafka, [TopicSpec(topic, 6, 1)])
-    pool = await create_pool(await databases.create())
-    await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
+    pool = await create_pool(await databases.create(migrated="registry"))
     relay = OutboxRelay(
         pool, partial(idempotent_producer, kafka, "outbox-test"), poll_interval_s=0.2
     )
@@ -130,8 +127,7 @@ async def test_two_relays_keep_each_households_order(
     kafka = isolated_settings.kafka_connection()
     topic = isolated_settings.topic("interventions")
     await ensure_topics(kafka, [TopicSpec(topic, 6, 1)])
-    pool = await create_pool(await databases.create(), max_size=12)
-    await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
+    pool = await create_pool(await databases.create(migrated="registry"), max_size=12)
     households = [uuid.uuid4() for _ in range(30)]
     written: dict[str, list[str]] = {str(h): [] for h in households}
     relays = [
@@ -186,8 +182,7 @@ async def test_relay_publishes_every_free_lane_in_one_transaction(
     kafka = isolated_settings.kafka_connection()
     topic = isolated_settings.topic("interventions")
     await ensure_topics(kafka, [TopicSpec(topic, 6, 1)])
-    pool = await create_pool(await databases.create())
-    await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
+    pool = await create_pool(await databases.create(migrated="registry"))
     producer = idempotent_producer(kafka, "outbox-test")
     await producer.start()
     relay = OutboxRelay(pool, lambda: producer)
@@ -230,8 +225,7 @@ async def test_nudges_wake_the_relay_and_coalesce_into_few_notifications(
     kafka = isolated_settings.kafka_connection()
     topic = isolated_settings.topic("interventions")
     await ensure_topics(kafka, [TopicSpec(topic, 3, 1)])
-    pool = await create_pool(await databases.create())
-    await migrate(pool, "outbox-test", [OUTBOX_MIGRATION, OUTBOX_LANES_MIGRATION])
+    pool = await create_pool(await databases.create(migrated="registry"))
     relay = OutboxRelay(
         pool, partial(idempotent_producer, kafka, "outbox-test"), poll_interval_s=3600
     )

@@ -290,7 +290,7 @@ async def run(
     prog = programme()
     await publish(isolated_settings, prog.events, junk=1)
     settings = ReportingSettings(
-        database_url=await databases.create("reporting"),
+        database_url=await databases.create("reporting", migrated="reporting"),
         consumer_group=f"rm-{uuid.uuid4().hex[:8]}",
     )
     app = create_app(isolated_settings, settings)

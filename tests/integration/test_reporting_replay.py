@@ -20,15 +20,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gayari_reporting.adapters.generations import Generations, use_active
-from gayari_reporting.adapters.schema import MIGRATIONS
+from gayari_reporting.adapters.generations import READ_MODELS, Generations, use_active
 from gayari_reporting.bootstrap import create_app
 from gayari_reporting.domain.recount import from_envelopes, recount
 from gayari_reporting.entrypoints.rebuild import rebuild
 from gayari_reporting.settings import ReportingSettings
 from gayari_shared.events.contracts import DOMAIN_STREAMS
 from gayari_shared.events.envelope import Envelope
-from gayari_shared.postgres import Pool, create_pool, migrate
+from gayari_shared.migrations import apply
+from gayari_shared.postgres import Pool, create_pool
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory, KeySet
 from tests.integration.test_projection_offsets import NOW, programme
@@ -50,7 +50,7 @@ async def reporting(
     databases: DatabaseFactory, common: CommonSettings, keys: KeySet
 ) -> AsyncIterator[Reporting]:
     settings = ReportingSettings(
-        database_url=await databases.create("reporting"),
+        database_url=await databases.create("reporting", migrated="reporting"),
         consumer_group=f"replay-{uuid.uuid4().hex[:8]}",
     )
     app = create_app(common, settings)
@@ -244,7 +244,8 @@ async def test_a_deployment_from_before_generations_is_replaced_and_dropped(
 ) -> None:
     pool = await create_pool(await databases.create("legacy"))
     try:
-        await migrate(pool, "reporting", MIGRATIONS)  # the layout before generations: public
+        async with pool.acquire() as conn:  # the layout before generations: public
+            await apply(conn, READ_MODELS)
         generations = Generations(pool)
         assert await generations.prepare() == "public"
         rebuilt = await generations.create()

@@ -41,7 +41,8 @@ from gayari_shared.events.contracts import (
 )
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.factory import envelope_for
-from gayari_shared.postgres import create_pool, migrate
+from gayari_shared.migrations import Migration, MigrationSet, apply
+from gayari_shared.postgres import create_pool
 from tests.conftest import DatabaseFactory
 from tests.integration.test_reporting_order_independence import record
 
@@ -390,8 +391,10 @@ async def test_a_long_migration_is_not_cut_by_the_request_timeout(
     # the pool's command timeout, meant for requests, must not cancel it.
     pool = await asyncpg.create_pool(await databases.create("slow"), command_timeout=0.1)
     assert pool is not None
+    slow = MigrationSet.of("slow", [Migration.of("0001_slow.sql", "SELECT pg_sleep(0.4)")])
     try:
-        assert await migrate(pool, "slow", ["SELECT pg_sleep(0.4)"]) == 1
+        async with pool.acquire() as conn:
+            assert len(await apply(conn, slow)) == 1
     finally:
         await pool.close()
 

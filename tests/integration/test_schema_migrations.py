@@ -17,6 +17,9 @@ import pytest
 from gayari_registry.adapters.postgres import MIGRATIONS as REGISTRY
 from gayari_registry.bootstrap import create_app
 from gayari_registry.settings import RegistrySettings
+from gayari_reporting.adapters.generations import CONTROL, READ_MODELS
+from gayari_reporting.adapters.refusals import REFUSALS
+from gayari_reporting.entrypoints.migrate import ReportingSchema
 from gayari_shared import migrate_command
 from gayari_shared.migrations import (
     ChangedMigrationError,
@@ -33,13 +36,17 @@ pytestmark = pytest.mark.stack
 BIN = Path(sys.executable).parent
 
 
-async def migrate_as_before(url: str, migrations: MigrationSet, count: int) -> None:
+async def migrate_as_before(
+    url: str, migrations: MigrationSet, count: int, schema: str | None = None
+) -> None:
     """What the in-process migrations did (gayari_shared.postgres.migrate before the files):
-    the scripts in order, a ledger row (component, version) for each."""
+    the scripts in order, a ledger row (component, version) for each, in `schema` if given."""
     conn = await connect(url)
     try:
+        if schema is not None:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}")
         await conn.execute(
-            """CREATE TABLE schema_migrations (
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
                    component text NOT NULL, version int NOT NULL,
                    applied_at timestamptz NOT NULL DEFAULT now(),
                    PRIMARY KEY (component, version))"""
@@ -192,3 +199,58 @@ async def test_the_command_reports_applies_and_checks(databases: DatabaseFactory
     assert refused.returncode == 1
     assert "0003_members_enrolments.sql" in refused.stderr
     assert "never edited" in refused.stderr
+
+
+async def test_a_reporting_database_of_the_in_process_migrations_is_baselined(
+    databases: DatabaseFactory,
+) -> None:
+    """Control and refusals in `public`, the read models in the active generation's schema,
+    each with the ledger rows the in-process migrations wrote: recognised, nothing re-applied,
+    no new generation."""
+    url = await databases.create("legacyrep")
+    await migrate_as_before(url, CONTROL, count=2)
+    await migrate_as_before(url, REFUSALS, count=1)
+    conn = await connect(url)
+    try:
+        await conn.execute(
+            """INSERT INTO read_model_generations (schema_name, kind, state)
+               VALUES ('rm_20260101_000000_abcdef', 'live', 'active')"""
+        )
+    finally:
+        await conn.close()
+    await migrate_as_before(url, READ_MODELS, count=11, schema="rm_20260101_000000_abcdef")
+    target = ReportingSchema()
+    conn = await connect(url)
+    try:
+        before = await target.status(conn)
+        assert {s.state for s in before} == {"baselined"} and len(before) == 14
+        assert await target.up(conn) == []
+        after = await target.status(conn)
+        generations = await conn.fetchval("SELECT count(*) FROM read_model_generations")
+    finally:
+        await conn.close()
+    assert [(s.component, s.schema, s.filename, s.state) for s in after] == [
+        (s.component, s.schema, s.filename, "applied") for s in before
+    ]
+    assert {s.schema for s in after if s.component == "reporting"} == {"rm_20260101_000000_abcdef"}
+    assert generations == 1
+
+
+async def test_reporting_migrates_a_fresh_database_into_a_new_generation(
+    databases: DatabaseFactory,
+) -> None:
+    url = await databases.create("freshrep")
+    target = ReportingSchema()
+    conn = await connect(url)
+    try:
+        pending = await target.status(conn)
+        assert {s.state for s in pending} == {"pending"} and len(pending) == 14
+        assert len(await target.up(conn)) == 14
+        after = await target.status(conn)
+        active = await conn.fetchval(
+            "SELECT schema_name FROM read_model_generations WHERE state = 'active'"
+        )
+    finally:
+        await conn.close()
+    assert {s.state for s in after} == {"applied"}
+    assert {s.schema for s in after if s.component == "reporting"} == {active}

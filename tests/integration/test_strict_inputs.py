@@ -434,7 +434,7 @@ async def test_reporting_answers_bad_query_values_with_422(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> None:
     settings = ReportingSettings(
-        database_url=await databases.create("strictrep"),
+        database_url=await databases.create("strictrep", migrated="reporting"),
         consumer_group=f"strict-{uuid.uuid4().hex[:8]}",
     )
     key, record = issue_key("strict reader", {r for r in Role if r.startswith("reporting")})

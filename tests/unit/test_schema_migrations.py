@@ -104,12 +104,20 @@ def test_the_status_line_says_component_schema_file_state_and_time() -> None:
 
 
 @pytest.mark.parametrize(
-    ("component", "package", "count"),
-    [("registry", "gayari_registry", 9), ("interventions", "gayari_interventions", 11)],
+    ("component", "package", "folder", "count"),
+    [
+        ("registry", "gayari_registry", "migrations", 9),
+        ("interventions", "gayari_interventions", "migrations", 11),
+        ("reporting", "gayari_reporting", "migrations/read_models", 11),
+        ("reporting-generations", "gayari_reporting", "migrations/control", 2),
+        ("reporting-refusals", "gayari_reporting", "migrations/refusals", 1),
+    ],
 )
-def test_the_services_migrations_are_packaged(component: str, package: str, count: int) -> None:
+def test_the_services_migrations_are_packaged(
+    component: str, package: str, folder: str, count: int
+) -> None:
     """The files are found in the installed package (importlib.resources), none changed number:
     each number is the position the in-process migrations recorded."""
-    s = MigrationSet.from_package(component, package)
+    s = MigrationSet.from_package(component, package, folder)
     assert [m.version for m in s.migrations] == list(range(1, count + 1))
     assert all(m.sql.strip() for m in s.migrations)

@@ -48,38 +48,6 @@ from gayari_shared.postgres import Connection
 
 log = structlog.get_logger(__name__)
 
-IDEMPOTENCY_MIGRATION: Final = """
-CREATE TABLE idempotency_keys (
-    scope       text NOT NULL,
-    key         text NOT NULL,
-    fingerprint bytea NOT NULL,
-    status      smallint NOT NULL,
-    headers     jsonb NOT NULL,
-    body        bytea NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (scope, key)
-);
-CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
-"""
-
-# The claim of a key, in the transaction that claims it: true when this transaction now holds
-# the key's lock and no response is stored for the key. A function, so that its statements are
-# planned once per connection (a statement sent as text is planned on every request: about
-# 70 us of PostgreSQL's CPU more per request with a key), and so that the lookup runs after
-# the lock is held, in a snapshot of its own (plpgsql, volatile: each statement takes one).
-IDEMPOTENCY_CLAIM_MIGRATION: Final = """
-CREATE FUNCTION idempotency_claim(lock_id bigint, claim_scope text, claim_key text)
-RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    IF NOT pg_try_advisory_xact_lock(lock_id) THEN
-        RETURN false;
-    END IF;
-    RETURN NOT EXISTS (
-        SELECT FROM idempotency_keys WHERE scope = claim_scope AND key = claim_key);
-END
-$$;
-"""
-
 # How often each instance deletes the keys older than their time to live.
 SWEEP_INTERVAL_S: Final = 600.0
 

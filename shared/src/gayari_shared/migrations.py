@@ -98,7 +98,7 @@ class MigrationSet:
     @classmethod
     def from_package(cls, component: str, package: str, folder: str = "migrations") -> MigrationSet:
         """The `*.sql` files of a folder inside an installed package."""
-        root = resources.files(package).joinpath(folder)
+        root = resources.files(package).joinpath(*folder.split("/"))
         files = [f for f in root.iterdir() if f.name.endswith(".sql")]
         if not files:
             raise MigrationError(f"{component}: no migrations in {package}/{folder}")

@@ -31,31 +31,11 @@ from gayari_shared.settings import RelayMode
 
 log = structlog.get_logger(__name__)
 
-OUTBOX_MIGRATION: Final = """
-CREATE TABLE outbox (
-    seq          bigserial PRIMARY KEY,
-    event_id     uuid NOT NULL UNIQUE,
-    event_type   text NOT NULL,
-    topic        text NOT NULL,
-    key          bytea NOT NULL,
-    value        bytea NOT NULL,
-    headers      jsonb NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    published_at timestamptz
-);
-CREATE INDEX outbox_pending ON outbox (seq) WHERE published_at IS NULL;
-"""
-
 # Rows are spread over lanes by Kafka key; a relay holds a lane's advisory lock while it
 # publishes from it, so with several relays running one household's events (one key, one lane)
 # still leave in commit order, and different lanes go out in parallel.
 OUTBOX_LANES: Final = 16
 _LANE_LOCK_CLASS: Final = 0x6A7961  # the first key of pg_try_advisory_xact_lock(int, int)
-OUTBOX_LANES_MIGRATION: Final = """
-ALTER TABLE outbox ADD COLUMN lane smallint NOT NULL DEFAULT 0;
-CREATE INDEX outbox_pending_lane ON outbox (lane, seq) WHERE published_at IS NULL;
-"""
-
 NOTIFY_CHANNEL: Final = "gayari_outbox"
 HOUSEKEEPING_INTERVAL_S: Final = 5.0
 

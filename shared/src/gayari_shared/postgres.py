@@ -1,14 +1,11 @@
-"""PostgreSQL plumbing: a connection pool and forward-only schema migrations.
-
-Migrations are hand-written here on purpose: each service owns a few tables, and a list of SQL
-scripts applied under an advisory lock is all that needs.
-"""
+"""PostgreSQL plumbing: how a process reaches its database, and a connection pool. (Schema
+migrations: gayari_shared.migrations.)"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -106,50 +103,6 @@ async def create_pool(
     if pool is None:  # asyncpg's typing allows it; it never happens with a fresh pool
         raise RuntimeError("could not create a PostgreSQL pool")
     return pool
-
-
-# A migration may rebuild derived tables over everything already stored (hours on a national
-# database, not the pool's seconds-long command timeout, meant for requests).
-MIGRATION_TIMEOUT_S: Final = 6 * 3600.0
-
-
-async def migrate(
-    pool: asyncpg.Pool, component: str, scripts: Sequence[str], *, schema: str | None = None
-) -> int:
-    """Apply the scripts not applied yet, in order, each in its own transaction. With `schema`,
-    the scripts and the record of what was applied live in that schema (the pool resets the
-    search path when the connection goes back)."""
-    async with pool.acquire() as conn:
-        if schema is not None:
-            await conn.execute(f"SET search_path TO {quote_ident(schema)}")
-        await conn.execute(
-            """CREATE TABLE IF NOT EXISTS schema_migrations (
-                   component text NOT NULL, version int NOT NULL,
-                   applied_at timestamptz NOT NULL DEFAULT now(),
-                   PRIMARY KEY (component, version))"""
-        )
-        applied = 0
-        for version, script in enumerate(scripts, start=1):
-            async with conn.transaction():
-                # Several instances may start at once; one applies, the others wait and skip.
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", component)
-                done = await conn.fetchval(
-                    "SELECT 1 FROM schema_migrations WHERE component = $1 AND version = $2",
-                    component,
-                    version,
-                )
-                if done:
-                    continue
-                await conn.execute(script, timeout=MIGRATION_TIMEOUT_S)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (component, version) VALUES ($1, $2)",
-                    component,
-                    version,
-                )
-                applied += 1
-        if applied:
-            log.info("migrations applied", component=component, count=applied)
-        return applied
 
 
 def in_uuid_order(ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:

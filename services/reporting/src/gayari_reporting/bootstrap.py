@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
-import asyncpg
 import structlog
 from fastapi import FastAPI
 
@@ -17,11 +16,11 @@ from gayari_reporting.adapters.generations import (
     AUDIT_TABLE,
     Generations,
 )
-from gayari_reporting.adapters.refusals import prepare_refusals
 from gayari_reporting.adapters.reports import ReportQueries
 from gayari_reporting.adapters.store import ReadModelStore
 from gayari_reporting.entrypoints import asyncapi, dashboard
 from gayari_reporting.entrypoints.http import case_router, public_router, router
+from gayari_reporting.entrypoints.migrate import ReportingSchema
 from gayari_reporting.entrypoints.projector import Projector
 from gayari_reporting.entrypoints.refusal_counter import RefusalCounter
 from gayari_reporting.entrypoints.requests import install_error_handlers
@@ -34,10 +33,12 @@ from gayari_shared.events.contracts import DOMAIN_STREAMS
 from gayari_shared.heap import collect_less_often, freeze_startup_heap
 from gayari_shared.kafka.clients import idempotent_producer
 from gayari_shared.kafka.deadletter import send_to_dead_letters
+from gayari_shared.migrate_command import at_start, current
 from gayari_shared.service import make_app
 from gayari_shared.settings import CommonSettings
 
 SERVICE = "reporting"
+SCHEMA = ReportingSchema()
 log = structlog.get_logger(__name__)
 
 
@@ -49,7 +50,13 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.asyncapi = asyncapi.document(common, settings.consumer_group)
         async with opened(
-            app, common, kafka=kafka, database=database, schema=_prepare_schema
+            app,
+            common,
+            kafka=kafka,
+            database=database,
+            # This release's schema (its migrate command ran first), or no start.
+            schema=partial(at_start, target=SCHEMA, apply=settings.migrate_on_start),
+            checks={"schema": partial(current, target=SCHEMA)},
         ) as pool:
             store = ReadModelStore(pool)
             refusals = RefusalCounter(
@@ -115,11 +122,6 @@ def create_app(common: CommonSettings, settings: ReportingSettings) -> FastAPI:
     )
     install_error_handlers(app)
     return app
-
-
-async def _prepare_schema(pool: asyncpg.Pool) -> None:
-    await Generations(pool).prepare()
-    await prepare_refusals(pool)
 
 
 @asynccontextmanager

@@ -1,7 +1,7 @@
 """The audit trail of personal data: who read or wrote which households, when, in which
 request; an append-only table in each service's own database."""
 
-from gayari_shared.audit.store import AUDIT_MIGRATION, AuditLog, add_audit_row, audited_cte
+from gayari_shared.audit.store import AuditLog, add_audit_row, audited_cte
 from gayari_shared.audit.trail import (
     Actor,
     AuditRow,
@@ -13,7 +13,6 @@ from gayari_shared.audit.trail import (
 )
 
 __all__ = [
-    "AUDIT_MIGRATION",
     "Actor",
     "AuditLog",
     "AuditRow",

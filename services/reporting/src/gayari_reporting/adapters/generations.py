@@ -23,9 +23,8 @@ from typing import Final
 import asyncpg
 import structlog
 
-from gayari_reporting.adapters.schema import MIGRATIONS
-from gayari_shared.audit import AUDIT_MIGRATION
-from gayari_shared.postgres import Connection, migrate, quote_ident
+from gayari_shared.migrations import Migration, MigrationSet, apply
+from gayari_shared.postgres import Connection, quote_ident
 
 log = structlog.get_logger(__name__)
 
@@ -33,28 +32,19 @@ COMPONENT: Final = "reporting"
 LEGACY: Final = "public"
 NAME: Final = re.compile(r"^(public|rm_[a-z0-9_]{1,40})$")
 
-CONTROL_MIGRATIONS: Final = (
-    """
-    CREATE TABLE read_model_generations (
-        schema_name text PRIMARY KEY,
-        kind        text NOT NULL CHECK (kind IN ('live', 'as-of')),
-        state       text NOT NULL CHECK (state IN ('building', 'active', 'retired', 'ready')),
-        as_of       timestamptz,
-        events      bigint NOT NULL DEFAULT 0,
-        created_at  timestamptz NOT NULL DEFAULT now(),
-        finished_at timestamptz
-    );
-    CREATE UNIQUE INDEX read_model_generations_one_active
-        ON read_model_generations ((true)) WHERE state = 'active';
-    """,
-    # Who read which households (gayari_shared.audit), in `public` beside this control table:
-    # no generation holds it, so no replay rebuilds or drops it.
-    AUDIT_MIGRATION,
+# The control table of the generations and the audit trail, in `public`: no generation holds
+# them, so no replay rebuilds or drops them.
+CONTROL: Final = MigrationSet.from_package(
+    "reporting-generations", "gayari_reporting", "migrations/control"
+)
+# Every read-model table, applied in each generation's schema (the ledger beside them).
+READ_MODELS: Final = MigrationSet.from_package(
+    COMPONENT, "gayari_reporting", "migrations/read_models"
 )
 # Qualified: a connection may have a generation's schema on its search path.
 AUDIT_TABLE: Final = "public.audit_log"
 
-# The read-model objects a legacy `public` generation holds (store.MIGRATIONS), dropped when a
+# The read-model objects a legacy `public` generation holds (READ_MODELS), dropped when a
 # replay replaces it; `public` itself stays, it holds the control table.
 _LEGACY_OBJECTS: Final = (
     "VIEW live_interventions",
@@ -138,25 +128,8 @@ class Generations:
     async def prepare(self) -> str:
         """The control table, an active generation, and that generation's migrations applied;
         returns the active generation. Safe when several instances start at once."""
-        await migrate(self._pool, "reporting-generations", CONTROL_MIGRATIONS)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('reporting-generations'))")
-            active = await _active(conn)
-            if active is None:
-                legacy = await conn.fetchval(
-                    "SELECT 1 FROM public.schema_migrations WHERE component = $1 LIMIT 1",
-                    COMPONENT,
-                )
-                active = (
-                    LEGACY if legacy else f"rm_{_stamp(datetime.now(UTC))}_{secrets.token_hex(3)}"
-                )
-                await conn.execute(
-                    """INSERT INTO public.read_model_generations (schema_name, kind, state)
-                       VALUES ($1, 'live', 'active')""",
-                    active,
-                )
-                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(active)}")
-        await migrate(self._pool, COMPONENT, MIGRATIONS, schema=active)
+        async with self._pool.acquire() as conn:
+            active, _ = await prepare(conn)
         return active
 
     async def active(self) -> str:
@@ -190,7 +163,8 @@ class Generations:
                 "live" if as_of is None else "as-of",
                 as_of,
             )
-        await migrate(self._pool, COMPONENT, MIGRATIONS, schema=schema)
+        async with self._pool.acquire() as conn:
+            await apply(conn, READ_MODELS, schema=schema)
         return schema
 
     async def switch(self, schema: str, events: int) -> str:
@@ -261,6 +235,37 @@ class Generations:
     async def abandoned(self) -> list[str]:
         """Generations left in the building state by a replay that did not finish."""
         return [g.schema for g in await self.all() if g.state == "building"]
+
+
+async def prepare(conn: Connection) -> tuple[str, list[Migration]]:
+    """What `gayari-reporting-migrate up` does to the generations: the control table, an active
+    generation (`public` for a deployment from before generations), and the read-model
+    migrations in it. Returns the active generation and the migrations applied."""
+    applied = await apply(conn, CONTROL)
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('reporting-generations'))")
+        active = await _active(conn)
+        if active is None:
+            legacy = await conn.fetchval(
+                "SELECT 1 FROM public.schema_migrations WHERE component = $1 LIMIT 1",
+                COMPONENT,
+            )
+            active = LEGACY if legacy else f"rm_{_stamp(datetime.now(UTC))}_{secrets.token_hex(3)}"
+            await conn.execute(
+                """INSERT INTO public.read_model_generations (schema_name, kind, state)
+                   VALUES ($1, 'live', 'active')""",
+                active,
+            )
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(active)}")
+    applied += await apply(conn, READ_MODELS, schema=active)
+    return active, applied
+
+
+async def active_if_any(conn: Connection) -> str | None:
+    """The active generation; None before the first migration made the control table."""
+    if not await conn.fetchval("SELECT to_regclass('public.read_model_generations') IS NOT NULL"):
+        return None
+    return await _active(conn)
 
 
 async def _active(conn: Connection) -> str | None:

@@ -8,7 +8,7 @@ households among all of them (the tallies, tallies.py, keep figures per area ins
   and by each agency that reached it (/unserved); and `tally_contacts`, those rows counted per
   day for the country and each province, so that how many households one agency has left
   unserved is a sum over a few hundred rows instead of a reading of every contact's agencies
-  (see CONTACT_TALLY_MIGRATION).
+  (see migrations/read_models/0010_contact_tally.sql).
 
 Read by scanning every record, both took 0.7 to 2 s at a million households for a few thousand
 rows. They are kept the way the tallies are: each batch recomputes the rows of every household
@@ -21,45 +21,6 @@ exact whatever the order of events.
 from __future__ import annotations
 
 from typing import Final
-
-DERIVED_MIGRATION: Final = """
-    CREATE TABLE double_funding (
-        household_id uuid NOT NULL,
-        fiscal_year  int NOT NULL,
-        kind         text NOT NULL,
-        village_code text,
-        agencies     text[] NOT NULL,
-        grants       int NOT NULL,
-        total_idr    bigint NOT NULL,
-        grant_ids    uuid[] NOT NULL,
-        PRIMARY KEY (household_id, fiscal_year, kind)
-    );
-    -- The list's order, a page at a time (queries._ALERT_ORDER).
-    CREATE INDEX double_funding_order
-        ON double_funding (fiscal_year, (coalesce(village_code, '') COLLATE "C"), household_id,
-                           kind);
-    CREATE TABLE waiting_records (
-        household_id      uuid NOT NULL,
-        intervention_type text NOT NULL,
-        records           int NOT NULL,
-        PRIMARY KEY (household_id, intervention_type)
-    );
-"""
-
-# A household's last contact: a row per enrolled household still in the programme, read in the
-# list's order a page at a time, or by how long ago for a count. One row, not one per agency: the
-# row changes with every record, and each row costs its index entries again.
-CONTACTS_MIGRATION: Final = """
-    CREATE TABLE contacts (
-        household_id uuid PRIMARY KEY,
-        village_code text COLLATE "C" NOT NULL,  -- '' where it is not known
-        last_on      date NOT NULL,   -- its latest record of any agency, or its enrolment
-        enrolled_on  date NOT NULL,
-        last_by      jsonb NOT NULL   -- {agency: its latest record of that agency's}
-    );
-    CREATE INDEX contacts_list ON contacts (village_code, last_on, household_id);
-    CREATE INDEX contacts_due ON contacts (last_on) INCLUDE (village_code);
-"""
 
 # The contacts counted per day, for the country ('') and each province: how many households
 # one agency has left unserved since a day, across the country, read each contact's agencies
@@ -75,16 +36,6 @@ CONTACTS_MIGRATION: Final = """
 # has not reached). Regencies, districts and villages are counted from the contacts: few enough
 # rows.
 CONTACT_LEVELS: Final = (0, 2)
-_CONTACT_TALLY_TABLE: Final = """
-    CREATE TABLE tally_contacts (
-        level      smallint NOT NULL,
-        area       text COLLATE "C" NOT NULL,
-        agency     text NOT NULL,   -- '' for every household
-        kind       text NOT NULL,   -- 'enrolled' or 'last'
-        day        date NOT NULL,
-        households bigint NOT NULL,
-        PRIMARY KEY (level, area, agency, kind, day)
-    );"""
 
 
 def _tally_contacts(rows: str) -> str:
@@ -115,15 +66,6 @@ def _tally_contacts(rows: str) -> str:
       ON CONFLICT (level, area, agency, kind, day) DO UPDATE
       SET households = t.households + excluded.households"""
 
-
-# Built from the contacts already there, so an existing generation has it at once.
-CONTACT_TALLY_MIGRATION: Final = f"""{_CONTACT_TALLY_TABLE}
-    {_tally_contacts("(SELECT *, 1 AS n FROM contacts) AS c")};"""
-# The tally counted again from the contacts, now with every contact's last contact of any
-# agency (whether or not CONTACT_TALLY_MIGRATION, which builds the same, counted it already).
-CONTACT_TALLY_ANY_MIGRATION: Final = f"""
-    TRUNCATE tally_contacts;
-    {_tally_contacts("(SELECT *, 1 AS n FROM contacts) AS c")};"""
 
 TABLES: Final = ("double_funding", "waiting_records", "contacts")
 

@@ -18,27 +18,6 @@ from typing import Final
 
 from gayari_shared.postgres import Connection, in_uuid_order
 
-INCOMES_MIGRATION: Final = """
-    -- No unique key: a batch deletes a household's row and inserts its new one in one
-    -- statement, which a unique index would see as a conflict.
-    CREATE TABLE income_pairs (
-        household_id uuid NOT NULL,
-        district     text COLLATE "C" NOT NULL,  -- '' where the village is not known
-        first_idr    bigint NOT NULL,
-        latest_idr   bigint NOT NULL
-    );
-    CREATE INDEX income_pairs_household ON income_pairs (household_id);
-    CREATE TABLE tally_incomes (
-        level       smallint NOT NULL,
-        area        text COLLATE "C" NOT NULL,
-        change_idr  bigint NOT NULL,
-        households  bigint NOT NULL,
-        first_idr   bigint NOT NULL,  -- sums over those households
-        latest_idr  bigint NOT NULL,
-        PRIMARY KEY (level, area, change_idr)
-    );
-"""
-
 TABLES: Final = ("income_pairs", "tally_incomes")
 KEPT: Final = {"income_pairs": "TRUE", "tally_incomes": "households <> 0"}
 

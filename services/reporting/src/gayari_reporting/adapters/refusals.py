@@ -16,24 +16,11 @@ from typing import Final
 import asyncpg
 
 from gayari_reporting.domain.refusals import Refusal
-from gayari_shared.postgres import migrate
+from gayari_shared.migrations import MigrationSet
 
-REFUSALS_MIGRATIONS: Final = (
-    """
-    CREATE TABLE public.intake_refusals (
-        source_topic     text NOT NULL,
-        source_partition int NOT NULL,
-        source_offset    bigint NOT NULL,
-        agency           text NOT NULL,
-        reason_code      text NOT NULL,
-        reason           text NOT NULL,
-        event_id         text,
-        refused_at       timestamptz NOT NULL,
-        PRIMARY KEY (source_topic, source_partition, source_offset)
-    );
-    CREATE INDEX intake_refusals_agency ON public.intake_refusals (agency, reason_code);
-    CREATE INDEX intake_refusals_day ON public.intake_refusals (refused_at);
-    """,
+# Its table, in `public` beside the generations (gayari_reporting/migrations/refusals).
+REFUSALS: Final = MigrationSet.from_package(
+    "reporting-refusals", "gayari_reporting", "migrations/refusals"
 )
 _INSERT: Final = """
     INSERT INTO public.intake_refusals (source_topic, source_partition, source_offset, agency,
@@ -41,10 +28,6 @@ _INSERT: Final = """
     SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[],
                          $6::text[], $7::text[], $8::timestamptz[])
     ON CONFLICT DO NOTHING"""
-
-
-async def prepare_refusals(pool: asyncpg.Pool) -> None:
-    await migrate(pool, "reporting-refusals", REFUSALS_MIGRATIONS)
 
 
 async def store_refusals(pool: asyncpg.Pool, refusals: list[Refusal]) -> None:
