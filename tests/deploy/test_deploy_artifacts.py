@@ -286,3 +286,39 @@ def test_every_writer_has_its_relay_in_exactly_one_place(overlay: str, separate:
             # Its service's database and Kafka credentials (as files, see test_deploy_security).
             assert f"name: gayari-db-{service}" in relays[0]
             assert f"name: gayari-kafka-{service}" in relays[0]
+
+
+def test_compose_services_start_after_their_schema_migrations() -> None:
+    """Each service waits for its one-shot migrate service (`gayari-<service>-migrate up`, its
+    own image, its database role and TLS) to succeed."""
+    services = compose_services()
+    for name in SERVICES:
+        depends = services[name]["depends_on"]
+        assert depends[f"{name}-migrate"]["condition"] == "service_completed_successfully"
+        migrate = services[f"{name}-migrate"]
+        assert migrate["command"] == [f"gayari-{name}-migrate", "up"]
+        assert migrate["image"] == services[name]["image"]
+        assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+        database = {k: v for k, v in services[name]["environment"].items() if "_DATABASE_" in k}
+        assert database and {k: migrate["environment"][k] for k in database} == database
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_pod_migrates_its_schema_before_it_starts(overlay: str) -> None:
+    """Every Deployment of a service or a relay runs `gayari-<service>-migrate up` from its own
+    image as an init container: the service's container starts only once it succeeded, and
+    no startup probe waits on a migration."""
+    from tests.deploy.test_deploy_security import pod_spec, render_docs  # noqa: PLC0415
+
+    deployments = [
+        d for d in render_docs(K8S_DIR / "overlays" / overlay) if d["kind"] == "Deployment"
+    ]
+    assert deployments
+    for doc in deployments:
+        service = doc["metadata"]["name"].removeprefix("gayari-").removesuffix("-relay")
+        spec = pod_spec(doc)
+        (migrate,) = spec.get("initContainers", [None])
+        assert migrate is not None, doc["metadata"]["name"]
+        assert migrate["command"] == [f"gayari-{service}-migrate", "up"]
+        assert migrate["image"] == spec["containers"][0]["image"]
+        assert "startupProbe" not in migrate
