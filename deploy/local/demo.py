@@ -766,7 +766,7 @@ async def run(households: int, seed: int | None, keys: Keys, urls: Endpoints) ->
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--households", type=int, default=300)
+    parser.add_argument("--households", type=int, default=200)
     parser.add_argument("--seed", type=int, default=None, help="repeat a run exactly")
     parser.add_argument("--keys", type=Path, required=True, help="dev keys (make dev-keys)")
     defaults = Endpoints()
