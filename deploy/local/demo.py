@@ -710,12 +710,31 @@ async def wait_for_reporting(
         await asyncio.sleep(0.5)
 
 
+async def exits_seen(client: httpx.AsyncClient, urls: Endpoints, keys: Keys) -> int:
+    outcomes = (await client.get(f"{urls.reporting}/outcomes", headers=keys.reader)).json()
+    return sum(outcomes["exits_by_reason"].values())
+
+
+async def wait_for_exits(
+    client: httpx.AsyncClient, urls: Endpoints, keys: Keys, expected: int
+) -> bool:
+    """The exits are the run's last writes, and /progress does not count them."""
+    deadline = time.monotonic() + 60
+    while (seen := await exits_seen(client, urls, keys)) != expected:
+        if time.monotonic() > deadline:
+            print(f"reporting did not catch up: expected {expected} exits, sees {seen}")
+            return False
+        await asyncio.sleep(0.5)
+    return True
+
+
 async def run(households: int, seed: int | None, keys: Keys, urls: Endpoints) -> int:
     rng = random.Random(seed)
     villages = load_areas().villages_in("62.09")
     async with httpx.AsyncClient(timeout=30) as client:
         year = Year(client, keys, urls, rng)
         before = (await client.get(f"{urls.reporting}/progress", headers=keys.reader)).json()
+        exits_before = await exits_seen(client, urls, keys)
         start, _ = months_of(year.today)
         print(
             f"Simulating {households} households over {len(villages)} villages of Lamandau "
@@ -753,7 +772,8 @@ async def run(households: int, seed: int | None, keys: Keys, urls: Endpoints) ->
             before["trainings_completed"] + tally.trainings,
         )
         progress = await wait_for_reporting(client, urls, keys, expected, started)
-        if progress is None:
+        exits = exits_before + tally.exited
+        if progress is None or not await wait_for_exits(client, urls, keys, exits):
             return 1
     print_report(progress)
     await print_read_models(keys, urls)

@@ -4,6 +4,7 @@ ports of their own: a year of the programme that every view shows something of."
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -81,6 +82,9 @@ async def test_the_demo_simulates_a_year_that_every_view_shows(
         assert all(a["households_reached"] > 0 for a in agencies)
         outcomes = await get("/outcomes")
         assert outcomes["graduated"] > 0, outcomes
+        graduated = re.search(r"(\d+) graduated", done.stdout)
+        assert graduated is not None
+        assert outcomes["exits_by_reason"]["graduated"] == int(graduated.group(1))
         assert outcomes["income"]["households_surveyed_twice"] > 0, outcomes
         report = await http.get(f"/reports/monthly?month={month}&area=62.09")
         assert report.status_code == 200
