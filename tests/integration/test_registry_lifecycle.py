@@ -251,6 +251,9 @@ async def test_nik_checks_refuse_a_wrong_birth_date_and_flag_a_foreign_region(
         ("POST /enrolment", {"cohort_year": "soon"}, "cohort_year"),
         ("POST /enrolment", {"cohort_year": 1990}, "cohort_year"),
         ("POST /enrolment", {}, "cohort_year"),
+        ("POST /enrolment", {"cohort_year": 2026, "enrolled_on": "2999-01-01"}, "enrolled_on"),
+        # Before its registration (today).
+        ("POST /enrolment", {"cohort_year": 2026, "enrolled_on": "2020-01-01"}, "enrolled_on"),
         ("POST /exit", {"reason": "bored"}, "reason"),
     ],
 )
@@ -269,6 +272,28 @@ async def test_bad_changes_are_problems_naming_the_field_and_write_nothing(
     assert reply.headers["content-type"] == "application/problem+json"
     assert field in [e["field"] for e in reply.json()["errors"]]
     assert await written(registry_db) == before
+
+
+async def test_a_register_kept_before_gayari_keeps_its_days(
+    registry: httpx.AsyncClient,
+) -> None:
+    created = await registry.post("/households", json=household() | {"registered_on": "2026-02-03"})
+    assert created.status_code == 201, created.text
+    # The start of that day in Lamandau (WIB).
+    assert created.json()["registered_at"].startswith("2026-02-02T17:00:00Z")
+    path = f"/households/{created.json()['id']}"
+    enrolled = await registry.post(
+        f"{path}/enrolment", json={"cohort_year": 2026, "enrolled_on": "2026-02-10"}
+    )
+    assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json()["enrolments"][0]["enrolled_at"].startswith("2026-02-09T17:00:00Z")
+    early = await registry.post(f"{path}/exit", json={"reason": "moved", "exited_on": "2026-02-01"})
+    assert early.status_code == 422 and early.json()["errors"][0]["field"] == "exited_on"
+    exited = await registry.post(
+        f"{path}/exit", json={"reason": "graduated", "exited_on": "2026-09-01"}
+    )
+    assert exited.status_code == 200, exited.text
+    assert exited.json()["enrolments"][0]["exited_at"].startswith("2026-08-31T17:00:00Z")
 
 
 async def test_unknown_households_are_404(registry: httpx.AsyncClient) -> None:

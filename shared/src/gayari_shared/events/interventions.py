@@ -13,7 +13,7 @@ No personal data: ids, codes, dates and figures only. Free text that may describ
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import ClassVar, Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -65,7 +65,8 @@ def moment_of_day(
         return now
     if day > today:
         raise RuleViolationError(field, f"{day.isoformat()} is in the future (today is {today})")
-    return datetime.combine(day, time(), zone)
+    # In UTC, as every other moment the services publish and answer.
+    return datetime.combine(day, time(), zone).astimezone(UTC)
 
 
 # Superseded by v2: producers no longer publish it, consumers read it as v2 (upcaster below).
