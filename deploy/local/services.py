@@ -65,6 +65,8 @@ class Unit:
     name: str
     port: int
     program: Path
+    # Run (`up`) before the program starts: its service's migrate command; None: nothing.
+    migrate: Path | None = None
 
 
 def configured_units(
@@ -73,12 +75,17 @@ def configured_units(
     units = {}
     for name, default in SERVICE_PORTS.items():
         port = int(environ.get(f"GAYARI_{name.upper()}_HTTP_PORT", default))
-        units[name] = Unit(name, port, bin_dir / f"gayari-{name}")
+        units[name] = Unit(
+            name, port, bin_dir / f"gayari-{name}", bin_dir / f"gayari-{name}-migrate"
+        )
     for writer, default in RELAY_PORTS.items():
         if environ.get(f"GAYARI_{writer.upper()}_OUTBOX_RELAY") == "separate":
             port = int(environ.get(f"GAYARI_{writer.upper()}_RELAY_HTTP_PORT", default))
             units[f"{writer}-relay"] = Unit(
-                f"{writer}-relay", port, bin_dir / f"gayari-{writer}-relay"
+                f"{writer}-relay",
+                port,
+                bin_dir / f"gayari-{writer}-relay",
+                bin_dir / f"gayari-{writer}-migrate",
             )
     return units
 
@@ -249,13 +256,13 @@ class Runner:
         """`gayari-<service>-migrate up` before the unit starts, as a deployment runs it (a
         relay: its service's); None when it succeeded, else why not. Its output goes to the
         unit's log."""
-        service = unit.name.removesuffix("-relay")
-        program = unit.program.with_name(f"gayari-{service}-migrate")
+        if unit.migrate is None:
+            return None
         log = self.log_file(unit)
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             done = subprocess.run(
-                [str(program), "up"],
+                [str(unit.migrate), "up"],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -265,7 +272,7 @@ class Runner:
             )
         if done.returncode == 0:
             return None
-        return f"gayari-{service}-migrate up failed (exit {done.returncode}): see {log}"
+        return f"{unit.migrate.name} up failed (exit {done.returncode}): see {log}"
 
     def launch(self, unit: Unit) -> Launched:
         log = self.log_file(unit)
