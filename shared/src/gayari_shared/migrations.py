@@ -127,7 +127,7 @@ class FileState:
     def line(self) -> str:
         where = self.component if self.schema is None else f"{self.component}@{self.schema}"
         at = "" if self.applied_at is None else self.applied_at.isoformat(timespec="seconds")
-        return f"{where:<32} {self.filename:<48} {self.state:<9} {at}".rstrip()
+        return f"{where:<40} {self.filename:<44} {self.state:<9} {at}".rstrip()
 
 
 def compare(
