@@ -19,7 +19,7 @@ from gayari_registry.bootstrap import create_app as create_registry
 from gayari_registry.settings import RegistrySettings
 from gayari_shared.auth.keys import KeyFile, Role, issue_key
 from gayari_shared.http.idempotency import fingerprint
-from gayari_shared.idempotency import IdempotencyStore, sweeping
+from gayari_shared.idempotency import AlreadyStoredError, IdempotencyStore, sweeping
 from gayari_shared.settings import CommonSettings
 from tests.conftest import DatabaseFactory, KeySet
 from tests.integration.test_interventions_api import Interventions, known, life, running
@@ -220,6 +220,20 @@ async def test_keys_are_scoped_to_the_agency_and_survive_a_key_rotation(
     assert (await service.counts())["grants"] == 2
 
 
+async def store_uncommitted(
+    pool: asyncpg.Pool, key: str, wanted: bytes
+) -> tuple[asyncpg.pool.PoolConnectionProxy[Any], int]:
+    """A request with the key that stored its response and has not committed (as a request
+    whose backend is stuck between the two): its connection and its backend's pid."""
+    conn = await pool.acquire()
+    await conn.execute("BEGIN")
+    await conn.execute(
+        "SELECT idempotency_store($1, $2, $3, 201::smallint, '{}', '{}', '2s')",
+        *("distakan", key, wanted),
+    )
+    return conn, conn.get_server_pid()
+
+
 async def test_a_retry_while_the_first_is_in_flight_is_a_409_with_retry_after(
     service: Interventions,
 ) -> None:
@@ -228,37 +242,60 @@ async def test_a_retry_while_the_first_is_in_flight_is_a_409_with_retry_after(
     body = grant_for(household_id)
     pool = await asyncpg.create_pool(service.url, min_size=1, max_size=2)
     try:
-        # The first request, holding the key in its transaction (as a request does between
-        # its claim and its commit).
-        store = IdempotencyStore(pool, ttl_s=86400)
         wanted = fingerprint("POST", "/grants", json.dumps(body).encode())
-        claimed = await store.claim("distakan", key, wanted)
-        assert claimed.claim is not None
+        conn, _ = await store_uncommitted(pool, key, wanted)
         retry = await post_with_key(service, service.keys["distakan"], "/grants", body, key)
         assert retry.status_code == 409, retry.text
         assert retry.headers["Retry-After"] == "1"
         assert retry.json()["errors"][0]["field"] == "Idempotency-Key"
-        await claimed.claim.rollback()
+        await conn.execute("ROLLBACK")
+        await pool.release(conn)
         # Ended without a commit (a refusal, a crash): the key is free again.
         after = await post_with_key(service, service.keys["distakan"], "/grants", body, key)
         assert after.status_code == 201, after.text
     finally:
         await pool.close()
-    assert (await service.counts())["grants"] == 1
+    counts = await service.counts()
+    assert (counts["grants"], counts["outbox"]) == (1, 1)
+
+
+async def test_a_retry_waiting_for_the_first_commit_gets_its_response(
+    service: Interventions,
+) -> None:
+    """The first stored its response and commits while the retry waits on the key: the retry
+    is answered from it, and what it wrote meanwhile is rolled back."""
+    household_id = await known(service, life(uuid.uuid4(), [uuid.uuid4()]))
+    key = str(uuid.uuid4())
+    body = grant_for(household_id)
+    pool = await asyncpg.create_pool(service.url, min_size=1, max_size=2)
+    try:
+        wanted = fingerprint("POST", "/grants", json.dumps(body).encode())
+        conn, _ = await store_uncommitted(pool, key, wanted)
+        retry = asyncio.create_task(
+            post_with_key(service, service.keys["distakan"], "/grants", body, key)
+        )
+        await asyncio.sleep(0.5)
+        await conn.execute("COMMIT")
+        await pool.release(conn)
+        replied = await retry
+    finally:
+        await pool.close()
+    assert replied.status_code == 201, replied.text
+    assert replied.headers["Idempotent-Replayed"] == "true"
+    counts = await service.counts()
+    assert (counts["grants"], counts["outbox"]) == (0, 0)
 
 
 async def test_a_connection_killed_mid_request_leaves_the_key_free(
     service: Interventions,
 ) -> None:
-    """A process killed with -9 between its claim and its commit: its backend ends, the
-    transaction rolls back, the lock goes; no pending claim is left behind."""
+    """A process killed with -9 between storing its response and its commit: its backend
+    ends, the transaction rolls back with the key's row; nothing pending is left behind."""
     household_id = await known(service, life(uuid.uuid4(), [uuid.uuid4()]))
     key = str(uuid.uuid4())
     pool = await asyncpg.create_pool(service.url, min_size=1, max_size=1)
     try:
-        claimed = await IdempotencyStore(pool, ttl_s=86400).claim("distakan", key, b"x")
-        assert claimed.claim is not None
-        pid = claimed.claim.conn.get_server_pid()
+        _, pid = await store_uncommitted(pool, key, b"x")
         async with asyncio.timeout(10):
             conn = await asyncpg.connect(service.url)
             try:
@@ -288,30 +325,21 @@ async def test_a_refusal_is_not_stored_and_the_key_stays_free(service: Intervent
     assert (counts["grants"], counts["outbox"]) == (1, 1)
 
 
-async def test_a_commit_racing_the_lookup_is_refused_by_the_key_and_replayed(
+async def test_a_second_store_of_a_key_is_refused_and_answered_from_the_first(
     service: Interventions,
 ) -> None:
-    """A response stored under a claim that found the key free (the lookup runs after the
-    lock is held, so this is the last line of defence): the stored response's primary key
-    refuses the second, which is rolled back with its grant and answered from the first."""
-    household_id = await known(service, life(uuid.uuid4(), [uuid.uuid4()]))
+    """Two transactions of one key: the second to store is refused by the key's primary key,
+    rolled back with what it wrote, and answered from the first."""
     key = str(uuid.uuid4())
-    body = grant_for(household_id)
     pool = await asyncpg.create_pool(service.url, min_size=1, max_size=2)
     try:
         store = IdempotencyStore(pool, ttl_s=86400)
-        wanted = fingerprint("POST", "/grants", json.dumps(body).encode())
-        claimed = await store.claim("distakan", key, wanted)
-        assert claimed.claim is not None
-        # A second claim of the key found free (as if its snapshot missed the first's commit).
-        racing = await store.claim("distakan", "another", wanted)
-        assert racing.claim is not None
-        racing.claim.key = key
-        await claimed.claim.commit(201, {"content-type": "application/json"}, b'{"id": "first"}')
-        with pytest.raises(Exception) as refused:
-            await racing.claim.commit(201, {}, b'{"id": "second"}')
-        assert type(refused.value).__name__ == "AlreadyStoredError"
-        assert refused.value.stored.body == b'{"id": "first"}'  # type: ignore[attr-defined]
+        first = await store.begin("distakan", key, b"same")
+        second = await store.begin("distakan", key, b"same")
+        await first.commit(201, {"content-type": "application/json"}, b'{"id": "first"}')
+        with pytest.raises(AlreadyStoredError) as refused:
+            await second.commit(201, {}, b'{"id": "second"}')
+        assert refused.value.stored.body == b'{"id": "first"}'
     finally:
         await pool.close()
     assert await stored_keys(service.url) == 1
@@ -399,3 +427,39 @@ async def test_registry_writes_retried_with_their_keys_are_written_once(
     # One household, its two members, one enrolment; four events, not eight.
     assert await written(registry_db) == (1, 2, 1, 4)
     assert await stored_keys(registry_db) == 4
+
+
+async def test_a_replay_where_the_write_would_now_succeed_writes_nothing(
+    registry: httpx.AsyncClient, registry_db: str
+) -> None:
+    """An enrolment with a key, an exit, then the enrolment retried with its key: the write
+    would succeed again, but the key's stored response answers and the new enrolment is
+    rolled back."""
+    registered = await registry.post("/households", json=household(7))
+    household_id = registered.json()["id"]
+    key = new_key()
+    path = f"/households/{household_id}/enrolment"
+    first = await registry.post(path, json={"cohort_year": 2026}, headers={"Idempotency-Key": key})
+    assert first.status_code == 201, first.text
+    exited = await registry.post(f"/households/{household_id}/exit", json={"reason": "moved"})
+    assert exited.status_code in (200, 201), exited.text
+    retry = await registry.post(path, json={"cohort_year": 2026}, headers={"Idempotency-Key": key})
+    assert (retry.status_code, retry.json()) == (201, first.json())
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    # One household, two members, one enrolment; register, enrol, exit.
+    assert await written(registry_db) == (1, 2, 1, 3)
+
+
+async def test_concurrent_registrations_with_one_key_register_once(
+    registry: httpx.AsyncClient, registry_db: str
+) -> None:
+    key = new_key()
+    replies = await asyncio.gather(
+        *(
+            registry.post("/households", json=household(7), headers={"Idempotency-Key": key})
+            for _ in range(6)
+        )
+    )
+    assert {r.status_code for r in replies} <= {201, 409}, [r.text for r in replies]
+    assert len({r.json()["id"] for r in replies if r.status_code == 201}) == 1
+    assert await written(registry_db) == (1, 2, 0, 1)

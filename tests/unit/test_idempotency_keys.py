@@ -8,7 +8,7 @@ import pytest
 
 from gayari_shared.http.idempotency import MAX_KEY_LENGTH, fingerprint, parse_key
 from gayari_shared.http.problems import ProblemError
-from gayari_shared.idempotency import lock_id
+from gayari_shared.idempotency import _store_statement
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,11 @@ def test_the_fingerprint_is_of_method_path_and_canonical_body() -> None:
     assert fingerprint("POST", "/grants", b"\xff{") != fingerprint("POST", "/grants", b"\xff{ ")
 
 
-def test_the_lock_of_a_key_depends_on_its_scope() -> None:
-    assert lock_id("dinsos", "k") == lock_id("dinsos", "k")
-    assert lock_id("dinsos", "k") != lock_id("dispar", "k")
-    assert -(2**63) <= lock_id("dinsos", "k") < 2**63
+def test_the_stored_response_is_sent_as_constants_read_verbatim() -> None:
+    statement = _store_statement(
+        "dinsos", "it's a \\ key", fingerprint=b"\x01\xff", status=201, headers="{}", body=b"{}"
+    )
+    assert statement.startswith("SELECT idempotency_store(E'dinsos', E'it''s a \\\\ key', ")
+    assert "decode('01ff', 'hex')" in statement and statement.endswith("; COMMIT")
+    with pytest.raises(ValueError):
+        _store_statement("dinsos", "k\x00", fingerprint=b"", status=201, headers="{}", body=b"")

@@ -106,8 +106,8 @@ def test_the_status_line_says_component_schema_file_state_and_time() -> None:
 @pytest.mark.parametrize(
     ("component", "package", "folder", "count"),
     [
-        ("registry", "gayari_registry", "migrations", 9),
-        ("interventions", "gayari_interventions", "migrations", 11),
+        ("registry", "gayari_registry", "migrations", 10),
+        ("interventions", "gayari_interventions", "migrations", 12),
         ("reporting", "gayari_reporting", "migrations/read_models", 11),
         ("reporting-generations", "gayari_reporting", "migrations/control", 2),
         ("reporting-refusals", "gayari_reporting", "migrations/refusals", 1),

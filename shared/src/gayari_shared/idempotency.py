@@ -3,30 +3,30 @@ response to a key, stored in the transaction of the write it answers, and the tr
 request with a key runs its use case in.
 
 How a request with a key runs (see gayari_shared.http.idempotency for the HTTP side):
-1. `IdempotencyStore.claim` takes a connection, begins a transaction and, in the same round
-   trip, tries the key's transaction-level advisory lock and, once it holds it, looks for a
-   response stored for the key (the database function idempotency_claim: its statements are
-   planned once per connection, not on every request). Lock not taken: another request with
-   the key is in flight (409). A response stored: a replay (or a reused key), and the
-   transaction ends without writing.
-2. Otherwise the claim is bound to the request (`Claim.bind`): every unit of work the use case
-   opens on the same pool joins this transaction instead of taking a connection of its own
+1. `IdempotencyStore.begin` takes a connection and begins a transaction (one round trip; a
+   statement with parameters cannot carry `BEGIN`). Nothing about the key is looked at yet.
+2. The transaction is bound to the request (`Claim.bind`): every unit of work the use case
+   opens on the same pool joins it instead of taking a connection of its own
    (`joined_or_acquired`, and outbox.staging_work opens no transaction of its own in it).
-3. `Claim.commit` stores the response beside the domain rows and their outbox rows, and
-   commits (one round trip): all of them exist, or none. So a key costs a request two round
-   trips, whatever the use case.
+3. `Claim.commit` stores the response with the database function idempotency_store and
+   commits, in one round trip: the key's row, the domain rows and their outbox rows all exist,
+   or none. So a key costs a request two round trips (`BEGIN`, and the store sent with
+   `COMMIT`), whatever the use case, and no statement of its own before the write.
 
-No "pending" row is ever written: the claim is the advisory lock, which lives exactly as long
-as the transaction. A process killed with -9 mid-request closes its sockets; PostgreSQL then
-ends the backend, which rolls the transaction back and releases the lock, so a retry finds the
-key free and nothing of the first attempt written. The lock is tried, never waited for, so a
-concurrent duplicate gets its 409 at once. The lookup is a statement after the one that took
-the lock, so its snapshot sees the commit of the request that held the lock just before (a
-transaction's locks are released after its commit is visible). Should a response be stored
-all the same under a claim (two keys sharing a lock id never do that; a stored row is all the
-primary key looks at), the primary key refuses the second row (`AlreadyStoredError`): the
-transaction rolls back with everything it wrote and the caller answers from the row stored
-first. So a key never writes twice.
+The key is claimed by the primary key of idempotency_keys, at the end. A unique index makes
+an insert wait for a concurrent inserter of the same key that has not committed, then fail if
+it committed (a replay: everything this request wrote is rolled back with its own
+transaction, `AlreadyStoredError`, and it is answered from the stored row) or go on if it
+rolled back. The wait is bounded by a lock_timeout the function sets for its transaction
+only: past it, the first is taken to be still in flight (`InFlightError`, a 409). The first's
+row exists uncommitted only for the round trip that also commits it, so the wait is short.
+
+No "pending" row is ever written. A process killed with -9 mid-request closes its sockets;
+PostgreSQL then ends the backend and rolls the transaction back, key row included, so a
+retry finds the key free and nothing of the first attempt written. A request with a key that
+is refused (a 4xx of the use case: "already enrolled" because the first attempt succeeded)
+looks for a stored response before answering (the HTTP side), so a replay never turns into
+another answer.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import hashlib
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -47,6 +46,11 @@ from asyncpg.pool import PoolConnectionProxy
 from gayari_shared.postgres import Connection
 
 log = structlog.get_logger(__name__)
+
+# How long a request waits for another with its key that stored its response and has not
+# committed yet (a round trip, unless its backend is stuck) before answering 409. The database
+# function idempotency_store sets it as the transaction's lock_timeout.
+IN_FLIGHT_WAIT: Final = "2s"
 
 # How often each instance deletes the keys older than their time to live.
 SWEEP_INTERVAL_S: Final = 600.0
@@ -68,25 +72,16 @@ def _bytes(value: bytes) -> str:
     return f"decode('{value.hex()}', 'hex')"
 
 
-def _claim_statement(scope: str, key: str) -> str:
-    """BEGIN and the claim in one round trip (the simple query protocol runs both; it takes no
-    parameters, so the values are constants): one row (`SELECT 1`) when this transaction now
-    holds the key's lock and no response is stored for the key; none otherwise (in flight, or
-    stored: told apart afterwards, rarely)."""
-    return (
-        f"BEGIN; SELECT 1 WHERE idempotency_claim({lock_id(scope, key)}, {_text(scope)}, "
-        f"{_text(key)})"
-    )
-
-
 def _store_statement(
     scope: str, key: str, *, fingerprint: bytes, status: int, headers: str, body: bytes
 ) -> str:
-    """The response stored and the transaction committed, in one round trip."""
+    """The response stored and the transaction committed, in one round trip (the simple query
+    protocol runs both; it takes no parameters, so the values are constants). If the store
+    fails, PostgreSQL skips the COMMIT and the transaction stays aborted."""
     return (
-        "INSERT INTO idempotency_keys (scope, key, fingerprint, status, headers, body) VALUES ("
-        f"{_text(scope)}, {_text(key)}, {_bytes(fingerprint)}, {int(status)}, "
-        f"{_text(headers)}::jsonb, {_bytes(body)}); COMMIT"
+        f"SELECT idempotency_store({_text(scope)}, {_text(key)}, {_bytes(fingerprint)}, "
+        f"{int(status)}::smallint, {_text(headers)}::jsonb, {_bytes(body)}, "
+        f"{_text(IN_FLIGHT_WAIT)}); COMMIT"
     )
 
 
@@ -98,6 +93,11 @@ class StoredResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+class InFlightError(Exception):
+    """Another request with the key stored its response and has not committed it within
+    IN_FLIGHT_WAIT; this one wrote nothing."""
 
 
 class AlreadyStoredError(Exception):
@@ -119,16 +119,9 @@ def _stored(row: asyncpg.Record | None) -> StoredResponse | None:
     )
 
 
-def lock_id(scope: str, key: str) -> int:
-    """The key's advisory lock: 64 bits of its SHA-256, signed as PostgreSQL's bigint. (Two
-    keys sharing one would only make one wait for the other's 409, never write twice.)"""
-    digest = hashlib.sha256(f"{scope}\x00{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
 @dataclass(eq=False)
 class Claim:
-    """An open transaction holding a key's lock, for the request that claimed the key."""
+    """An open transaction of a request with a key, its response not stored yet."""
 
     store: IdempotencyStore
     scope: str
@@ -149,8 +142,8 @@ class Claim:
     async def commit(self, status: int, headers: dict[str, str], body: bytes) -> None:
         """Store the response with whatever the use case wrote, and commit; then what the
         units of work asked to run after their commit (the relay's nudge). Raises
-        AlreadyStoredError (everything rolled back) when the key's response was stored by a
-        request whose commit this one's lookup did not see."""
+        AlreadyStoredError when the key's response was stored already, InFlightError when
+        another request stored one and has not committed it (everything rolled back)."""
         try:
             await self.conn.execute(
                 _store_statement(
@@ -168,6 +161,9 @@ class Claim:
             if stored is None:  # swept meanwhile: older than its time to live, far from here
                 raise
             raise AlreadyStoredError(stored) from None
+        except asyncpg.LockNotAvailableError:
+            await self.rollback()
+            raise InFlightError("a request with this key is in flight") from None
         except BaseException:
             await self.rollback()
             raise
@@ -215,15 +211,6 @@ async def joined_or_acquired(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
         yield conn
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """What claiming a key found: in flight elsewhere (claim None, stored None), a stored
-    response (claim None), or the key free, claimed by this request."""
-
-    claim: Claim | None
-    stored: StoredResponse | None
-
-
 class IdempotencyStore:
     """The stored responses of one service's database."""
 
@@ -231,19 +218,16 @@ class IdempotencyStore:
         self.pool = pool
         self.ttl_s = ttl_s
 
-    async def claim(self, scope: str, key: str, fingerprint: bytes) -> Claimed:
+    async def begin(self, scope: str, key: str, fingerprint: bytes) -> Claim:
+        """The transaction a request with the key runs in (not claimed yet: see Claim.commit)."""
         conn = await self.pool.acquire()
         claim = Claim(self, scope, key, fingerprint, conn)
         try:
-            claimed = await conn.execute(_claim_statement(scope, key)) == "SELECT 1"
+            await conn.execute("BEGIN")
         except BaseException:
             await claim.rollback()
             raise
-        if claimed:
-            return Claimed(claim, None)
-        await claim.rollback()
-        # Rarely here: a response stored (a replay), or none (the key is in flight).
-        return Claimed(None, await self.stored(scope, key))
+        return claim
 
     async def stored(self, scope: str, key: str) -> StoredResponse | None:
         async with self.pool.acquire() as conn:

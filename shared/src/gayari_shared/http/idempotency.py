@@ -13,13 +13,19 @@ check costs no dependency of its own). Without the header nothing changes.
 - Fingerprint: SHA-256 of the method, the path and the body as canonical JSON (keys sorted,
   no insignificant whitespace; a body that is not JSON: its bytes), so a client that
   re-serialises the same body differently is still retrying.
-- Stored: 2xx answers, with the rows they wrote, in one transaction. A refusal (a 4xx of the
-  use case, a request that does not validate) and a server failure write nothing and are not
-  stored: the key stays free, and a retry is decided again (it may succeed once the cause is
-  gone; nothing can be counted twice, as nothing was written).
+- Stored: 2xx answers, with the rows they wrote, in one transaction, the key's row last (it
+  is the claim: see gayari_shared.idempotency). A refusal (a 4xx of the use case, a request
+  that does not validate) and a server failure write nothing and are not stored: the key
+  stays free, and a retry is decided again (it may succeed once the cause is gone; nothing
+  can be counted twice, as nothing was written).
+- A request with a key runs its use case first. If a response is stored for the key it is
+  answered instead, and what the use case wrote is rolled back: found when storing (a 2xx),
+  or looked up before answering anything else (a use case refusing because the first
+  attempt succeeded, "already enrolled", still gets the first answer).
 - A retry with the same fingerprint gets the stored status, headers and body, with
   `Idempotent-Replayed: true`; another fingerprint gets 422; a retry while the first is in
-  flight gets 409 with Retry-After. See gayari_shared.idempotency for the transaction.
+  flight gets the stored response once the first commits, or 409 with Retry-After if it has
+  not committed within IN_FLIGHT_WAIT.
 """
 
 from __future__ import annotations
@@ -39,7 +45,13 @@ from gayari_shared.auth import Principal, Role
 from gayari_shared.auth.http import RoleBearer
 from gayari_shared.http.openapi import DeclaredQueryRoute
 from gayari_shared.http.problems import FieldError, ProblemError
-from gayari_shared.idempotency import AlreadyStoredError, Claim, IdempotencyStore, StoredResponse
+from gayari_shared.idempotency import (
+    AlreadyStoredError,
+    Claim,
+    IdempotencyStore,
+    InFlightError,
+    StoredResponse,
+)
 
 HEADER: Final = "Idempotency-Key"
 MAX_KEY_LENGTH: Final = 255
@@ -128,14 +140,6 @@ def scope_of(principal: Principal) -> str:
     return principal.agency if principal.agency is not None else ADMIN_SCOPE
 
 
-class ReplayError(Exception):
-    """Raised where a request with a key finds its first response stored: answered with it."""
-
-    def __init__(self, stored: StoredResponse) -> None:
-        super().__init__("replay of a stored response")
-        self.stored = stored
-
-
 def replayed(stored: StoredResponse) -> Response:
     return Response(
         content=stored.body,
@@ -158,29 +162,29 @@ def _same_request(stored: StoredResponse, wanted: bytes) -> StoredResponse:
     return stored
 
 
+def _in_flight() -> ProblemError:
+    return ProblemError(
+        409,
+        "Request in flight",
+        f"{HEADER}: a request with this key is still being processed; retry later",
+        kind="urn:gayari:problem:idempotency-key-in-flight",
+        errors=[FieldError(field=HEADER, message="a request with this key is in flight")],
+        headers={"Retry-After": RETRY_AFTER_S},
+    )
+
+
 async def claim_key(request: Request, principal: Principal, value: str) -> None:
-    """Claim the request's key: ReplayError, a 409 or a 422 problem, or the request goes on
-    in the claim's transaction (finished by IdempotentRoute)."""
+    """Begin the transaction of the request's key: the request goes on in it (finished by
+    IdempotentRoute, which stores the response and so claims the key)."""
     if not getattr(request.state, "idempotent_route", False):
         raise RuntimeError(f"{request.url.path} honours {HEADER} only with IdempotentRoute")
     key = parse_key(value)
     wanted = await _fingerprint_of(request)
     store: IdempotencyStore = request.app.state.idempotency
-    claimed = await store.claim(scope_of(principal), key, wanted)
-    if claimed.stored is not None:
-        raise ReplayError(_same_request(claimed.stored, wanted))
-    if claimed.claim is None:
-        raise ProblemError(
-            409,
-            "Request in flight",
-            f"{HEADER}: a request with this key is still being processed; retry later",
-            kind="urn:gayari:problem:idempotency-key-in-flight",
-            errors=[FieldError(field=HEADER, message="a request with this key is in flight")],
-            headers={"Retry-After": RETRY_AFTER_S},
-        )
-    setattr(request.state, _STATE, claimed.claim)
+    claim = await store.begin(scope_of(principal), key, wanted)
+    setattr(request.state, _STATE, claim)
     # Bound for the rest of this task: the endpoint's units of work join the transaction.
-    claimed.claim.bind()
+    claim.bind()
 
 
 class IdempotentRoleBearer(RoleBearer):
@@ -217,21 +221,34 @@ async def _replay(request: Request, stored: StoredResponse) -> Response:
     return replayed(stored)
 
 
+async def _stored_instead(request: Request, claim: Claim) -> Response | None:
+    """For a request with a key that is not answered with a 2xx (nothing of it kept): the
+    response stored for the key, if any (the first attempt's), else None. A 422 problem if it
+    answered another request."""
+    await claim.rollback()
+    stored = await claim.store.stored(claim.scope, claim.key)
+    if stored is None:
+        return None
+    return await _replay(request, _same_request(stored, claim.fingerprint))
+
+
 async def _finish(request: Request, claim: Claim, response: Response) -> Response:
     if not 200 <= response.status_code < 300:
-        await claim.rollback()
-        return response
+        return await _stored_instead(request, claim) or response
     headers = {name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers}
     try:
         await claim.commit(response.status_code, headers, bytes(response.body))
     except AlreadyStoredError as exc:
         return await _replay(request, _same_request(exc.stored, claim.fingerprint))
+    except InFlightError:
+        raise _in_flight() from None
     return response
 
 
 class IdempotentRoute(DeclaredQueryRoute):
-    """A route whose request, when it claimed an Idempotency-Key, ends by storing its response
-    and committing (2xx), or rolling back (anything else, an exception too). It refuses
+    """A route whose request, when it carries an Idempotency-Key, ends by storing its response
+    and committing (2xx), or rolling back and answering a response stored for the key if
+    there is one (anything else, an exception too). It refuses
     undeclared query parameters as DeclaredQueryRoute does (before any key is claimed)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -242,9 +259,18 @@ class IdempotentRoute(DeclaredQueryRoute):
             try:
                 try:
                     response = await handle(request)
-                except ReplayError as replay:
-                    return await _replay(request, replay.stored)
-                claim: Claim | None = getattr(request.state, _STATE, None)
+                except Exception:
+                    # A refusal raised (a problem, a body that does not validate): the first
+                    # attempt's response if one is stored, else this refusal.
+                    claim = getattr(request.state, _STATE, None)
+                    if claim is None:
+                        raise
+                    claim.unbind()
+                    instead = await _stored_instead(request, claim)
+                    if instead is None:
+                        raise
+                    return instead
+                claim = getattr(request.state, _STATE, None)
                 if claim is None:
                     return response
                 claim.unbind()
