@@ -99,6 +99,27 @@ async def _pages_of(table: Table) -> AsyncIterator[Table]:
     yield table
 
 
+async def _first_page_read(pages: AsyncIterator[Table]) -> AsyncIterator[Table]:
+    """`pages` with its first page already read: an unknown snapshot or a refused filter is
+    raised here, while the answer can still be a problem, not once the response has started."""
+    try:
+        first = await anext(pages)
+    except StopAsyncIteration:
+        return _no_pages()
+
+    async def chained() -> AsyncIterator[Table]:
+        yield first
+        async for page in pages:
+            yield page
+
+    return chained()
+
+
+async def _no_pages() -> AsyncIterator[Table]:
+    return
+    yield
+
+
 def _export_route(
     router: APIRouter,
     view: str,
@@ -117,7 +138,8 @@ def _export_route(
         deps, filters = deps_of(request), filters_of(request, model.names())
         if paged is not None:
             # A long list comes a page at a time, each page sent as soon as it is read.
-            pages, title, columns = paged(deps, filters), view, PAGED_COLUMNS[view]
+            pages = await _first_page_read(paged(deps, filters))
+            title, columns = view, PAGED_COLUMNS[view]
         else:
             assert exporter is not None
             table = await exporter(deps, filters)
