@@ -62,7 +62,7 @@ def kk_of(n: int) -> str:
 async def service(
     databases: DatabaseFactory, isolated_settings: CommonSettings, api_keys: KeySet
 ) -> AsyncIterator[Service]:
-    url = await databases.create("imports")
+    url = await databases.create("imports", migrated="interventions")
     app = create_app(isolated_settings, InterventionsSettings(database_url=url))
     async with app.router.lifespan_context(app):
         # 40 enrolled households, as the registry's events leave them (with their KK's hash).

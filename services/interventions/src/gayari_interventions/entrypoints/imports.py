@@ -131,7 +131,10 @@ def _template_response(body: bytes | str, media_type: str, name: str) -> Respons
     "/imports/templates/{kind}.xlsx",
     operation_id="getImportTemplateXlsx",
     response_class=Response,
-    responses={200: {"description": "The template", "content": {XLSX: _FILE_SCHEMAS[XLSX]}}},
+    responses={
+        200: {"description": "The template", "content": {XLSX: _FILE_SCHEMAS[XLSX]}},
+        422: {**PROBLEM, "description": "An unknown kind"},
+    },
 )
 async def get_template_xlsx(kind: Kind) -> Response:
     """The template of a kind of record, to fill in: headers in Bahasa Indonesia over the
@@ -145,7 +148,10 @@ async def get_template_xlsx(kind: Kind) -> Response:
     "/imports/templates/{kind}.csv",
     operation_id="getImportTemplateCsv",
     response_class=Response,
-    responses={200: {"description": "The template", "content": {CSV: _FILE_SCHEMAS[CSV]}}},
+    responses={
+        200: {"description": "The template", "content": {CSV: _FILE_SCHEMAS[CSV]}},
+        422: {**PROBLEM, "description": "An unknown kind"},
+    },
 )
 async def get_template_csv(kind: Kind) -> Response:
     """The template as CSV: the label row, the key row, one example row."""
