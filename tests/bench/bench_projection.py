@@ -53,7 +53,7 @@ from gayari_shared.kafka.topics import TopicSpec, ensure_topics
 from gayari_shared.logging import configure_logging
 from gayari_shared.postgres import create_pool
 from gayari_shared.settings import CommonSettings
-from tests.conftest import ADMIN_URL, database_name, database_url
+from tests.conftest import ADMIN_URL, database_name, database_url, migrate_up
 from tests.kafka_tools import delete_topics_with_prefix
 from tests.processes import BIN, Service, free_port
 
@@ -161,11 +161,15 @@ def row(label: str, events: int, seconds: float, extra: str = "") -> dict[str, A
 
 
 async def fresh_database() -> str:
+    """A new database with reporting's migrations applied, as a deployment's migrate step does
+    before the service starts (the service does not migrate at start)."""
     name = f"bench_{uuid.uuid4().hex[:10]}"
     conn = await asyncpg.connect(ADMIN_URL)
     await conn.execute(f'CREATE DATABASE "{name}"')
     await conn.close()
-    return database_url(name)
+    url = database_url(name)
+    await migrate_up("reporting", url)
+    return url
 
 
 async def drop_databases(urls: list[str]) -> None:
