@@ -310,6 +310,99 @@ def test_the_cohort_year_is_plausible(year: int) -> None:
     assert caught.value.field == "cohort_year"
 
 
+# A household's days are days of its province's zone (gayari_shared.areas.zones): a village in
+# Lamandau (WIB, UTC+7), in Denpasar (WITA, UTC+8) and in Jayapura (WIT, UTC+9).
+ZONED = [("62.09.01.2001", 7), ("51.71.01.1001", 8), ("91.71.01.1001", 9)]
+# 16:30 UTC: 23:30 of New Year's Eve in Lamandau, already New Year's Day in Denpasar and Jayapura.
+EVENING = datetime(2026, 12, 31, 16, 30, tzinfo=UTC)
+
+
+def midnight(day: date, hours: int) -> datetime:
+    """The start of `day` in a zone `hours` ahead of UTC, in UTC."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=hours)
+
+
+@pytest.mark.parametrize(("village", "hours"), ZONED)
+def test_a_day_typed_in_starts_at_midnight_in_the_provinces_zone(village: str, hours: int) -> None:
+    household = registered(registered_on="2026-06-01", village_code=village)
+    assert household.registered_at == midnight(date(2026, 6, 1), hours)
+    enrolled, event = enrol(household, 2026, "dinsos", now=NOW, on=date(2026, 6, 2))
+    assert event.enrolled_at == midnight(date(2026, 6, 2), hours)
+    _, left = exit_programme(enrolled, "graduated", now=NOW, on=date(2026, 6, 3))
+    assert left.exited_at == midnight(date(2026, 6, 3), hours)
+
+
+@pytest.mark.parametrize(("village", "hours"), ZONED)
+def test_today_is_the_provinces_today_at_the_day_boundary(village: str, hours: int) -> None:
+    new_year = date(2027, 1, 1)
+    # A child born on New Year's Day (his NIK says so).
+    newborn = member(
+        name="Yosua", nik="6209010101270002", sex="M", birth_date="2027-01-01", relationship="child"
+    )
+
+    def at_evening(**overrides: Any) -> Household:
+        given = application(village_code=village, **overrides)
+        return register(given, REF, household_id=uuid.uuid4(), now=EVENING)
+
+    if hours == 7:
+        # New Year's Day is tomorrow in Lamandau: every day of the household refuses it, and
+        # 2028 is not next year yet.
+        with pytest.raises(RuleViolationError) as caught:
+            at_evening(registered_on=new_year.isoformat())
+        assert caught.value.field == "registered_on"
+        household = at_evening(registered_on="2026-12-31")
+        assert household.registered_at == EVENING
+        with pytest.raises(RuleViolationError) as caught:
+            enrol(household, 2026, "dinsos", now=EVENING, on=new_year)
+        assert caught.value.field == "enrolled_on"
+        assert "2027-01-01 is in the future (today is 2026-12-31)" in caught.value.message
+        with pytest.raises(RuleViolationError) as caught:
+            enrol(household, 2028, "dinsos", now=EVENING)
+        assert caught.value.field == "cohort_year"
+        enrolled, _ = enrol(household, 2027, "dinsos", now=EVENING)
+        with pytest.raises(RuleViolationError) as caught:
+            exit_programme(enrolled, "moved", now=EVENING, on=new_year)
+        assert caught.value.field == "exited_on"
+        with pytest.raises(HouseholdRulesError) as refused:
+            at_evening(members=[member(), newborn])
+        assert refused.value.violations == [("members.1.birth_date", "lies in the future")]
+        return
+    # New Year's Day is today there: the moment of the request, as for no day at all.
+    household = at_evening(registered_on=new_year.isoformat())
+    assert household.registered_at == EVENING
+    enrolled, event = enrol(household, 2028, "dinsos", now=EVENING, on=new_year)
+    assert event.enrolled_at == EVENING
+    _, left = exit_programme(enrolled, "moved", now=EVENING, on=new_year)
+    assert left.exited_at == EVENING
+    assert at_evening(members=[member(), newborn]).members[1].birth_date == new_year
+
+
+@pytest.mark.parametrize(("village", "hours"), ZONED)
+def test_the_day_of_the_registration_is_compared_in_the_provinces_zone(
+    village: str, hours: int
+) -> None:
+    # Registered at 16:30 UTC on 30 December: still the 30th in WIB, the 31st in WITA and WIT.
+    household = registered(village_code=village).model_copy(
+        update={"registered_at": datetime(2026, 12, 30, 16, 30, tzinfo=UTC)}
+    )
+    on = date(2026, 12, 30)
+    if hours > 7:
+        with pytest.raises(RuleViolationError) as caught:
+            enrol(household, 2026, "dinsos", now=EVENING, on=on)
+        assert caught.value.field == "enrolled_on"
+        # The message names the days in the household's calendar.
+        assert caught.value.message == (
+            "2026-12-30 is before the household's registration or last exit (2026-12-31)"
+        )
+        return
+    # On the day of the registration, but typed in later: the moment of the registration, not
+    # the midnight before it, so the household's moments keep their order.
+    enrolled, event = enrol(household, 2026, "dinsos", now=EVENING, on=on)
+    assert event.enrolled_at == household.registered_at
+    _, left = exit_programme(enrolled, "moved", now=EVENING, on=on)
+    assert left.exited_at == household.registered_at
+
+
 def test_a_deceased_household_is_closed_except_to_administrators() -> None:
     enrolled, _ = enrol(registered(), 2026, "dinsos", now=NOW)
     dead, _ = exit_programme(enrolled, "deceased", now=NOW)

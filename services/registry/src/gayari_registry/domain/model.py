@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -21,6 +22,7 @@ from pydantic import (
 
 from gayari_registry.domain import nik as nik_rules
 from gayari_shared.areas import AreaDirectory
+from gayari_shared.areas.zones import zone_info
 from gayari_shared.events.contracts import (
     HouseholdDetailsChangedV1,
     HouseholdEnrolledV1,
@@ -122,8 +124,9 @@ class HouseholdApplication(BaseModel):
     members: list[NewMember] = Field(min_length=1)
     registered_on: IsoDate | None = Field(
         default=None,
-        description="The day (in Lamandau) the household was registered, for a register kept "
-        "before GAYARI and typed in later; not in the future. Defaults to today.",
+        description="The day the household was registered, in the calendar of its village's "
+        "province (WIB in Lamandau; WITA, WIT elsewhere), for a register kept before GAYARI "
+        "and typed in later; not in the future. Defaults to today.",
     )
 
 
@@ -226,6 +229,16 @@ def near_duplicate_key(household: Household) -> tuple[str, str, date]:
     return household.village_code, name_key(household.head_name), household.head.birth_date
 
 
+def household_zone(village_code: str) -> ZoneInfo:
+    """The zone of the household's province (gayari_shared.areas.zones), whose calendar its
+    days follow: registration, enrolment, exit, "today" for a birth date. Lamandau's (WIB) for a
+    village in no province, which the rules refuse anyway."""
+    try:
+        return zone_info(village_code)
+    except ValueError:
+        return JAKARTA
+
+
 def _violations(
     head_name: str,
     village_code: str,
@@ -277,7 +290,8 @@ def _check(
     ref: Reference,
     now: datetime,
 ) -> None:
-    violations = _violations(head_name, village_code, members, ref, now.date())
+    today = now.astimezone(household_zone(village_code)).date()
+    violations = _violations(head_name, village_code, members, ref, today)
     if violations:
         raise HouseholdRulesError(violations)
 
@@ -286,10 +300,10 @@ def _member(given: NewMember, member_id: uuid.UUID) -> Member:
     return Member(member_id=member_id, **given.model_dump(exclude={"member_id"}))
 
 
-def _registered_at(day: date | None, now: datetime) -> datetime:
+def _registered_at(day: date | None, now: datetime, village_code: str) -> datetime:
     if day is not None and day.year < EARLIEST_COHORT:
         raise RuleViolationError("registered_on", f"must not be before {EARLIEST_COHORT}")
-    return moment_of_day(day, now, field="registered_on")
+    return moment_of_day(day, now, field="registered_on", zone=household_zone(village_code))
 
 
 def register(
@@ -311,7 +325,7 @@ def register(
         welfare_decile=application.welfare_decile,
         members=members,
         flags=_flags(application.village_code, members, ref),
-        registered_at=_registered_at(application.registered_on, now),
+        registered_at=_registered_at(application.registered_on, now, application.village_code),
         updated_at=now,
         version=1,
     )
@@ -396,6 +410,18 @@ def details_changed_event(before: Household, after: Household) -> HouseholdDetai
     )
 
 
+def _not_before(at: datetime, since: datetime, zone: ZoneInfo, field: str, what: str) -> datetime:
+    """`at`, a moment of a day typed in (or now), if its day in `zone` is not before the day of
+    `since` there; a day of its own is the start of that day, so on the day of `since` itself
+    it is `since`: a household's moments keep the order of its life cycle."""
+    day, since_day = at.astimezone(zone).date(), since.astimezone(zone).date()
+    if day < since_day:
+        raise RuleViolationError(
+            field, f"{day.isoformat()} is before {what} ({since_day.isoformat()})"
+        )
+    return max(at, since)
+
+
 def enrol(
     household: Household,
     cohort_year: int,
@@ -408,8 +434,8 @@ def enrol(
     again, which starts a new enrolment with its own cohort year.
 
     `on`, the day of an enrolment typed in after the fact, lies between the household's
-    registration (or its last exit) and today: interventions dated from that day on are
-    accepted, none before it."""
+    registration (or its last exit) and today, days of its province's calendar: interventions
+    dated from that day on are accepted, none before it."""
     if household.closed:
         raise ConflictError("household-closed", "the household exited as deceased; it is closed")
     if household.status == "enrolled":
@@ -418,20 +444,22 @@ def enrol(
             "already-enrolled",
             f"the household is enrolled already (cohort {current.cohort_year}, {current.agency})",
         )
-    if not EARLIEST_COHORT <= cohort_year <= now.year + 1:
+    zone = household_zone(household.village_code)
+    next_year = now.astimezone(zone).year + 1
+    if not EARLIEST_COHORT <= cohort_year <= next_year:
         raise RuleViolationError(
-            "cohort_year", f"must lie between {EARLIEST_COHORT} and next year ({now.year + 1})"
+            "cohort_year", f"must lie between {EARLIEST_COHORT} and next year ({next_year})"
         )
-    enrolled_at = moment_of_day(on, now, field="enrolled_on")
     since = household.registered_at
     if household.enrolments and household.enrolments[-1].exited_at is not None:
         since = max(since, household.enrolments[-1].exited_at)
-    if enrolled_at < since:
-        raise RuleViolationError(
-            "enrolled_on",
-            f"{(on or now.date()).isoformat()} is before the household's registration or last "
-            f"exit ({since.astimezone(JAKARTA).date().isoformat()})",
-        )
+    enrolled_at = _not_before(
+        moment_of_day(on, now, field="enrolled_on", zone=zone),
+        since,
+        zone,
+        "enrolled_on",
+        "the household's registration or last exit",
+    )
     enrolment = Enrolment(cohort_year=cohort_year, agency=agency, enrolled_at=enrolled_at)
     updated = household.model_copy(
         update={
@@ -454,17 +482,17 @@ def exit_programme(
     household: Household, reason: ExitReason, *, now: datetime, on: date | None = None
 ) -> tuple[Household, HouseholdExitedV1]:
     """Leave GAYARI; `on`, the day of an exit typed in after the fact, lies between the
-    enrolment and today."""
+    enrolment and today, days of the household's province's calendar."""
     if household.status != "enrolled":
         raise ConflictError("not-enrolled", f"the household is {household.status}, not enrolled")
-    exited_at = moment_of_day(on, now, field="exited_on")
-    enrolled_at = household.enrolments[-1].enrolled_at
-    if exited_at < enrolled_at:
-        raise RuleViolationError(
-            "exited_on",
-            f"{(on or now.date()).isoformat()} is before the household's enrolment "
-            f"({enrolled_at.astimezone(JAKARTA).date().isoformat()})",
-        )
+    zone = household_zone(household.village_code)
+    exited_at = _not_before(
+        moment_of_day(on, now, field="exited_on", zone=zone),
+        household.enrolments[-1].enrolled_at,
+        zone,
+        "exited_on",
+        "the household's enrolment",
+    )
     current = household.enrolments[-1].model_copy(
         update={"exit_reason": reason, "exited_at": exited_at}
     )

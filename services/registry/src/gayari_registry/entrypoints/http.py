@@ -86,8 +86,9 @@ class EnrolmentRequest(BaseModel):
     cohort_year: Integer = Field(ge=2000, le=2100, description="The GAYARI cohort, e.g. 2026")
     enrolled_on: IsoDate | None = Field(
         default=None,
-        description="The day (in Lamandau) of an enrolment typed in after the fact: not in the "
-        "future, not before the household's registration or last exit. Defaults to today.",
+        description="The day of an enrolment typed in after the fact, in the calendar of the "
+        "household's province (WIB in Lamandau; WITA, WIT elsewhere): not in the future, not "
+        "before the day of the household's registration or last exit. Defaults to today.",
     )
 
 
@@ -97,8 +98,9 @@ class ExitRequest(BaseModel):
     reason: ExitReason = Field(description="graduated means the household became self-reliant")
     exited_on: IsoDate | None = Field(
         default=None,
-        description="The day (in Lamandau) of an exit typed in after the fact: not in the "
-        "future, not before the enrolment. Defaults to today.",
+        description="The day of an exit typed in after the fact, in the calendar of the "
+        "household's province (WIB in Lamandau; WITA, WIT elsewhere): not in the future, not "
+        "before the day of the enrolment. Defaults to today.",
     )
 
 
