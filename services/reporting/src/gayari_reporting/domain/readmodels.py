@@ -170,7 +170,9 @@ class CaseHousehold(BaseModel):
 
 class Case(BaseModel):
     household_id: uuid.UUID
-    household: CaseHousehold
+    household: CaseHousehold | None = Field(
+        description="Its state; null while its records wait for the household's registration"
+    )
     agencies: list[str]
     entries: list[CaseEntry]
 
@@ -217,6 +219,11 @@ class UnservedHousehold(BaseModel):
     days_without: int
 
 
+# The order of the unserved households, and the key a page's cursor names: village ('' where
+# not known, first), last contact, household.
+UnservedKey = tuple[str, date, uuid.UUID]
+
+
 class UnservedVillage(BaseModel):
     village_code: str | None
     village_name: str | None
@@ -248,6 +255,11 @@ class DoubleFundingAlert(BaseModel):
     grants: int
     total_idr: int
     grant_ids: list[uuid.UUID]
+
+
+# The order of the double-funding alerts, and the key a page's cursor names: fiscal year,
+# village ('' where not known: a household not registered sorts first), household, kind.
+AlertKey = tuple[int, str, uuid.UUID, str]
 
 
 class DoubleFunding(BaseModel):

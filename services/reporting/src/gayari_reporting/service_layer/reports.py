@@ -13,9 +13,8 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final, Protocol
+from typing import Final
 
-from gayari_reporting.adapters.reports import AlertKey, ReportQueries, UnservedKey
 from gayari_reporting.domain.areas import CHILD, Area, AreaIndex, children_length, parent_code
 from gayari_reporting.domain.calendar import every_month
 from gayari_reporting.domain.filters import (
@@ -28,6 +27,7 @@ from gayari_reporting.domain.filters import (
 from gayari_reporting.domain.privacy import THRESHOLD, public_figures
 from gayari_reporting.domain.readmodels import (
     Agencies,
+    AlertKey,
     AreaReport,
     Case,
     Convergence,
@@ -40,12 +40,18 @@ from gayari_reporting.domain.readmodels import (
     TimeSeries,
     Unserved,
     UnservedHousehold,
+    UnservedKey,
     UnservedVillage,
     agency_rows,
     convergence,
     decile_movement,
     percent,
     roll_up,
+)
+from gayari_reporting.service_layer.queries import (
+    ProjectorStatus,
+    ReadModelQueries,
+    StoredPositions,
 )
 from gayari_shared.agencies import Agency
 from gayari_shared.events.interventions import JAKARTA
@@ -54,22 +60,11 @@ from gayari_shared.events.interventions import JAKARTA
 DEFAULT_LIMIT: Final = 1000
 
 
-class ProjectorStatus(Protocol):
-    """What the data-quality report says of the projector running in this process."""
-
-    group_id: str
-    projected_total: int
-
-    async def partition_positions(self) -> list[tuple[str, int, int | None, int | None]]: ...
-
-
-class StoredPositions(Protocol):
-    async def stored_positions(self, group: str) -> dict[tuple[str, int], int]: ...
-
-
 @dataclass(frozen=True, slots=True)
 class ReportingDeps:
-    queries: ReportQueries
+    """What the use cases are given (bootstrap.py wires the adapters; the unit tests, fakes)."""
+
+    queries: ReadModelQueries
     store: StoredPositions
     projector: ProjectorStatus
     agencies: tuple[Agency, ...]

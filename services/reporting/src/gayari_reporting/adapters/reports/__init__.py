@@ -1,9 +1,10 @@
 """The query side: one module per report, each with the facts query and the tallies it reads.
 
-`ReportQueries` is what the service layer holds: one method per report, each one snapshot
-(snapshots.py). A report counts from the facts (facts.py) unless its scope is kept: then it
-reads the tallies (tally_rows.py, and the rows only it reads, in its own module) or the
-per-household rows (double funding, unserved, waiting records).
+`ReportQueries` is what the service layer's `ReadModelQueries` (service_layer/queries.py) asks
+for: one method per report, each one snapshot (snapshots.py). A report counts from the facts
+(facts.py) unless its scope is kept: then it reads the tallies (tally_rows.py, and the rows
+only it reads, in its own module) or the per-household rows (double funding, unserved,
+waiting records).
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ from gayari_reporting.adapters.reports import (
     time_series,
     unserved,
 )
-from gayari_reporting.adapters.reports.double_funding import AlertKey
 from gayari_reporting.adapters.reports.snapshots import Snapshots
-from gayari_reporting.adapters.reports.unserved import UnservedKey
 from gayari_reporting.domain.areas import Area
 from gayari_reporting.domain.filters import Filters
 from gayari_reporting.domain.privacy import PublicCounts
 from gayari_reporting.domain.readmodels import (
     AgencyFigures,
+    AlertKey,
     AreaFigures,
     CaseEntry,
     CaseHousehold,
@@ -45,6 +45,7 @@ from gayari_reporting.domain.readmodels import (
     MonthFigures,
     ReasonCount,
     UnservedHousehold,
+    UnservedKey,
     WaitingRecords,
 )
 

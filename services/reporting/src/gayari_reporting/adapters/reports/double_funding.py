@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Final
 
 import asyncpg
@@ -13,16 +12,16 @@ from gayari_reporting.adapters.reports.facts import (
 from gayari_reporting.adapters.reports.snapshots import Snapshots
 from gayari_reporting.domain.filters import Filters
 from gayari_reporting.domain.readmodels import (
+    AlertKey,
     DoubleFundingAlert,
 )
 from gayari_shared.postgres import Connection
 
-# The order of the double-funding alerts, and the key a page's cursor names: a village not
-# known (a household not registered) sorts first, so the key has no NULL in it.
+# The order of the double-funding alerts (domain's AlertKey): a village not known (a household
+# not registered) sorts first, so the key has no NULL in it.
 _ALERT_ORDER: Final = (
     """a.fiscal_year, coalesce(a.village_code, '') COLLATE "C", a.household_id, a.kind"""
 )
-AlertKey = tuple[int, str, uuid.UUID, str]
 
 
 def _alert_key(row: asyncpg.Record) -> AlertKey:

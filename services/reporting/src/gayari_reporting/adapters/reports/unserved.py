@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, timedelta
 
 import asyncpg
@@ -16,12 +15,9 @@ from gayari_reporting.adapters.reports.snapshots import Snapshots, tallied_area
 from gayari_reporting.domain.filters import Filters
 from gayari_reporting.domain.readmodels import (
     UnservedHousehold,
+    UnservedKey,
 )
 from gayari_shared.postgres import Connection
-
-# The order of the unserved households, and the key of a page's cursor: village ('' where not
-# known, first), last contact, household.
-UnservedKey = tuple[str, date, uuid.UUID]
 
 
 def _unserved_key(row: asyncpg.Record) -> UnservedKey:
