@@ -127,8 +127,8 @@ Writer_ = Annotated[Principal, authorized_idempotent(Role.INTERVENTIONS_WRITE)]
 
 
 async def writing(request: Request, principal: Writer_) -> Writing:
-    # One dependency, not one per part: with four, FastAPI's solve_dependencies was 15 % of
-    # the service's CPU under write load (py-spy).
+    # One dependency, not one per part: FastAPI solves each dependency on every request, and
+    # its solving is a large part of a write's CPU when there are several.
     # Async on purpose: FastAPI runs a sync dependency in a worker thread, a thread hop on
     # every request, away from the request's context variables (the correlation id).
     return _writing(request, principal)

@@ -10,8 +10,8 @@ households among all of them (the tallies, tallies.py, keep figures per area ins
   unserved is a sum over a few hundred rows instead of a reading of every contact's agencies
   (see migrations/read_models/0010_contact_tally.sql).
 
-Read by scanning every record, both took 0.7 to 2 s at a million households for a few thousand
-rows. They are kept the way the tallies are: each batch recomputes the rows of every household
+Counted from the facts, each would read every record of the programme to list a few of its
+households. They are kept the way the tallies are: each batch recomputes the rows of every household
 it touches from the facts, in the statement that adds those households' tally contribution
 (the CTEs `rec`, `srv` and `st` of tallies._sources), and writes only what changed; a rebuild
 computes them for every household. A household's rows depend on its own facts only, so this is
@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from typing import Final
 
-# The contacts counted per day, for the country ('') and each province: how many households
-# one agency has left unserved since a day, across the country, read each contact's agencies
-# from jsonb, 190 ms at a million households; unserved by any agency read every contact's
-# last_on, 22 ms, growing with the households. A household counts in four ways:
+# The contacts counted per day, for the country ('') and each province: else how many
+# households one agency has left unserved since a day, across the country, reads each contact's
+# agencies from jsonb, and unserved by any agency reads every contact's last_on, both growing
+# with the households. A household counts in four ways:
 # - kind 'enrolled', agency '': every contact, by its enrolment day;
 # - kind 'last', agency '': every contact, by its last contact of any agency (last_on);
 # - kind 'enrolled', agency X: the contacts X reached, by their enrolment day;

@@ -58,7 +58,7 @@ class PartitionReader:
             isolation_level="read_committed",
             client_id="gayari-reporting-replay",
             # aiokafka's default of 1 MB buffered per partition: reading is far faster than
-            # projecting, so whatever is allowed stays buffered; 4 MB cost 56 MB of RSS.
+            # projecting, so whatever is allowed stays buffered, and more only costs memory.
             max_partition_fetch_bytes=1024 * 1024,
         )
 

@@ -31,7 +31,7 @@ from gayari_reporting.adapters import household_rows, income_pairs
 from gayari_reporting.domain.batch import BatchWrites
 from gayari_shared.postgres import Connection, in_uuid_order
 
-# A rebuild reads every fact: about 80 s per million households on 2 cores, far beyond the pool's
+# A rebuild reads every fact, for a time that grows with the programme: far beyond the pool's
 # command timeout (which is meant for requests).
 REBUILD_TIMEOUT_S: Final = 6 * 3600.0
 

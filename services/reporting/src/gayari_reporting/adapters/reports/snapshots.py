@@ -24,7 +24,7 @@ from gayari_shared.postgres import Connection
 # probe costs about what a sequential read does; with the default random_page_cost (4, disks)
 # the planner reads all of a million records to join them to one district's households instead
 # of following the district's households to their records. JIT compilation costs more than it
-# saves on aggregates of this size (hundreds of milliseconds of compiling per query).
+# saves on aggregates of this size: compiling takes longer than the query.
 _PLANNER = "SET LOCAL random_page_cost = 1.1; SET LOCAL jit = off"
 
 
