@@ -306,6 +306,13 @@ async def run(
         quality = (await http.get("/data-quality")).json()
         assert quality["waiting_for_household"]["households"] == 1
         assert quality["waiting_for_household"]["by_type"] == {"grant": 1}
+        # Its case: enrolled, not registered yet, its grant listed.
+        waiting = await http.get(
+            f"/households/{prog.late_household}/case", headers=api_keys.bearer(case_key)
+        )
+        assert waiting.status_code == 200, waiting.text
+        assert waiting.json()["household"]["registered"] is False
+        assert [e["kind"] for e in waiting.json()["entries"]] == ["grant-capital"]
         await publish(isolated_settings, [prog.late])
         await caught_up(http, len(prog.events) + 2)
         yield Run(http, api_keys, case_key, prog)
