@@ -6,9 +6,11 @@ Households live in the real villages of Lamandau (62.09) from the Kemendagri ref
 Over the last twelve months they register and enrol; the four agencies give grants and
 training the way the agreement describes, mentor with gaps and survey incomes as they move;
 some households no agency ever reaches, some graduate; a few get two grants of one kind from
-two agencies (double funding), a few grants are voided, and one agency sends its grants as a
-spreadsheet (POST /imports/grants). Every record carries its own day (registered_on,
-enrolled_on, issued_on, ...), so the dashboard's time series has twelve months.
+two agencies (double funding), a few grants are voided, one agency sends its grants as a
+spreadsheet (POST /imports/grants), and another one's own system publishes some of its grants
+on its intake topic as its Kafka principal, with a few mistakes that are refused and counted
+in /data-quality (deploy/local/demo_intake.py). Every record carries its own day
+(registered_on, enrolled_on, issued_on, ...), so the dashboard's time series has twelve months.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import asyncio
 import csv
 import io
 import json
+import os
 import random
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -33,6 +37,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:  # run as a script: make `deploy.local.*` importable
     sys.path.insert(0, str(REPO_ROOT))
 
+from deploy.local import demo_intake  # noqa: E402
+from deploy.local.demo_intake import INTAKE_AGENCY, Enrolled, IntakeRecord  # noqa: E402
 from deploy.local.demo_year import (  # noqa: E402
     HouseholdPlan,
     months_of,
@@ -43,6 +49,7 @@ from deploy.local.demo_year import (  # noqa: E402
 from gayari_shared.agencies import DEFAULT_AGENCIES  # noqa: E402
 from gayari_shared.areas import Village, load_areas  # noqa: E402
 from gayari_shared.events.interventions import JAKARTA  # noqa: E402
+from gayari_shared.settings import CommonSettings  # noqa: E402
 
 GIVEN_M = [
     "Agus",
@@ -262,6 +269,7 @@ class Tally:
     grants: int = 0
     grants_idr: int = 0
     imported: int = 0
+    intake: int = 0  # grants the intake agency's system published and the platform took
     double_funded: int = 0
     trainings: int = 0
     mentoring_visits: int = 0
@@ -296,12 +304,23 @@ class Year:
     """The year sent to the services: one client, the keys, what was accepted."""
 
     def __init__(
-        self, client: httpx.AsyncClient, keys: Keys, urls: Endpoints, rng: random.Random
+        self,
+        client: httpx.AsyncClient,
+        keys: Keys,
+        urls: Endpoints,
+        rng: random.Random,
+        intake: CommonSettings,
     ) -> None:
         self.client = client
         self.keys = keys
         self.urls = urls
         self.rng = rng
+        # The intake agency's Kafka identity, its grants (bodies of POST /grants) and the
+        # households they go to, and what it published
+        self.intake_settings = intake
+        self.intake_grants: list[dict[str, Any]] = []
+        self.intake_reached: list[Enrolled] = []
+        self.intake_sent: list[IntakeRecord] = []
         self.tally = Tally()
         self.today = lamandau_today()
         self.sessions: dict[str, list[dict[str, Any]]] = {a: [] for a in PROGRAMME}
@@ -406,6 +425,9 @@ class Year:
         body["issued_on"] = plan.grant_on.isoformat()
         if plan.imported:
             self.spreadsheet_rows(body)
+        elif plan.intake:
+            self.intake_grants.append(body)
+            self.intake_reached.append(Enrolled(house.id, plan.registered_on))
         else:
             await self.grant(body, plan.lead)
         if plan.second_grant is not None:
@@ -547,6 +569,26 @@ class Year:
         print(f"  the spreadsheet import refused rows: {reply.status_code} {summary}")
         print("  " + "\n  ".join(reply.text.splitlines()[:5]))
 
+    async def publish_intake(self) -> None:
+        """The intake agency's system publishes its grants, and a few records it got wrong, on
+        its intake topic. Its households are enrolled and known to interventions by now
+        (their other records were taken over HTTP), so only the mistakes are refused."""
+        budget_line = PROGRAMME[INTAKE_AGENCY]["budget_line"]
+        good = demo_intake.grants(INTAKE_AGENCY, self.intake_grants)
+        records = good + demo_intake.mistakes(INTAKE_AGENCY, self.intake_reached, budget_line)
+        started = time.monotonic()
+        await demo_intake.publish(self.intake_settings, INTAKE_AGENCY, records)
+        self.intake_sent = records
+        self.tally.intake = len(good)
+        self.tally.grants += len(good)
+        self.tally.grants_idr += sum(r.amount_idr for r in good)
+        refused = ", ".join(f"{n} {why}" for why, n in demo_intake.refusals(records).items())
+        print(
+            f"  {INTAKE_AGENCY}'s system published {len(records)} records on "
+            f"{self.intake_settings.intake_topic(INTAKE_AGENCY)}: {len(good)} grants, and "
+            f"mistakes to be refused ({refused}), in {time.monotonic() - started:.1f} s"
+        )
+
     async def exits(self, houses: list[Household]) -> None:
         """Households leave after their last record: most of them graduate."""
         for house in houses:
@@ -643,6 +685,7 @@ async def print_read_models(keys: Keys, urls: Endpoints) -> None:
         unserved = (await client.get(f"{reporting}/unserved")).json()
         months = (await client.get(f"{reporting}/timeseries")).json()["months"]
         outcomes = (await client.get(f"{reporting}/outcomes")).json()
+        quality = (await client.get(f"{reporting}/data-quality")).json()
     print()
     print(f"  {'agency':<10} {'reached':>8} {'budget':>20} {'realised':>9}")
     for row in agencies:
@@ -679,7 +722,24 @@ async def print_read_models(keys: Keys, urls: Endpoints) -> None:
         f"{unserved['households']} households{villages}"
     )
     print(f"  outcomes                              {json.dumps(outcomes)[:160]}")
+    refused = quality["intake_refusals"]
+    by_reason = ", ".join(
+        f"{r['agency']} {r['reason']}: {r['refusals']}" for r in refused["by_agency_and_reason"]
+    )
+    print(f"  intake records refused (data quality) {refused['total']} ({by_reason})")
     print(f"  more: {reporting}/docs (summary, areas, timeseries, outcomes, exports ...)")
+
+
+async def intake_refusals(client: httpx.AsyncClient, urls: Endpoints, keys: Keys) -> Counter[str]:
+    """The intake agency's refused records by reason, as /data-quality counts them."""
+    quality = (await client.get(f"{urls.reporting}/data-quality", headers=keys.reader)).json()
+    return Counter(
+        {
+            row["reason"]: row["refusals"]
+            for row in quality["intake_refusals"]["by_agency_and_reason"]
+            if row["agency"] == INTAKE_AGENCY
+        }
+    )
 
 
 async def wait_for_reporting(
@@ -687,8 +747,12 @@ async def wait_for_reporting(
     urls: Endpoints,
     keys: Keys,
     expected: tuple[int, int, int, int],
+    *,
+    refusals: Counter[str],
     started: float,
 ) -> dict[str, Any] | None:
+    """/progress at its expected figures (the intake's grants among them), then /data-quality
+    counting the intake's refusals."""
     print("Waiting for reporting to catch up ...")
     deadline = time.monotonic() + 120
     while True:
@@ -701,11 +765,15 @@ async def wait_for_reporting(
             progress["grants"]["total_idr"],
             progress["trainings_completed"],
         )
-        if seen == expected:
+        refused = await intake_refusals(client, urls, keys) if seen == expected else None
+        if refused == refusals:
             print(f"  caught up {time.monotonic() - started:.1f} s after the first request")
             return progress
         if time.monotonic() > deadline:
-            print(f"reporting did not catch up: expected {expected}, sees {seen}")
+            print(
+                f"reporting did not catch up: expected {expected} and intake refusals "
+                f"{dict(refusals)}, sees {seen} and {refused}"
+            )
             return None
         await asyncio.sleep(0.5)
 
@@ -728,13 +796,16 @@ async def wait_for_exits(
     return True
 
 
-async def run(households: int, seed: int | None, keys: Keys, urls: Endpoints) -> int:
+async def run(
+    households: int, seed: int | None, keys: Keys, urls: Endpoints, intake: CommonSettings
+) -> int:
     rng = random.Random(seed)
     villages = load_areas().villages_in("62.09")
     async with httpx.AsyncClient(timeout=30) as client:
-        year = Year(client, keys, urls, rng)
+        year = Year(client, keys, urls, rng, intake)
         before = (await client.get(f"{urls.reporting}/progress", headers=keys.reader)).json()
         exits_before = await exits_seen(client, urls, keys)
+        refused_before = await intake_refusals(client, urls, keys)
         start, _ = months_of(year.today)
         print(
             f"Simulating {households} households over {len(villages)} villages of Lamandau "
@@ -742,7 +813,14 @@ async def run(households: int, seed: int | None, keys: Keys, urls: Endpoints) ->
         )
         started = time.monotonic()
         await year.prepare_agencies()
-        plans = plan_year(rng, year.today, households, list(PROGRAMME), SPREADSHEET_AGENCY)
+        plans = plan_year(
+            rng,
+            year.today,
+            households,
+            list(PROGRAMME),
+            SPREADSHEET_AGENCY,
+            intake_agency=INTAKE_AGENCY,
+        )
         limit = asyncio.Semaphore(32)
         done = await asyncio.gather(
             *(
@@ -751,7 +829,7 @@ async def run(households: int, seed: int | None, keys: Keys, urls: Endpoints) ->
             )
         )
         houses = [house for house in done if house is not None]
-        await year.import_spreadsheet()
+        await asyncio.gather(year.import_spreadsheet(), year.publish_intake())
         await year.void_a_few()
         await year.exits(houses)
         tally = year.tally
@@ -759,7 +837,8 @@ async def run(households: int, seed: int | None, keys: Keys, urls: Endpoints) ->
             f"  accepted: {tally.households_new} households ({tally.never_reached} never "
             f"reached, {tally.graduated} graduated, {tally.exited - tally.graduated} moved), "
             f"{tally.grants} grants ({rupiah(tally.grants_idr)}; {tally.imported} from a "
-            f"spreadsheet, {tally.double_funded} double fundings, {tally.voids} voided), "
+            f"spreadsheet, {tally.intake} from {INTAKE_AGENCY}'s system, "
+            f"{tally.double_funded} double fundings, {tally.voids} voided), "
             f"{tally.trainings} trainings completed, {tally.mentoring_visits} mentoring "
             f"visits, {tally.surveys} surveys in {time.monotonic() - started:.1f} s "
             f"({tally.requests} requests, {tally.retries} of them again); "
@@ -771,7 +850,10 @@ async def run(households: int, seed: int | None, keys: Keys, urls: Endpoints) ->
             before["grants"]["total_idr"] + tally.grants_idr,
             before["trainings_completed"] + tally.trainings,
         )
-        progress = await wait_for_reporting(client, urls, keys, expected, started)
+        refusals = refused_before + demo_intake.refusals(year.intake_sent)
+        progress = await wait_for_reporting(
+            client, urls, keys, expected, refusals=refusals, started=started
+        )
         exits = exits_before + tally.exited
         if progress is None or not await wait_for_exits(client, urls, keys, exits):
             return 1
@@ -793,11 +875,29 @@ def main() -> int:
     parser.add_argument("--registry", default=defaults.registry, help="registry's base URL")
     parser.add_argument("--interventions", default=defaults.interventions)
     parser.add_argument("--reporting", default=defaults.reporting)
+    cache = Path(os.environ.get("GAYARI_CACHE_DIR") or REPO_ROOT / ".cache")
+    parser.add_argument(
+        "--credentials",
+        type=Path,
+        default=cache / "credentials",
+        help=f"the stack's credentials: {INTAKE_AGENCY}'s system logs in to Kafka as "
+        f"agency-{INTAKE_AGENCY} with those under kafka/agency-{INTAKE_AGENCY}/",
+    )
+    parser.add_argument(
+        "--topic-prefix",
+        default=os.environ.get("GAYARI_TOPIC_PREFIX") or "gayari",
+        help="the services' GAYARI_TOPIC_PREFIX",
+    )
     args = parser.parse_args()
     known = json.loads(args.keys.read_text())
     keys = Keys(admin=known["admin"], reporting=known["reporting"], agencies=known["agencies"])
     urls = Endpoints(args.registry, args.interventions, args.reporting)
-    return asyncio.run(run(args.households, args.seed, keys, urls))
+    try:
+        intake = demo_intake.agency_settings(args.credentials, INTAKE_AGENCY, args.topic_prefix)
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return asyncio.run(run(args.households, args.seed, keys, urls, intake))
 
 
 if __name__ == "__main__":

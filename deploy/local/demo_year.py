@@ -14,6 +14,9 @@ from typing import Any, Final, Literal
 NEVER_REACHED: Final = 0.12
 GRADUATING: Final = 0.3  # of those reached, enrolled for half a year, whose income rose
 DOUBLE_FUNDED: Final = 4  # households given a second grant of the same kind by another agency
+# Grants the intake agency's own system publishes on its intake topic (deploy/local/demo_intake.py)
+# rather than over HTTP: a few, for the intake part of the demo to stay short.
+INTAKE_GRANTS: Final = 8
 MONTHS: Final = 12
 
 
@@ -58,6 +61,7 @@ class HouseholdPlan:
     surveys: list[Survey] = field(default_factory=list)
     exit: tuple[Literal["graduated", "moved"], date] | None = None
     imported: bool = False  # the lead's grant comes in the agency's spreadsheet
+    intake: bool = False  # the lead's grant comes from the agency's system, on its intake topic
 
     @property
     def last_day(self) -> date:
@@ -105,7 +109,13 @@ def plan_household(
 
 
 def plan_year(
-    rng: random.Random, today: date, households: int, agencies: list[str], spreadsheet_agency: str
+    rng: random.Random,
+    today: date,
+    households: int,
+    agencies: list[str],
+    spreadsheet_agency: str,
+    *,
+    intake_agency: str,
 ) -> list[HouseholdPlan]:
     plans = [
         plan_household(rng, today, agencies, spreadsheet_agency=spreadsheet_agency)
@@ -114,6 +124,13 @@ def plan_year(
     granted = [p for p in plans if p.lead is not None and not p.imported and p.exit is None]
     for plan in rng.sample(granted, k=min(DOUBLE_FUNDED, len(granted))):
         plan.second_grant = rng.choice([a for a in agencies if a != plan.lead])
+    # Households that stay enrolled: an intake record is taken only while the household is
+    # enrolled, and the demo's exits may overtake records still on their way.
+    sent = [
+        p for p in granted if p.lead == intake_agency and p.second_grant is None and p.exit is None
+    ]
+    for plan in rng.sample(sent, k=min(INTAKE_GRANTS, len(sent))):
+        plan.intake = True
     return plans
 
 
