@@ -223,8 +223,11 @@ async def test_a_reporting_database_of_the_in_process_migrations_is_baselined(
     conn = await connect(url)
     try:
         before = await target.status(conn)
-        assert {s.state for s in before} == {"baselined"} and len(before) == 14
-        assert await target.up(conn) == []
+        # Every file of those releases is recognised; the later ones are applied.
+        assert [s.state for s in before].count("baselined") == 14
+        later = [s.filename for s in before if s.state == "pending"]
+        assert len(before) == 14 + len(later) and later[0] == "0012_household_zones.sql"
+        assert [m.filename for m in await target.up(conn)] == later
         after = await target.status(conn)
         generations = await conn.fetchval("SELECT count(*) FROM read_model_generations")
     finally:
@@ -244,8 +247,8 @@ async def test_reporting_migrates_a_fresh_database_into_a_new_generation(
     conn = await connect(url)
     try:
         pending = await target.status(conn)
-        assert {s.state for s in pending} == {"pending"} and len(pending) == 14
-        assert len(await target.up(conn)) == 14
+        assert {s.state for s in pending} == {"pending"} and len(pending) == 15
+        assert len(await target.up(conn)) == 15
         after = await target.status(conn)
         active = await conn.fetchval(
             "SELECT schema_name FROM read_model_generations WHERE state = 'active'"

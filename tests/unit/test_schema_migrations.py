@@ -108,7 +108,7 @@ def test_the_status_line_says_component_schema_file_state_and_time() -> None:
     [
         ("registry", "gayari_registry", "migrations", 10),
         ("interventions", "gayari_interventions", "migrations", 12),
-        ("reporting", "gayari_reporting", "migrations/read_models", 11),
+        ("reporting", "gayari_reporting", "migrations/read_models", 12),
         ("reporting-generations", "gayari_reporting", "migrations/control", 2),
         ("reporting-refusals", "gayari_reporting", "migrations/refusals", 1),
     ],

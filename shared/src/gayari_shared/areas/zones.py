@@ -65,3 +65,18 @@ def local_day(moment: datetime, area_code: str) -> date:
 def fiscal_year(moment: datetime, area_code: str) -> int:
     """The fiscal year of `moment` in the area's zone: the year of its calendar day there."""
     return local_day(moment, area_code).year
+
+
+def zone_case_sql(code: str) -> str:
+    """An SQL expression: the IANA zone of the province of the area code that the SQL
+    expression `code` gives, 'Asia/Jakarta' (Lamandau's) where it is NULL or names no province
+    (a household not known yet). `timestamptz AT TIME ZONE` it is immutable."""
+
+    def provinces(zone: Zone) -> str:
+        return ", ".join(f"'{p}'" for p, z in sorted(PROVINCE_ZONES.items()) if z == zone)
+
+    return (
+        f"CASE WHEN left({code}, 2) IN ({provinces('WITA')}) THEN '{ZONES['WITA'].key}' "
+        f"WHEN left({code}, 2) IN ({provinces('WIT')}) THEN '{ZONES['WIT'].key}' "
+        f"ELSE '{ZONES['WIB'].key}' END"
+    )

@@ -240,7 +240,8 @@ class Generations:
 async def prepare(conn: Connection) -> tuple[str, list[Migration]]:
     """What `gayari-reporting-migrate up` does to the generations: the control table, an active
     generation (`public` for a deployment from before generations), and the read-model
-    migrations in it. Returns the active generation and the migrations applied."""
+    migrations in it and in every finished as-of report (`snapshots`). Returns the active
+    generation and the migrations applied."""
     applied = await apply(conn, CONTROL)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('reporting-generations'))")
@@ -258,7 +259,25 @@ async def prepare(conn: Connection) -> tuple[str, list[Migration]]:
             )
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(active)}")
     applied += await apply(conn, READ_MODELS, schema=active)
+    for schema in await snapshots(conn):
+        applied += await apply(conn, READ_MODELS, schema=schema)
     return active, applied
+
+
+async def snapshots(conn: Connection) -> list[str]:
+    """The finished as-of reports. They are read with this release's queries as the active
+    generation is, so they follow the same read-model files: a migration that counts the
+    tallies again (e.g. 0012, the households' zones) counts a frozen report again from its own
+    facts, its figures as of the same moment."""
+    if not await conn.fetchval("SELECT to_regclass('public.read_model_generations') IS NOT NULL"):
+        return []
+    return [
+        row["schema_name"]
+        for row in await conn.fetch(
+            """SELECT schema_name FROM public.read_model_generations
+               WHERE kind = 'as-of' AND state = 'ready' ORDER BY created_at"""
+        )
+    ]
 
 
 async def active_if_any(conn: Connection) -> str | None:

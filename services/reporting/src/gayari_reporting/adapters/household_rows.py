@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from gayari_reporting.adapters import zone_sql
+
 # The contacts counted per day, for the country ('') and each province: else how many
 # households one agency has left unserved since a day, across the country, reads each contact's
 # agencies from jsonb, and unserved by any agency reads every contact's last_on, both growing
@@ -93,8 +95,8 @@ _WAITING: Final = """
     GROUP BY 1, 2"""
 
 # Enrolled and not exited: its latest live record (of any agency), or its enrolment day if none;
-# and its latest of each agency's.
-_ENROLLED_ON: Final = "(st.enrolled_at AT TIME ZONE 'Asia/Jakarta')::date"
+# and its latest of each agency's. Days in the zone of the household's village (zone_sql.py).
+_ENROLLED_ON: Final = zone_sql.day("st.enrolled_at", "st.village_code")
 CONTACTS: Final = f"""
     SELECT st.household_id, coalesce(st.village_code, '') AS village_code,
            coalesce(l.last_on, {_ENROLLED_ON}) AS last_on, {_ENROLLED_ON} AS enrolled_on,

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Collection, Iterable
 from typing import Final
 
-from gayari_reporting.adapters import household_rows, income_pairs
+from gayari_reporting.adapters import household_rows, income_pairs, zone_sql
 from gayari_reporting.domain.batch import BatchWrites
 from gayari_shared.postgres import Connection, in_uuid_order
 
@@ -39,19 +39,11 @@ REBUILD_TIMEOUT_S: Final = 6 * 3600.0
 LEVELS: Final = (0, 2, 5, 8)
 
 
-def _day(column: str) -> str:
-    return f"({column} AT TIME ZONE 'Asia/Jakarta')::date"
-
-
 def _month(moment: str) -> str:
-    """The first day of the month of a timestamp or date, on the Jakarta calendar for a
-    timestamptz. date_trunc of a plain timestamp: of a date or a timestamptz, it would go
-    through the session's time zone, which costs a zone lookup per row."""
+    """The first day of the month of a timestamp (a wall-clock time, zone_sql.local) or a date.
+    date_trunc of a plain timestamp: of a date or a timestamptz, it would go through the
+    session's time zone, which costs a zone lookup per row."""
     return f"date_trunc('month', {moment})::date"
-
-
-def _local(column: str) -> str:
-    return f"({column} AT TIME ZONE 'Asia/Jakarta')"
 
 
 def _sources(scoped: bool) -> str:
@@ -72,7 +64,8 @@ def _sources(scoped: bool) -> str:
         else """NOT EXISTS (SELECT 1 FROM household_state h WHERE h.household_id = x.household_id
                               AND h.registered_at IS NOT NULL)"""
     )
-    grant_day = _day("x.issued_at")
+    # A grant's day in the zone of its household's village (Lamandau's where not known yet).
+    grant_day = zone_sql.day("x.issued_at", "st.village_code")
     return f"""
     WITH
     st AS (
@@ -84,8 +77,9 @@ def _sources(scoped: bool) -> str:
       SELECT x.household_id, x.grant_id AS id, x.agency, 'grant-' || x.kind AS kind,
              x.amount_idr AS idr,
              coalesce(x.fiscal_year, extract(year FROM {grant_day})::int) AS fiscal_year,
-             {_month(_local("x.issued_at"))} AS month, {grant_day} AS day
-      FROM grants x {join}
+             {_month(zone_sql.local("x.issued_at", "st.village_code"))} AS month,
+             {grant_day} AS day
+      FROM grants x LEFT JOIN st ON st.household_id = x.household_id {join}
       AND NOT EXISTS (SELECT 1 FROM voids v
                         WHERE v.intervention_type = 'grant' AND v.intervention_id = x.grant_id)
       UNION ALL
@@ -139,6 +133,11 @@ def _records(sign: int) -> str:
             GROUP BY 1, 2, 3, 4, 5) AS d
       {_LEVELS}
       GROUP BY 1, 2, 3, 4, 5"""
+
+
+def _local(column: str) -> str:
+    """A household's moment in the zone of its village."""
+    return zone_sql.local(column, "st.village_code")
 
 
 def _households(sign: int) -> str:

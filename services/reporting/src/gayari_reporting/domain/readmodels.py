@@ -346,7 +346,7 @@ class IntakeRefusalCount(BaseModel):
 
 
 class IntakeRefusalDay(BaseModel):
-    day: date = Field(description="Jakarta time")
+    day: date = Field(description="Lamandau's day (WIB): a refusal names no household")
     agency: str
     refusals: int
 

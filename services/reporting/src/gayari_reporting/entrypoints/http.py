@@ -232,7 +232,8 @@ async def get_convergence(
     "/unserved",
     operation_id="listUnserved",
     description="Enrolled households that have not exited and whose latest intervention (or "
-    "enrolment, if none) is more than `days` days before `as_of` (default: today, Jakarta), "
+    "enrolment, if none) is more than `days` days before `as_of` (default: today in the zone "
+    "of the area asked, WIB without one; a household's days are in its province's zone), "
     "by village, a page at a time (`households` counts every page; pass `next` as `after` for "
     "the next one)." + FILTERS_DOC,
 )

@@ -3,8 +3,8 @@ before its processes start (see gayari_shared.migrate_command).
 
 Three sets, each a folder of gayari_reporting/migrations: `control` (the generations' control
 table and the audit trail, in `public`), `refusals` (the intake refusals, in `public`) and
-`read_models`, applied in the active generation's schema; a replay applies the same files to
-each generation it builds (adapters.generations)."""
+`read_models`, applied in the active generation's schema and in each finished as-of report's;
+a replay applies the same files to each generation it builds (adapters.generations)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from gayari_reporting.adapters.generations import (
     READ_MODELS,
     active_if_any,
     prepare,
+    snapshots,
 )
 from gayari_reporting.adapters.refusals import REFUSALS
 from gayari_reporting.settings import ReportingSettings
@@ -33,11 +34,14 @@ class ReportingSchema:
         # Before the first run there is no generation: the read models' files are pending
         # (for a deployment from before generations, `public` holds their ledger).
         active = await active_if_any(conn)
-        return [
+        states = [
             *await status(conn, CONTROL),
             *await status(conn, REFUSALS),
             *await status(conn, READ_MODELS, schema=active),
         ]
+        for snapshot in await snapshots(conn):
+            states += await status(conn, READ_MODELS, schema=snapshot)
+        return states
 
 
 def target() -> ReportingSchema:

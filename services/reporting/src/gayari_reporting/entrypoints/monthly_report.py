@@ -53,8 +53,8 @@ REASON_NAMES: Final = {
 class MonthlyReportParameters(Snapshot):
     month: str = Field(
         pattern=MONTH.pattern,
-        description="The month reported, YYYY-MM (Jakarta time); its fiscal year is the year's "
-        "columns",
+        description="The month reported, YYYY-MM (each household's days in its province's "
+        "zone); its fiscal year is the year's columns",
         examples=["2026-03"],
     )
     area: str | None = Field(

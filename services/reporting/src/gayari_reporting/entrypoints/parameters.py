@@ -67,14 +67,23 @@ class AgencyParameter(QueryParameters):
 
 
 class FiscalYear(QueryParameters):
-    fiscal_year: int | None = Field(default=None, ge=2000, le=2100, examples=[2026])
+    fiscal_year: int | None = Field(
+        default=None,
+        ge=2000,
+        le=2100,
+        description="A fiscal year (the calendar year): a grant's own, else the year of its day; "
+        "a household's registration, enrolment or exit by its day. Days in the zone of the "
+        "household's province (WIB, WITA, WIT)",
+        examples=[2026],
+    )
 
 
 class Month(QueryParameters):
     month: str | None = Field(
         default=None,
         pattern=MONTH.pattern,
-        description="A calendar month, YYYY-MM (Jakarta time)",
+        description="A calendar month, YYYY-MM, of each household's days in the zone of its "
+        "province (Lamandau: WIB)",
         examples=["2026-03"],
     )
 
@@ -116,7 +125,8 @@ class UnservedExportParameters(Snapshot, AgencyParameter, AreaScope):
     )
     as_of: date | None = Field(
         default=None,
-        description="The day counted from (default: today, Jakarta)",
+        description="The day counted from (default: today in the zone of the area asked, "
+        "WIB without one)",
         examples=["2026-06-30"],
     )
 

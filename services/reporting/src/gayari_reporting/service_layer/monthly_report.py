@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 
 from gayari_reporting.domain.areas import Area, parent_code
+from gayari_reporting.domain.calendar import zone_of
 from gayari_reporting.domain.filters import Filters, month_end
 from gayari_reporting.domain.readmodels import (
     AgencyFigures,
@@ -20,7 +21,6 @@ from gayari_reporting.domain.readmodels import (
 )
 from gayari_reporting.service_layer import reports
 from gayari_reporting.service_layer.reports import ReportingDeps
-from gayari_shared.events.interventions import JAKARTA
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,8 +68,9 @@ async def monthly_figures(deps: ReportingDeps, filters: Filters, area: Area) -> 
     base = dataclasses.replace(filters, month=None, fiscal_year=None)
     in_month = dataclasses.replace(base, month=first)
     in_year = dataclasses.replace(base, fiscal_year=first.year)
-    # Unserved as of the month's last day, or today for the month under way.
-    last_day = min(month_end(first) - timedelta(days=1), datetime.now(JAKARTA).date())
+    # Unserved as of the month's last day, or today (in the area's zone) for the month under way.
+    today = datetime.now(zone_of(area.code or None)).date()
+    last_day = min(month_end(first) - timedelta(days=1), today)
 
     agencies_month = {a.agency: a for a in (await reports.agencies(deps, in_month)).agencies}
     agencies_year = (await reports.agencies(deps, in_year)).agencies

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from typing import Final
 
 from gayari_reporting.domain.areas import CHILD, Area, AreaIndex, children_length, parent_code
-from gayari_reporting.domain.calendar import every_month
+from gayari_reporting.domain.calendar import every_month, zone_of_areas
 from gayari_reporting.domain.filters import (
     Cursor,
     Filters,
@@ -54,7 +54,6 @@ from gayari_reporting.service_layer.queries import (
     StoredPositions,
 )
 from gayari_shared.agencies import Agency
-from gayari_shared.events.interventions import JAKARTA
 
 # Rows of a list page when the request does not say (filters.MAX_LIMIT at most).
 DEFAULT_LIMIT: Final = 1000
@@ -165,7 +164,7 @@ async def unserved_pages(
     village), for an export that never holds them all. Each page is read afresh, after the
     last one's key, as a client paging through the list would."""
     days = filters.days or deps.unserved_days
-    as_of = filters.as_of or datetime.now(JAKARTA).date()
+    as_of = filters.as_of or datetime.now(zone_of_areas(filters.areas)).date()
     after: UnservedKey | None = None
     while True:
         rows, _ = await deps.queries.unserved(filters, days, as_of, page, after)
@@ -182,7 +181,7 @@ async def unserved(
 ) -> Unserved:
     """A page of the unserved households (`default_limit` None: all, for an export)."""
     days = filters.days or deps.unserved_days
-    as_of = filters.as_of or datetime.now(JAKARTA).date()
+    as_of = filters.as_of or datetime.now(zone_of_areas(filters.areas)).date()
     limit = filters.limit or default_limit
     rows, total = await deps.queries.unserved(
         filters, days, as_of, limit, _unserved_key(filters.after)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
-from gayari_reporting.adapters.reports.facts import (
-    LOCAL_DAY,
-    not_voided,
-)
+from gayari_reporting.adapters.reports.facts import not_voided
 from gayari_reporting.adapters.reports.snapshots import Snapshots
+from gayari_reporting.domain.calendar import zone_of
 from gayari_reporting.domain.readmodels import (
     CaseEntry,
     CaseHousehold,
 )
-from gayari_shared.events.interventions import JAKARTA
 
 
 async def read(
@@ -26,7 +24,7 @@ async def read(
             "SELECT * FROM household_state WHERE household_id = $1", household_id
         )
         grants = await conn.fetch(
-            f"""SELECT g.*, (g.issued_at {LOCAL_DAY} AS happened_on FROM grants g
+            f"""SELECT g.* FROM grants g
                WHERE g.household_id = $1 AND {not_voided("grant", "g.grant_id")}""",
             household_id,
         )
@@ -43,15 +41,17 @@ async def read(
         surveys = await conn.fetch(
             "SELECT * FROM live_surveys WHERE household_id = $1", household_id
         )
+    # Its days in the zone of its village (Lamandau's if not known), as the reports count them.
+    zone = zone_of(None if state is None else state["village_code"])
     entries = [
         CaseEntry(
-            on=g["happened_on"],
+            on=g["issued_at"].astimezone(zone).date(),
             record_type="grant",
             record_id=g["grant_id"],
             agency=g["agency"],
             kind="grant-" + g["kind"],
             amount_idr=int(g["amount_idr"]),
-            details={"fiscal_year": g["fiscal_year"] or g["happened_on"].year},
+            details={"fiscal_year": g["fiscal_year"] or g["issued_at"].astimezone(zone).year},
         )
         for g in grants
     ]
@@ -99,13 +99,13 @@ async def read(
             village_name=None,
             welfare_decile=state["welfare_decile"],
             initial_welfare_decile=state["initial_decile"],
-            enrolled_on=_local_day(state["enrolled_at"]),
+            enrolled_on=_local_day(state["enrolled_at"], zone),
             cohort_year=state["cohort_year"],
-            exited_on=_local_day(state["exited_at"]),
+            exited_on=_local_day(state["exited_at"], zone),
             exit_reason=state["exit_reason"],
         )
     return household, entries
 
 
-def _local_day(moment: datetime | None) -> date | None:
-    return None if moment is None else moment.astimezone(JAKARTA).date()
+def _local_day(moment: datetime | None, zone: ZoneInfo) -> date | None:
+    return None if moment is None else moment.astimezone(zone).date()

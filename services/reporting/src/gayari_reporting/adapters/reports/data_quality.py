@@ -43,7 +43,8 @@ async def read(db: Snapshots) -> tuple[list[ReasonCount], WaitingRecords]:
 
 async def intake_refusals(db: Snapshots) -> IntakeRefusals:
     """From the dead letters (adapters/refusals.py), beside the generations: the same
-    whatever read model is active."""
+    whatever read model is active. A refusal names no household it could be dated by: its day
+    is Lamandau's (WIB)."""
     async with db.pool.acquire() as conn:
         counts = await conn.fetch(
             """SELECT agency, reason_code, count(*) AS n, max(refused_at) AS last

@@ -9,12 +9,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from gayari_reporting.adapters import zone_sql
 from gayari_reporting.domain.areas import LENGTH
 from gayari_reporting.domain.filters import Filters, month_end
 from gayari_reporting.domain.readmodels import HouseholdCounts
 from gayari_shared.postgres import Connection
 
-LOCAL_DAY = "AT TIME ZONE 'Asia/Jakarta')::date"
+# The household of a grant, for its day in the zone of the household's village.
+_GRANT_HOUSEHOLD = "LEFT JOIN household_state h ON h.household_id = x.household_id"
+_GRANT_DAY = zone_sql.day("x.issued_at", "h.village_code")
 
 
 class FactSql:
@@ -61,7 +64,8 @@ class FactSql:
         asks for household_state). The view's branches are spelled out here with every filter
         inside each branch: PostgreSQL cannot push a join into a UNION ALL of anti-joins, so
         `live_interventions JOIN household_state` read every record of the country even for one
-        village; per branch, the area's households lead to their records by index."""
+        village; per branch, the area's households lead to their records by index. The grants'
+        branch joins household_state in any case: a grant's day is in its village's zone."""
         conditions = []
         if filters.areas:
             conditions.append(self.areas(filters))
@@ -98,7 +102,8 @@ class FactSql:
                       x.household_id, x.agency, {label} AS kind, {amount} AS amount_idr,
                       {fiscal_year} AS fiscal_year, {day} AS happened_on,
                       {household}
-                    FROM {table} x {join} WHERE {" AND ".join(where)}"""
+                    FROM {table} x {join or (_GRANT_HOUSEHOLD if kind == "grant" else "")}
+                    WHERE {" AND ".join(where)}"""
             )
         return (
             f"({' UNION ALL '.join(branches)}) AS i (intervention_type, intervention_id, "
@@ -108,15 +113,16 @@ class FactSql:
 
 
 # Each branch of live_interventions: table, key, kind, amount, fiscal year, day (the view's own
-# expressions, so every figure stays what the view gives).
+# expressions, so every figure stays what the view gives). A grant's day is in the zone of its
+# household's village (`h`, joined by `live`).
 _BRANCHES: dict[str, tuple[str, str, str, str, str, str]] = {
     "grant": (
         "grants",
         "grant_id",
         "'grant-' || x.kind",
         "x.amount_idr",
-        "coalesce(x.fiscal_year, extract(year FROM x.issued_at AT TIME ZONE 'Asia/Jakarta')::int)",
-        "(x.issued_at AT TIME ZONE 'Asia/Jakarta')::date",
+        f"coalesce(x.fiscal_year, extract(year FROM {_GRANT_DAY})::int)",
+        _GRANT_DAY,
     ),
     "training-completion": (
         "training_completions",
@@ -144,9 +150,9 @@ def not_voided(kind: str, column: str) -> str:
     )
 
 
-def local_day(column: str) -> str:
-    """The Jakarta calendar day of a timestamptz column."""
-    return f"({column} {LOCAL_DAY}"
+def local_day(column: str, village: str = "h.village_code") -> str:
+    """The calendar day of a household's timestamptz column in the zone of its village."""
+    return zone_sql.day(column, village)
 
 
 async def household_counts(conn: Connection, filters: Filters) -> HouseholdCounts:
