@@ -14,6 +14,7 @@ from gayari_interventions.domain.records import (
     RecordFilter,
     StoredRecord,
 )
+from gayari_shared.areas.zones import zone_case_sql
 from gayari_shared.postgres import Connection
 
 
@@ -23,18 +24,22 @@ class _Table:
     columns: str  # the record's own fields, as its model names them
     day: str  # the record's date, for date_from / date_to
     household: bool
+    join: str = ""  # what `day` reads beside the record
 
 
-_JAKARTA_DAY = "(r.{} AT TIME ZONE 'Asia/Jakarta')::date"
+# A grant's day is in the zone of its household's province (the household `k`), as interventions
+# judged it; a budget allocation names no household: Lamandau's (WIB).
+_GRANT_DAY = f"(r.issued_at AT TIME ZONE {zone_case_sql('k.village_code')})::date"
 _TABLES: Final[dict[ListedKind, _Table]] = {
     "grant": _Table(
         "grants",
         # Grants of the first version had no purpose or fiscal year.
         "r.id, r.household_id, r.agency, r.kind, r.amount_idr, coalesce(r.purpose, '') AS purpose,"
-        " coalesce(r.fiscal_year, extract(year FROM r.issued_at AT TIME ZONE 'Asia/Jakarta'))::int"
+        f" coalesce(r.fiscal_year, extract(year FROM {_GRANT_DAY}))::int"
         " AS fiscal_year, r.budget_line, r.issued_at",
-        _JAKARTA_DAY.format("issued_at"),
+        _GRANT_DAY,
         True,
+        "LEFT JOIN known_households k ON k.household_id = r.household_id",
     ),
     "training-session": _Table(
         "training_sessions",
@@ -58,7 +63,7 @@ _TABLES: Final[dict[ListedKind, _Table]] = {
     "budget-allocation": _Table(
         "budget_allocations",
         "r.id, r.agency, r.fiscal_year, r.amount_idr, r.budget_line, r.allocated_at",
-        _JAKARTA_DAY.format("allocated_at"),
+        "(r.allocated_at AT TIME ZONE 'Asia/Jakarta')::date",
         False,
     ),
 }
@@ -96,7 +101,7 @@ def _query(kind: ListedKind, f: RecordFilter, record_id: uuid.UUID | None) -> tu
     return (
         f"""SELECT {table.columns}, r.changed_at, i.event_id AS external_id,
                v.id AS void_id, v.reason AS void_reason, v.voided_at
-            FROM {table.name} r
+            FROM {table.name} r {table.join}
             LEFT JOIN intake_receipts i
                    ON i.intervention_type = '{kind}' AND i.intervention_id = r.id
             LEFT JOIN voids v ON v.intervention_type = '{kind}' AND v.intervention_id = r.id

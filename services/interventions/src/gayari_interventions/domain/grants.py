@@ -59,7 +59,11 @@ class GrantRequest(BaseModel):
     items: list[GrantItemRequest] = Field(default_factory=list, max_length=100)
     purpose: Text200 = Field(examples=["Modal usaha warung sembako"])
     fiscal_year: Integer | None = Field(
-        default=None, ge=2000, le=2100, description="Defaults to the current one (Jakarta time)"
+        default=None,
+        ge=2000,
+        le=2100,
+        description="Defaults to the year of the grant's day in the zone of the household's "
+        "province (WIB, WITA, WIT)",
     )
     budget_line: BudgetLine | None = Field(default=None, examples=["5.1.05.05.01.0001"])
     issued_on: IsoDate | None = Field(

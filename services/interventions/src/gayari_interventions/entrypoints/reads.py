@@ -88,7 +88,8 @@ class RecordQuery(BaseModel):
 
     date_from: IsoDate | None = Field(
         default=None,
-        description="The record's date on or after this day (Jakarta time)",
+        description="The record's date on or after this day (a grant's day in the zone of its "
+        "household's province, a budget allocation's in WIB)",
         examples=["2026-01-01"],
     )
     date_to: IsoDate | None = Field(
