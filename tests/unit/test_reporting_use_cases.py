@@ -22,7 +22,12 @@ from gayari_reporting.domain.filters import (
     encode_cursor,
 )
 from gayari_reporting.domain.privacy import THRESHOLD
-from gayari_reporting.domain.readmodels import KINDS, MonthFigures
+from gayari_reporting.domain.readmodels import (
+    KINDS,
+    IntakeRefusalCount,
+    IntakeRefusals,
+    MonthFigures,
+)
 from gayari_reporting.service_layer import exports, reports
 from gayari_reporting.service_layer.monthly_report import child_of, monthly_figures
 from gayari_reporting.service_layer.reports import DEFAULT_LIMIT, ReportingDeps
@@ -524,6 +529,39 @@ async def test_data_quality_joins_stored_and_live_positions_into_lag(
         {"grant": 1},
     )
     assert view.events_projected_since_start == 1234
+
+
+async def test_data_quality_names_the_agencies_of_intake_refusals(
+    deps: ReportingDeps, read_models: FakeReadModels
+) -> None:
+    at = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+    read_models.refusals = IntakeRefusals(
+        total=3,
+        by_agency_and_reason=[
+            IntakeRefusalCount(
+                agency="distakan", reason="invalid-data", refusals=2, last_refused_at=at
+            ),
+            IntakeRefusalCount(agency="gone", reason="conflict", refusals=1, last_refused_at=at),
+        ],
+        by_day=[],
+    )
+
+    refusals = (await reports.data_quality(deps)).intake_refusals
+
+    assert refusals.total == 3
+    assert [
+        (r.agency, r.agency_name, r.agency_name_en, r.reason, r.refusals)
+        for r in refusals.by_agency_and_reason
+    ] == [
+        (
+            "distakan",
+            "Dinas Pertanian, Perikanan dan Peternakan",
+            "Agriculture, Fisheries and Livestock",
+            "invalid-data",
+            2,
+        ),
+        ("gone", None, None, "conflict", 1),  # an agency no longer configured: its code only
+    ]
 
 
 async def test_a_case_names_its_village_and_its_agencies_once_each(

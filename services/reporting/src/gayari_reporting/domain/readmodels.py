@@ -14,6 +14,7 @@ from typing import Final
 from pydantic import BaseModel, Field
 
 from gayari_reporting.domain.areas import Area, Level
+from gayari_shared.agencies import Agency
 
 # Interventions by kind: what an agency gives a household. Surveys measure, they do not serve.
 KINDS: Final = ("grant-capital", "grant-equipment", "training", "mentoring")
@@ -340,6 +341,10 @@ class PartitionLag(BaseModel):
 
 class IntakeRefusalCount(BaseModel):
     agency: str
+    agency_name: str | None = Field(
+        None, description="The agency's name in Bahasa Indonesia; None for one not configured"
+    )
+    agency_name_en: str | None = Field(None, description="The agency's name in English")
     reason: str = Field(description="The dead letter's reason code, e.g. `rule-violation`")
     refusals: int
     last_refused_at: datetime
@@ -358,6 +363,24 @@ class IntakeRefusals(BaseModel):
     total: int
     by_agency_and_reason: list[IntakeRefusalCount]
     by_day: list[IntakeRefusalDay] = Field(description="The last 30 days with refusals")
+
+
+def named_refusals(refusals: IntakeRefusals, agencies: Iterable[Agency]) -> IntakeRefusals:
+    """The refusals with each agency's names, for readers who know the agency by its name (the
+    dead letters know only its code)."""
+    known = {a.code: a for a in agencies}
+    named = []
+    for count in refusals.by_agency_and_reason:
+        agency = known.get(count.agency)
+        named.append(
+            count.model_copy(
+                update={
+                    "agency_name": agency.name if agency else None,
+                    "agency_name_en": agency.name_en if agency else None,
+                }
+            )
+        )
+    return refusals.model_copy(update={"by_agency_and_reason": named})
 
 
 class DataQuality(BaseModel):

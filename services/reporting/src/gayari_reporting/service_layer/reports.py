@@ -45,6 +45,7 @@ from gayari_reporting.domain.readmodels import (
     agency_rows,
     convergence,
     decile_movement,
+    named_refusals,
     percent,
     roll_up,
 )
@@ -285,7 +286,7 @@ async def data_quality(deps: ReportingDeps) -> DataQuality:
     return DataQuality(
         rejected_total=sum(r.events for r in reasons),
         rejected_by_reason=reasons,
-        intake_refusals=await deps.queries.intake_refusals(),
+        intake_refusals=named_refusals(await deps.queries.intake_refusals(), deps.agencies),
         waiting_for_household=waiting,
         partitions=partitions,
         events_projected_since_start=deps.projector.projected_total,
