@@ -1,8 +1,9 @@
 """The dashboard usable by everyone: axe-core (every rule it has) in headless Chromium finds no
 serious or critical violation, in Bahasa Indonesia and in English, with data in the page, on the
 key form and on a refused key; every figure fits its card from a phone's width up; times are
-WIB whatever the browser's zone; amounts and counts in the id-ID format; areas and kinds of
-record by name. The result is kept in artifacts/axe-dashboard.json, a full-page screenshot in
+WIB whatever the browser's zone; amounts and counts in the id-ID format; areas, kinds of
+record, and the agencies and reasons of refused intake records (the data-quality panel) by
+name. The result is kept in artifacts/axe-dashboard.json, a full-page screenshot in
 artifacts/dashboard-full.png."""
 
 from __future__ import annotations
@@ -16,9 +17,17 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from gayari_shared.settings import CommonSettings
 from tests.browser_tools import ARTIFACTS, drive
 from tests.conftest import KeySet
-from tests.e2e.test_dashboard_browser import HOUSEHOLDS, post_grant, seed, wait_for_grants
+from tests.e2e.test_dashboard_browser import (
+    HOUSEHOLDS,
+    post_grant,
+    refusal_rows,
+    refuse,
+    seed,
+    wait_for_grants,
+)
 from tests.processes import Service
 
 pytestmark = [pytest.mark.stack, pytest.mark.e2e]
@@ -61,9 +70,10 @@ async def seed_large(services: dict[str, Service], keys: KeySet) -> list[str]:
 
 
 async def test_axe_finds_nothing_serious_in_either_language(
-    services: dict[str, Service], api_keys: KeySet
+    services: dict[str, Service], api_keys: KeySet, isolated_settings: CommonSettings
 ) -> None:
-    await seed_large(services, api_keys)
+    households = await seed_large(services, api_keys)
+    await refuse(isolated_settings, services, api_keys, households)
     reporting = services["reporting"].url
     reader = api_keys.bearer(api_keys.reporting)
     async with httpx.AsyncClient(timeout=10) as http:
@@ -106,6 +116,12 @@ async def test_axe_finds_nothing_serious_in_either_language(
         assert kind in text  # the double-funding alerts' kind, by name
         for code, area in villages.items():
             assert f"{area['name']} {code}" in text  # the village by name, the code beside
+        # The data-quality panel: the refusals by agency and reason, named in the page's
+        # language with the codes beside, and their total.
+        for row in refusal_rows(lang):
+            assert "\t".join(row) in text, text[text.find(row[0][:12]) - 200 :][:1200]
+        total = "Jumlah" if lang == "id" else "Total"
+        assert f"{total}\t\t5" in text
         # Every chart has its data as a table.
         assert text.count("Data sebagai tabel" if lang == "id" else "Data as a table") == 5
 
