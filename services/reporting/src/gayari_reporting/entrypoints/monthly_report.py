@@ -43,11 +43,21 @@ EXIT_NAMES: Final = {
     "ineligible": "tidak memenuhi syarat",
 }
 # The intake's dead-letter reason codes; an unknown one is shown by its code alone.
+# The same words as the dashboard's data-quality panel (static/dashboard.html), which a unit
+# test holds this table to: a reader should meet one name for one reason.
 REASON_NAMES: Final = {
+    "invalid-data": "data tidak sah (nilai atau kolom salah)",
     "rule-violation": "melanggar aturan program",
-    "invalid-cloudevent": "format pesan tidak sah",
     "household-not-known-yet": "rumah tangga belum dikenal",
+    "invalid-cloudevent": "format pesan tidak sah",
+    "unknown-type": "jenis catatan tidak dikenal",
+    "agency-mismatch": "OPD tidak sesuai dengan jalur masuk",
+    "subject-mismatch": "subjek pesan tidak sesuai dengan rumah tangga",
+    "forbidden": "tidak berwenang",
+    "not-found": "catatan yang dirujuk tidak ditemukan",
+    "conflict": "bertentangan dengan catatan yang ada",
 }
+OTHER_REASON: Final = "alasan lain"
 
 
 class MonthlyReportParameters(Snapshot):
@@ -150,6 +160,7 @@ def page_of(figures: MonthlyFigures, deps: ReportingDeps) -> dict[str, Any]:
         ],
         "quality": figures.quality,
         "reasons": REASON_NAMES,
+        "other_reason": OTHER_REASON,
         "agency_names": {a.code: a.name for a in deps.agencies},
     }
 
