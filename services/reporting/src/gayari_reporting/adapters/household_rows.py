@@ -95,8 +95,8 @@ _WAITING: Final = """
     GROUP BY 1, 2"""
 
 # Enrolled and not exited: its latest live record (of any agency), or its enrolment day if none;
-# and its latest of each agency's. Days in the zone of the household's village (zone_sql.py).
-_ENROLLED_ON: Final = zone_sql.day("st.enrolled_at", "st.village_code")
+# and its latest of each agency's. Days in the zone of the household's village (`st.zone`).
+_ENROLLED_ON: Final = f"{zone_sql.local_in('st.enrolled_at', 'st.zone')}::date"
 CONTACTS: Final = f"""
     SELECT st.household_id, coalesce(st.village_code, '') AS village_code,
            coalesce(l.last_on, {_ENROLLED_ON}) AS last_on, {_ENROLLED_ON} AS enrolled_on,

@@ -40,17 +40,28 @@ LEVELS: Final = (0, 2, 5, 8)
 
 
 def _month(moment: str) -> str:
-    """The first day of the month of a timestamp (a wall-clock time, zone_sql.local) or a date.
+    """The first day of the month of a timestamp (a wall-clock time, `_local`) or a date.
     date_trunc of a plain timestamp: of a date or a timestamptz, it would go through the
     session's time zone, which costs a zone lookup per row."""
     return f"date_trunc('month', {moment})::date"
 
 
+# Each household's zone is worked out once, in `st` (a CASE per household, not per date: as
+# cheap as one constant zone for every household); a grant of a household not known yet has none
+# there and counts in Lamandau's.
+_GRANT_ZONE: Final = f"coalesce(st.zone, '{zone_sql.DEFAULT}')"
+
+
+def _local(column: str, zone: str = "st.zone") -> str:
+    """A household's moment in its zone, as a wall-clock time."""
+    return zone_sql.local_in(column, zone)
+
+
 def _sources(scoped: bool) -> str:
     """CTEs over the facts of the households in $1 (of every household unless `scoped`):
-    `st` their state with their district ('' where the village is not known), `rec` their live
-    records, `srv` the live business surveys of those not registered, `reach` each household's
-    agencies (a bit per agency, tally_agencies) per period."""
+    `st` their state with their district ('' where the village is not known) and zone, `rec`
+    their live records, `srv` the live business surveys of those not registered, `reach` each
+    household's agencies (a bit per agency, tally_agencies) per period."""
     # `= ANY(array)`: the planner sizes the array and probes each table's household index.
     only = "household_id = ANY($1::uuid[])"
     join = f"WHERE x.{only}" if scoped else "WHERE TRUE"
@@ -65,19 +76,19 @@ def _sources(scoped: bool) -> str:
                               AND h.registered_at IS NOT NULL)"""
     )
     # A grant's day in the zone of its household's village (Lamandau's where not known yet).
-    grant_day = zone_sql.day("x.issued_at", "st.village_code")
+    grant_day = f"{_local('x.issued_at', _GRANT_ZONE)}::date"
     return f"""
     WITH
     st AS (
       SELECT h.household_id, coalesce(left(h.village_code, 8), '') AS district,
              h.village_code, h.registered_at, h.enrolled_at, h.exited_at, h.exit_reason,
-             h.initial_decile, h.welfare_decile
+             h.initial_decile, h.welfare_decile, {zone_sql.zone("h.village_code")} AS zone
       FROM household_state h {"WHERE h." + only if scoped else ""}),
     rec AS (
       SELECT x.household_id, x.grant_id AS id, x.agency, 'grant-' || x.kind AS kind,
              x.amount_idr AS idr,
              coalesce(x.fiscal_year, extract(year FROM {grant_day})::int) AS fiscal_year,
-             {_month(zone_sql.local("x.issued_at", "st.village_code"))} AS month,
+             {_month(_local("x.issued_at", _GRANT_ZONE))} AS month,
              {grant_day} AS day
       FROM grants x LEFT JOIN st ON st.household_id = x.household_id {join}
       AND NOT EXISTS (SELECT 1 FROM voids v
@@ -133,11 +144,6 @@ def _records(sign: int) -> str:
             GROUP BY 1, 2, 3, 4, 5) AS d
       {_LEVELS}
       GROUP BY 1, 2, 3, 4, 5"""
-
-
-def _local(column: str) -> str:
-    """A household's moment in the zone of its village."""
-    return zone_sql.local(column, "st.village_code")
 
 
 def _households(sign: int) -> str:
