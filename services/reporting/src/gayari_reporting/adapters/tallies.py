@@ -48,9 +48,8 @@ def _month(moment: str) -> str:
 
 # Each household's zone is worked out once, in `st` (a CASE per household, not per date: as
 # cheap as one constant zone for every household). A grant's is read from household_state by
-# its key, not joined to `st`: a CTE has no statistics, and a batch's generic plan misjudged
-# the join (one batch in five took seconds). A grant of a household not known yet counts in
-# Lamandau's.
+# its key, not joined to `st`: a CTE has no statistics, and a batch's plan could misjudge that
+# join badly (docs/performance.md). A grant of a household not known yet counts in Lamandau's.
 _GRANT_ZONE: Final = zone_sql.zone("hz.village_code")
 
 
