@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -64,6 +65,11 @@ class Load:
         self.rng = random.Random(seed)
         self.truth = GroundTruth()
         self.keyed = keyed
+        # A number per household asked for, never the same twice: its NIK ends with it. `run`
+        # numbers its households from 0 on every call, and a case calls it many times, so an
+        # index alone gave two households of one index the same NIK now and then (same birth
+        # date and district drawn), which the registry rightly refused as one person.
+        self._serials = itertools.count()
 
     def _key(self) -> str | None:
         return f'"{uuid.UUID(int=self.rng.getrandbits(128))}"' if self.keyed else None
@@ -123,7 +129,12 @@ class Load:
     async def one_household(self, client: httpx.AsyncClient, index: int) -> None:
         rng = random.Random(self.rng.random())
         reply = await self._until_answered(
-            client, "registry", "/households", "dinsos", household_body(rng, index), key=self._key()
+            client,
+            "registry",
+            "/households",
+            "dinsos",
+            household_body(rng, next(self._serials)),
+            key=self._key(),
         )
         assert reply.status_code in (200, 201), reply.text
         household = reply.json()["id"]
