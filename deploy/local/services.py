@@ -31,6 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -410,10 +411,26 @@ def url(unit: Unit) -> str:
 # --------------------------------------------------------------------------- commands
 
 
+def _migrated(runner: Runner, units: Sequence[Unit]) -> list[str | OSError | None]:
+    """Each unit's `migrate` (None, a reason, or the OSError that stopped it), all at once:
+    each is a process of its own that mostly waits for Python to start and for its database,
+    and the migrate command locks per database, so runs on one database queue there."""
+
+    def one(unit: Unit) -> str | OSError | None:
+        try:
+            return runner.migrate(unit)
+        except OSError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=max(1, len(units))) as pool:
+        return list(pool.map(one, units))
+
+
 def start(runner: Runner, units: Sequence[Unit], timeout_s: float = READY_TIMEOUT_S) -> int:
     with runner.lock():
         watched: list[Watched] = []
         blocked = False
+        to_start: list[Unit] = []
         for unit in units:
             record, alive = runner.running(unit)
             if record is not None and alive:
@@ -426,8 +443,11 @@ def start(runner: Runner, units: Sequence[Unit], timeout_s: float = READY_TIMEOU
                 runner.forget(unit)
                 blocked = True
                 continue
+            to_start.append(unit)
+        for unit, failed in zip(to_start, _migrated(runner, to_start), strict=True):
             try:
-                failed = runner.migrate(unit)
+                if isinstance(failed, OSError):
+                    raise failed
                 if failed is not None:
                     say(unit, f"not started: {failed}")
                     runner.forget(unit)
