@@ -65,10 +65,10 @@ class Load:
         self.rng = random.Random(seed)
         self.truth = GroundTruth()
         self.keyed = keyed
-        # A number per household asked for, never the same twice: its NIK ends with it. `run`
-        # numbers its households from 0 on every call, and a case calls it many times, so an
-        # index alone gave two households of one index the same NIK now and then (same birth
-        # date and district drawn), which the registry rightly refused as one person.
+        # A number per household asked for, never the same twice, over every call of `run`
+        # (a case calls it many times): its NIK ends with it, so no two households drawn with
+        # the same district and birth date share a NIK (the registry would refuse the second
+        # as the same person).
         self._serials = itertools.count()
 
     def _key(self) -> str | None:
@@ -126,7 +126,7 @@ class Load:
                 self.truth.retries += 1
                 await asyncio.sleep(0.3)
 
-    async def one_household(self, client: httpx.AsyncClient, index: int) -> None:
+    async def one_household(self, client: httpx.AsyncClient) -> None:
         rng = random.Random(self.rng.random())
         reply = await self._until_answered(
             client,
@@ -196,14 +196,14 @@ class Load:
                 await asyncio.sleep(0.3)
 
     async def run(self, households: int, workers: int = 6) -> None:
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for index in range(households):
-            queue.put_nowait(index)
+        left = households
 
         async def worker() -> None:
+            nonlocal left
             async with httpx.AsyncClient(timeout=10) as client:
-                while not queue.empty():
-                    await self.one_household(client, queue.get_nowait())
+                while left > 0:
+                    left -= 1
+                    await self.one_household(client)
 
         await asyncio.gather(*(worker() for _ in range(workers)))
 
