@@ -334,8 +334,10 @@ async def test_a_second_store_of_a_key_is_refused_and_answered_from_the_first(
     pool = await asyncpg.create_pool(service.url, min_size=1, max_size=2)
     try:
         store = IdempotencyStore(pool, ttl_s=86400)
-        first = await store.begin("distakan", key, b"same")
-        second = await store.begin("distakan", key, b"same")
+        first = store.claim("distakan", key, b"same")
+        second = store.claim("distakan", key, b"same")
+        await first.begin()
+        await second.begin()
         await first.commit(201, {"content-type": "application/json"}, b'{"id": "first"}')
         with pytest.raises(AlreadyStoredError) as refused:
             await second.commit(201, {}, b'{"id": "second"}')

@@ -123,14 +123,24 @@ async def staging_work(
     use case whose writes are one statement (a BEGIN and a COMMIT fewer). `staged` is called
     once the events the unit wrote are committed (OutboxRelay.nudge: the relay wakes).
 
-    On the connection of a request's idempotency claim (see gayari_shared.idempotency), the
-    unit joins the claim's transaction: no transaction of its own, and `staged` once the claim
-    commits."""
+    On the connection of a request's idempotency claim (see gayari_shared.idempotency), an
+    atomic unit begins the claim's transaction (or joins it) instead of one of its own, and
+    `staged` runs once the claim commits; a unit of statements each atomic by itself runs them
+    as it would without a key, its write carrying the key."""
     claim = joined_claim(conn)
     if claim is not None:
+        if atomic:
+            await claim.begin()
         yield
         if uow.staged:
-            claim.after_commit.append(staged)
+            if claim.carried is not None:
+                staged()
+            elif claim.begun:
+                claim.after_commit.append(staged)
+            else:
+                raise RuntimeError(
+                    "an event was written on the connection of a request's key without it"
+                )
         return
     if not atomic:
         try:

@@ -13,11 +13,13 @@ check costs no dependency of its own). Without the header nothing changes.
 - Fingerprint: SHA-256 of the method, the path and the body as canonical JSON (keys sorted,
   no insignificant whitespace; a body that is not JSON: its bytes), so a client that
   re-serialises the same body differently is still retrying.
-- Stored: 2xx answers, with the rows they wrote, in one transaction, the key's row last (it
-  is the claim: see gayari_shared.idempotency). A refusal (a 4xx of the use case, a request
-  that does not validate) and a server failure write nothing and are not stored: the key
-  stays free, and a retry is decided again (it may succeed once the cause is gone; nothing
-  can be counted twice, as nothing was written).
+- Stored: 2xx answers, with the rows they wrote: by the statement of a write that is one
+  statement (the endpoint tells how it answers the written result, `answer_written`, and that
+  answer is the response, first and on every replay), or else in one transaction, the key's
+  row last (it is the claim: see gayari_shared.idempotency). A refusal (a 4xx of the use
+  case, a request that does not validate) and a server failure write nothing and are not
+  stored: the key stays free, and a retry is decided again (it may succeed once the cause
+  is gone; nothing can be counted twice, as nothing was written).
 - A request with a key runs its use case first. If a response is stored for the key it is
   answered instead, and what the use case wrote is rolled back: found when storing (a 2xx),
   or looked up before answering anything else (a use case refusing because the first
@@ -37,6 +39,8 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Final
 
 from fastapi import Header, Request, Response, Security
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from gayari_shared.audit.http import AuditTrail
 from gayari_shared.audit.store import AuditLog
@@ -47,6 +51,7 @@ from gayari_shared.http.openapi import DeclaredQueryRoute
 from gayari_shared.http.problems import FieldError, ProblemError
 from gayari_shared.idempotency import (
     AlreadyStoredError,
+    Answer,
     Claim,
     IdempotencyStore,
     InFlightError,
@@ -173,17 +178,31 @@ def _in_flight() -> ProblemError:
     )
 
 
+def json_answer(status: int, content: BaseModel, headers: dict[str, str] | None = None) -> Answer:
+    """The answer a route gives `content` as its response model, as FastAPI renders it (JSON
+    of the model's JSON mode, by alias), with these headers: what a key stores when its write
+    carries it."""
+    response = JSONResponse(content.model_dump(mode="json", by_alias=True), status_code=status)
+    kept = {"content-type": response.headers["content-type"]}
+    kept.update((name.lower(), value) for name, value in (headers or {}).items())
+    return Answer(status, kept, bytes(response.body))
+
+
+def answered(answer: Answer) -> Response:
+    return Response(content=answer.body, status_code=answer.status, headers=answer.headers)
+
+
 async def claim_key(request: Request, principal: Principal, value: str) -> None:
-    """Begin the transaction of the request's key: the request goes on in it (finished by
-    IdempotentRoute, which stores the response and so claims the key)."""
+    """The claim of the request's key: the request goes on with it (finished by
+    IdempotentRoute, which stores the response unless a write did, and so claims the key)."""
     if not getattr(request.state, "idempotent_route", False):
         raise RuntimeError(f"{request.url.path} honours {HEADER} only with IdempotentRoute")
     key = parse_key(value)
     wanted = await _fingerprint_of(request)
     store: IdempotencyStore = request.app.state.idempotency
-    claim = await store.begin(scope_of(principal), key, wanted)
+    claim = store.claim(scope_of(principal), key, wanted)
     setattr(request.state, _STATE, claim)
-    # Bound for the rest of this task: the endpoint's units of work join the transaction.
+    # Bound for the rest of this task: the endpoint's units of work run on its connection.
     claim.bind()
 
 
@@ -235,6 +254,11 @@ async def _stored_instead(request: Request, claim: Claim) -> Response | None:
 async def _finish(request: Request, claim: Claim, response: Response) -> Response:
     if not 200 <= response.status_code < 300:
         return await _stored_instead(request, claim) or response
+    if claim.carried is not None:
+        # Stored and committed with the write: the stored answer is the response, the same
+        # bytes as every replay of it.
+        await claim.end()
+        return answered(claim.carried)
     headers = {name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers}
     try:
         await claim.commit(response.status_code, headers, bytes(response.body))
@@ -259,7 +283,7 @@ class IdempotentRoute(DeclaredQueryRoute):
             try:
                 try:
                     response = await handle(request)
-                except Exception:
+                except Exception as exc:
                     # A refusal raised (a problem, a body that does not validate): the first
                     # attempt's response if one is stored, else this refusal.
                     claim = getattr(request.state, _STATE, None)
@@ -267,9 +291,11 @@ class IdempotentRoute(DeclaredQueryRoute):
                         raise
                     claim.unbind()
                     instead = await _stored_instead(request, claim)
-                    if instead is None:
-                        raise
-                    return instead
+                    if instead is not None:
+                        return instead
+                    if isinstance(exc, InFlightError):  # a write that carried the key waited
+                        raise _in_flight() from None
+                    raise
                 claim = getattr(request.state, _STATE, None)
                 if claim is None:
                     return response

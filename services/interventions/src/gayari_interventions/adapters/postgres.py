@@ -40,6 +40,7 @@ from gayari_shared.audit import audited_cte, write_row
 from gayari_shared.audit.store import AUDIT_PARAMETERS
 from gayari_shared.events.envelope import Envelope
 from gayari_shared.events.interventions import InterventionType
+from gayari_shared.idempotency import carried_key, key_errors, keyed_cte, transaction
 from gayari_shared.migrations import MigrationSet
 from gayari_shared.outbox import (
     OUTBOX_COLUMNS,
@@ -165,11 +166,14 @@ def _record_row(record: Recordable) -> tuple[str, dict[str, Any]]:
 
 
 @functools.cache
-def _record_statement(table: str, columns: tuple[str, ...], guarded: bool, items: bool) -> str:
+def _record_statement(
+    table: str, columns: tuple[str, ...], guarded: bool, items: bool, keyed: bool = False
+) -> str:
     """A record, its grant items (if any), its event and its audit row in one statement: $1..
     the record's columns, then the outbox row, then the audit row, then, `guarded`, the
     household and the version of its row that the record was decided on (the statement writes
-    nothing if the household changed since), then the items' arrays. Returns the record's id
+    nothing if the household changed since), then the items' arrays, then, `keyed`, the
+    request's Idempotency-Key and answer (stored if the record is). Returns the record's id
     when it was written. (No notification: the unit of work tells the relay after the commit,
     see add_to_outbox.)"""
     n = len(columns)
@@ -198,13 +202,16 @@ def _record_statement(table: str, columns: tuple[str, ...], guarded: bool, items
             f"SELECT recorded.id, i.* FROM recorded, unnest(${p}::smallint[], ${p + 1}::text[], "
             f"${p + 2}::int[], ${p + 3}::text[], ${p + 4}::bigint[]) AS i)"
         )
+        p += 5
     parts.append(
         f"staged AS (INSERT INTO outbox ({OUTBOX_COLUMNS}) "
         f"SELECT ${o}, ${o + 1}, ${o + 2}, ${o + 3}, ${o + 4}, ${o + 5}::jsonb, ${o + 6} "
         "FROM recorded)"
     )
     parts.append(audited_cte(a, "recorded"))
-    return "WITH " + ",\n".join(parts) + "\nSELECT id FROM recorded"
+    if keyed:
+        parts.append(keyed_cte(p, "recorded"))
+    return "WITH " + ",\n".join(parts) + f"\nSELECT id FROM recorded{', keyed' if keyed else ''}"
 
 
 class InterventionsUnitOfWork:
@@ -256,7 +263,9 @@ class InterventionsUnitOfWork:
         """The record, its grant items and its event in one statement: one round trip, and
         atomic without a transaction. With `household_version` (from versioned_household),
         only if the record's household is still that version, taken FOR SHARE: False when it
-        changed meanwhile, then nothing is written."""
+        changed meanwhile, then nothing is written. A request's Idempotency-Key is stored
+        with it (gayari_shared.idempotency.carried_key)."""
+        keyed = carried_key(self._conn, record)
         table, row = _record_row(record)
         args: list[Any] = [
             *row.values(),
@@ -275,11 +284,16 @@ class InterventionsUnitOfWork:
                 [i.unit for i in items],
                 [i.unit_value_idr for i in items],
             ]
-        query = _record_statement(table, tuple(row), guarded, bool(items))
-        written = await self._conn.fetchval(query, *args) is not None
+        if keyed is not None:
+            args += keyed.arguments()
+        query = _record_statement(table, tuple(row), guarded, bool(items), keyed is not None)
+        with key_errors(keyed):
+            written = await self._conn.fetchval(query, *args) is not None
         self.staged = self.staged or written
         if written:
             self.recorded = (_TYPE_OF[type(record)], record.id)
+            if keyed is not None:
+                keyed.written()
         return written
 
     async def record_decided(
@@ -295,9 +309,10 @@ class InterventionsUnitOfWork:
         the household's row is still the version decided on, taking it FOR SHARE for that
         statement as a transaction would (two round trips for a household's record, one for an
         agency's, against five). A household changed meanwhile (an exit just applied, say) is
-        decided again the locked way, in a transaction of its own on this connection. In a
-        transaction (the unit's own, or a request's idempotency claim), the locked way at once:
-        the household read FOR SHARE, so an exit arriving meanwhile waits for the record."""
+        decided again the locked way, in a transaction of its own on this connection (the
+        transaction of the request's Idempotency-Key, if it has one). In a transaction (the
+        unit's own, or a key's), the locked way at once: the household read FOR SHARE, so an
+        exit arriving meanwhile waits for the record."""
         if household_id is None:
             record, envelope, stream = decide(None)
             await self.record(record, envelope, stream)
@@ -310,7 +325,7 @@ class InterventionsUnitOfWork:
             record, envelope, stream = decide(household)
             if await self.record(record, envelope, stream, household_version=version):
                 return record
-        async with self._conn.transaction():
+        async with transaction(self._conn):
             return await self._record_locked(household_id, decide)
 
     async def _record_locked(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Request, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from gayari_interventions.domain.budget import BudgetAllocation, BudgetAllocationRequest
 from gayari_interventions.domain.grants import Grant, GrantRequest
@@ -39,7 +40,7 @@ from gayari_interventions.service_layer import handlers
 from gayari_interventions.service_layer.handlers import InterventionsDeps
 from gayari_shared.auth import Principal, Role
 from gayari_shared.http.correlation import current_correlation_id
-from gayari_shared.http.idempotency import IdempotentRoute, authorized_idempotent
+from gayari_shared.http.idempotency import IdempotentRoute, authorized_idempotent, json_answer
 from gayari_shared.http.problems import (
     NOT_JSON,
     FieldError,
@@ -47,6 +48,7 @@ from gayari_shared.http.problems import (
     ProblemError,
     problem_response,
 )
+from gayari_shared.idempotency import Answer, answer_written
 from gayari_shared.rules import RuleViolationError
 
 # The Problem schema for the problem+json body too, so that clients (and the fuzz tests'
@@ -168,7 +170,14 @@ def _writing(request: Request, principal: Principal) -> Writing:
             kind="urn:gayari:problem:forbidden",
         )
     deps: InterventionsDeps = request.app.state.deps
+    # Every write answers 201 with what it wrote: with an Idempotency-Key, a record written in
+    # one statement stores that answer with it.
+    answer_written(_created)
     return Writing(deps, principal.agency, current_correlation_id())
+
+
+def _created(written: BaseModel) -> Answer:
+    return json_answer(status.HTTP_201_CREATED, written)
 
 
 Writer = Annotated[Writing, Depends(writing)]

@@ -23,6 +23,7 @@ from gayari_registry.domain.model import (
 )
 from gayari_shared.audit import add_audit_row, audited_cte, read_row, write_row
 from gayari_shared.events.envelope import Envelope
+from gayari_shared.idempotency import carried_key, in_key_transaction, key_errors, keyed_cte
 from gayari_shared.migrations import MigrationSet
 from gayari_shared.outbox import (
     OUTBOX_COLUMNS,
@@ -91,13 +92,24 @@ def _staged(first: int) -> str:
     {audited_cte(first + 7, "written")}"""
 
 
+def _keyed(first: int) -> tuple[str, str]:
+    """The CTE storing a request's Idempotency-Key with the household `written` ($first..),
+    and the final SELECT's source that makes it run."""
+    return f",\n    {keyed_cte(first, 'written')}", "written, keyed"
+
+
 # A write and the event it causes in one statement, one round trip (not one per table and
 # one for the outbox, nor one more to look up the KK and the NIKs first). A registration:
 # inserted unless the KK or a member's NIK is held already; then nothing is written and the
 # rows that come back say who holds them (nik NULL: the household holding the KK), as
 # REGISTRATION_LOOKUP would. $1..$11 the household (_row, then kk and registered_at),
-# $12..$18 its members, $19..$25 the outbox row, $26..$31 the audit row, $32 its version.
-_REGISTER: Final = f"""
+# $12..$18 its members, $19..$25 the outbox row, $26..$31 the audit row, $32 its version;
+# `keyed`, $33..$39 the request's Idempotency-Key and answer, stored if the household is.
+def _register(keyed: bool) -> str:
+    key, written = (
+        (f",\n    {keyed_cte(33, 'written')}", "written, keyed") if keyed else ("", "written")
+    )
+    return f"""
     WITH held AS ({_held(10, 14)}),
     written AS (
         INSERT INTO households
@@ -106,20 +118,28 @@ _REGISTER: Final = f"""
         SELECT $1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8, $9, $10, $11, $32
         WHERE NOT EXISTS (SELECT FROM held)
         ON CONFLICT (kk) DO NOTHING RETURNING id),
-    members AS ({_members_from(12)}),{_staged(19)}
-    SELECT true AS created, NULL::text AS nik, id FROM written
+    members AS ({_members_from(12)}),{_staged(19)}{key}
+    SELECT true AS created, NULL::text AS nik, id FROM {written}
     UNION ALL
     SELECT false, nik, id FROM held"""
 
 
-def _save(guarded: bool) -> str:
+_REGISTER: Final = _register(keyed=False)
+_REGISTER_KEYED: Final = _register(keyed=True)
+
+
+def _save(guarded: bool, keyed: bool = False) -> str:
     """A household written back: $1..$9 its row, $10..$16 its members when they changed
     (deleted first, by another statement; else empty arrays), $17..$22 its enrolments,
     $23..$29 the outbox row, $30..$35 the audit row, $36 its version. Read FOR UPDATE before;
     or, `guarded`, read without a lock and written only if its row is still the version read
     ($37, the row's xmin: every update of a household, whatever part of it changes, writes a
-    new row version)."""
+    new row version); `keyed` too, $38..$44 the request's Idempotency-Key and answer, stored
+    if the household is."""
     guard = " AND xmin = $37::xid" if guarded else ""
+    key, written = (
+        (f",\n    {keyed_cte(38, 'written')}", "written, keyed") if keyed else ("", "written")
+    )
     return f"""
     WITH written AS (
         UPDATE households SET head_name = $2, village_code = $3, welfare_decile = $4,
@@ -134,12 +154,14 @@ def _save(guarded: bool) -> str:
             {_arrays(17, "smallint", "smallint", "text", "timestamptz", "text", "timestamptz")}
         ) AS e
         ON CONFLICT (household_id, number) DO UPDATE
-            SET exit_reason = excluded.exit_reason, exited_at = excluded.exited_at),{_staged(23)}
-    SELECT id FROM written"""
+            SET exit_reason = excluded.exit_reason, exited_at = excluded.exited_at),
+    {_staged(23)}{key}
+    SELECT id FROM {written}"""
 
 
 _SAVE: Final = _save(guarded=False)
 _SAVE_IF_UNCHANGED: Final = _save(guarded=True)
+_SAVE_IF_UNCHANGED_KEYED: Final = _save(guarded=True, keyed=True)
 
 
 def _row(household: Household) -> tuple[Any, ...]:
@@ -212,22 +234,28 @@ class HouseholdUnitOfWork:
         held already, in one round trip. (True, None, {}) when it was written; else nothing
         is written and (False, the household holding the KK or None, the household holding
         each NIK held), as registration_lookup tells. (False, None, {}): the KK was registered
-        by a concurrent request meanwhile."""
+        by a concurrent request meanwhile. A request's Idempotency-Key is stored with the
+        household (gayari_shared.idempotency.carried_key)."""
+        keyed = carried_key(self._conn, household)
         try:
-            rows = await self._conn.fetch(
-                _REGISTER,
-                *_row(household),
-                household.kk,
-                household.registered_at,
-                *_member_arrays(household),
-                *outbox_row(event, self._topic(stream)),
-                *write_row(event),
-                household.version,
-            )
+            with key_errors(keyed):
+                rows = await self._conn.fetch(
+                    _REGISTER if keyed is None else _REGISTER_KEYED,
+                    *_row(household),
+                    household.kk,
+                    household.registered_at,
+                    *_member_arrays(household),
+                    *outbox_row(event, self._topic(stream)),
+                    *write_row(event),
+                    household.version,
+                    *(() if keyed is None else keyed.arguments()),
+                )
         except asyncpg.UniqueViolationError as exc:
             raise _nik_taken(exc) from exc
         if any(row["created"] for row in rows):
             self.staged = True
+            if keyed is not None:
+                keyed.written()
             return True, None, {}
         existing = next((row["id"] for row in rows if row["nik"] is None), None)
         return False, existing, {row["nik"]: row["id"] for row in rows if row["nik"] is not None}
@@ -244,38 +272,50 @@ class HouseholdUnitOfWork:
         """Write back a household read with `by_id(..., for_update=True)` (its members too
         when they changed) and stage the event the change causes. With `if_version` (from
         `versioned`, read without a lock, members unchanged) only if the household is still
-        that version: False when it changed meanwhile, then nothing is written."""
+        that version: False when it changed meanwhile, then nothing is written; and a
+        request's Idempotency-Key is stored with it (gayari_shared.idempotency.carried_key)."""
+        keyed = None if if_version is None else carried_key(self._conn, household)
         if members:
             if if_version is not None:
                 raise ValueError("a member change is written under the household's lock")
             await self._conn.execute("DELETE FROM members WHERE household_id = $1", household.id)
         enrolments = household.enrolments
+        if if_version is None:
+            statement = _SAVE
+        else:
+            statement = _SAVE_IF_UNCHANGED if keyed is None else _SAVE_IF_UNCHANGED_KEYED
         try:
-            written = await self._conn.fetchrow(
-                _SAVE if if_version is None else _SAVE_IF_UNCHANGED,
-                *_row(household),
-                *(_member_arrays(household) if members else [[]] * 7),
-                list(range(len(enrolments))),
-                [e.cohort_year for e in enrolments],
-                [e.agency for e in enrolments],
-                [e.enrolled_at for e in enrolments],
-                [e.exit_reason for e in enrolments],
-                [e.exited_at for e in enrolments],
-                *outbox_row(event, self._topic(stream)),
-                *write_row(event),
-                household.version,
-                *(() if if_version is None else (if_version,)),
-            )
+            with key_errors(keyed):
+                written = await self._conn.fetchrow(
+                    statement,
+                    *_row(household),
+                    *(_member_arrays(household) if members else [[]] * 7),
+                    list(range(len(enrolments))),
+                    [e.cohort_year for e in enrolments],
+                    [e.agency for e in enrolments],
+                    [e.enrolled_at for e in enrolments],
+                    [e.exit_reason for e in enrolments],
+                    [e.exited_at for e in enrolments],
+                    *outbox_row(event, self._topic(stream)),
+                    *write_row(event),
+                    household.version,
+                    *(() if if_version is None else (if_version,)),
+                    *(() if keyed is None else keyed.arguments()),
+                )
         except asyncpg.UniqueViolationError as exc:
             raise _nik_taken(exc) from exc
         if if_version is None:
             assert written is not None, "saved a household that was not read FOR UPDATE"
         self.staged = self.staged or written is not None
+        if written is not None and keyed is not None:
+            keyed.written()
         return written is not None
 
     async def audit_read(self, household_id: uuid.UUID, correlation_id: str) -> None:
         """The audit row of a household handed back without a write (a known KK registered
-        again, a change that changed nothing)."""
+        again, a change that changed nothing). With a request's Idempotency-Key, in its
+        transaction: the row is kept only with the stored answer."""
+        await in_key_transaction(self._conn)
         await add_audit_row(self._conn, read_row("read:household", [household_id], correlation_id))
 
     async def owners_of(self, niks: Sequence[str], excluding: uuid.UUID) -> dict[str, uuid.UUID]:

@@ -47,8 +47,9 @@ from gayari_shared.auth import Principal, Role, authorized
 from gayari_shared.csvstream import CsvStream
 from gayari_shared.events.households import ExitReason
 from gayari_shared.http.correlation import current_correlation_id
-from gayari_shared.http.idempotency import IdempotentRoute, authorized_idempotent
+from gayari_shared.http.idempotency import IdempotentRoute, authorized_idempotent, json_answer
 from gayari_shared.http.problems import NOT_JSON, FieldError, Problem, ProblemError
+from gayari_shared.idempotency import Answer, answer_written
 from gayari_shared.inputs import DIGITS_ONLY, Integer, IsoDate
 from gayari_shared.rules import RuleViolationError
 
@@ -190,6 +191,19 @@ def _view(household: Household, response: Response) -> HouseholdView:
     return HouseholdView.of(household)
 
 
+def _answers_written(status_code: int, *, located: bool = False) -> None:
+    """How the household a write stores is answered (as `_view`, with a Location header when
+    `located`): with an Idempotency-Key, a write of one statement stores that answer with it."""
+
+    def answer(household: Household) -> Answer:
+        headers = {"ETag": f'"{household.version}"'}
+        if located:
+            headers["Location"] = f"/households/{household.id}"
+        return json_answer(status_code, HouseholdView.of(household), headers)
+
+    answer_written(answer)
+
+
 def _deps(request: Request) -> RegistryDeps:
     deps: RegistryDeps = request.app.state.deps
     return deps
@@ -242,6 +256,8 @@ async def post_household(
     request: Request,
     response: Response,
 ) -> HouseholdView:
+    # A household is written only when it is new: 201.
+    _answers_written(status.HTTP_201_CREATED, located=True)
     with _as_problems():
         result = await register_household(_deps(request), application, current_correlation_id())
     if not result.created:
@@ -319,6 +335,7 @@ async def patch_household(
     member's `member_id` to keep it). A household that exited as deceased is closed: only an
     administrator may still correct it."""
     admin = Role.ADMIN in principal.roles
+    _answers_written(status.HTTP_200_OK)
     with _as_problems():
         household = await change_household(
             _deps(request), household_id, change, current_correlation_id(), admin=admin
@@ -355,6 +372,7 @@ async def post_enrolment(
             f"key {principal.key_id} ({principal.label}) has no agency to enrol for",
             kind="urn:gayari:problem:forbidden",
         )
+    _answers_written(status.HTTP_201_CREATED)
     with _as_problems():
         household = await enrol_household(
             _deps(request),
@@ -388,6 +406,7 @@ async def post_exit(
 ) -> HouseholdView:
     """The enrolled household leaves GAYARI. Interventions refuse it from then on: send the
     answer's ETag with them (Gayari-Household-Version) to have that decided on this state."""
+    _answers_written(status.HTTP_200_OK)
     with _as_problems():
         household = await exit_household(
             _deps(request),
