@@ -13,12 +13,14 @@ from functools import partial
 from typing import Any, TypeVar
 
 import asyncpg
+import httpx
 import pytest
 
 from gayari_interventions.adapters.postgres import unit_of_work as interventions_unit_of_work
 from gayari_interventions.domain.grants import GrantRequest
 from gayari_interventions.service_layer.handlers import InterventionsDeps, record_grant
 from gayari_registry.adapters.postgres import unit_of_work as registry_unit_of_work
+from gayari_registry.bootstrap import create_app as create_registry
 from gayari_registry.domain.model import DetailsChange, HouseholdApplication, Reference
 from gayari_registry.service_layer.handlers import (
     RegistryDeps,
@@ -26,6 +28,7 @@ from gayari_registry.service_layer.handlers import (
     enrol_household,
     register_household,
 )
+from gayari_registry.settings import RegistrySettings
 from gayari_shared.areas import load_areas
 from gayari_shared.idempotency import (
     AlreadyStoredError,
@@ -35,10 +38,11 @@ from gayari_shared.idempotency import (
     KeyTakenError,
     answer_written,
 )
-from tests.conftest import DatabaseFactory
+from gayari_shared.settings import CommonSettings
+from tests.conftest import DatabaseFactory, KeySet, migrate_up
 from tests.integration.test_idempotent_writes import service  # noqa: F401  (a fixture)
 from tests.integration.test_interventions_api import Interventions, known, life
-from tests.integration.test_registry_lifecycle import household
+from tests.integration.test_registry_lifecycle import household, registry_db, run_app  # noqa: F401
 
 pytestmark = pytest.mark.stack
 
@@ -269,3 +273,48 @@ async def test_a_keyed_grant_sends_what_it_sends_without_a_key(
     assert (await service.counts())["grants"] == 2
     stored = await service.fetchval("SELECT count(*) FROM idempotency_keys WHERE key = 'grant-1'")
     assert stored == 1
+
+
+async def test_keyed_writes_over_http_carry_their_keys_and_answer_with_them(
+    registry_db: str,  # noqa: F811
+    isolated_settings: CommonSettings,
+    api_keys: KeySet,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The endpoints tell their claims how they answer: a keyed registration, enrolment and exit
+    begin no transaction of the key's, and the first answer is the stored one, byte for byte,
+    its ETag (and Location) included."""
+    begun: list[Claim] = []
+    begin = Claim.begin
+
+    async def counted_begin(claim: Claim) -> None:
+        begun.append(claim)
+        await begin(claim)
+
+    monkeypatch.setattr(Claim, "begin", counted_begin)
+    await migrate_up("registry", registry_db)
+    app = create_registry(isolated_settings, RegistrySettings(database_url=registry_db))
+    async for client in run_app(app, api_keys.agencies["dinsos"]):
+        writes = [("/households", household(6), 201)]
+        first: list[httpx.Response] = []
+        for step in range(3):
+            path, body, status = writes[step]
+            headers = {"Idempotency-Key": f'"{uuid.uuid4()}"'}
+            answered = await client.post(path, json=body, headers=headers)
+            assert answered.status_code == status, answered.text
+            assert begun == [], path
+            # A replayed registration reads the known household in the key's transaction.
+            replayed = await client.post(path, json=body, headers=headers)
+            assert replayed.headers["Idempotent-Replayed"] == "true"
+            assert (replayed.status_code, replayed.content) == (status, answered.content)
+            assert replayed.headers["etag"] == answered.headers["etag"]
+            begun.clear()
+            first.append(answered)
+            household_id = first[0].json()["id"]
+            writes += [
+                (f"/households/{household_id}/enrolment", {"cohort_year": 2026}, 201),
+                (f"/households/{household_id}/exit", {"reason": "graduated"}, 200),
+            ][step : step + 1]
+    assert first[0].headers["location"] == f"/households/{first[0].json()['id']}"
+    assert [r.json()["version"] for r in first] == [1, 2, 3]
+    assert [r.headers["etag"] for r in first] == ['"1"', '"2"', '"3"']

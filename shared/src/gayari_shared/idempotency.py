@@ -257,7 +257,7 @@ class Claim:
             await self._close()
 
     async def end(self) -> None:
-        """After a write that carried the key: the connection goes back to the pool."""
+        """After a write that carried the key: the connection goes back to the pool (once)."""
         await self._close()
 
     def _committed(self) -> None:
@@ -337,6 +337,12 @@ def carried_key(conn: Connection, result: Any) -> CarriedKey | None:
     return claim.carry(result)
 
 
+def carried_answer() -> Answer | None:
+    """The answer the current request's write stored with its key, if one did."""
+    claim = _CURRENT.get()
+    return None if claim is None else claim.carried
+
+
 def answer_written(render: Render) -> None:
     """How the current request answers the result its use case writes, for a write that
     carries its key (nothing without a key)."""
@@ -373,6 +379,10 @@ async def joined_or_acquired(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
     claim = _CURRENT.get()
     if claim is not None and claim.store.pool is pool and not claim.closed:
         yield await claim.connection()
+        if claim.carried is not None:
+            # Committed with the key: nothing more is written, and the connection goes back to
+            # the pool when the unit ends, as it would without a key, not when the request does.
+            await claim.end()
         return
     async with pool.acquire() as conn:
         yield conn

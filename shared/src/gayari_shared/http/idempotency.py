@@ -32,7 +32,9 @@ check costs no dependency of its own). Without the header nothing changes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import re
 from collections.abc import Callable, Coroutine
@@ -56,6 +58,7 @@ from gayari_shared.idempotency import (
     IdempotencyStore,
     InFlightError,
     StoredResponse,
+    carried_answer,
 )
 
 HEADER: Final = "Idempotency-Key"
@@ -67,6 +70,7 @@ ADMIN_SCOPE: Final = "*"
 # version that a client sends on to the interventions service).
 _KEPT_HEADERS: Final = ("content-type", "location", "etag")
 _STATE: Final = "idempotency_claim"
+_JSON: Final = JSONResponse.media_type
 
 # An RFC 8941 sf-string: printable ASCII, with \" and \\ escaped.
 _SF_STRING: Final = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
@@ -179,13 +183,12 @@ def _in_flight() -> ProblemError:
 
 
 def json_answer(status: int, content: BaseModel, headers: dict[str, str] | None = None) -> Answer:
-    """The answer a route gives `content` as its response model, as FastAPI renders it (JSON
-    of the model's JSON mode, by alias), with these headers: what a key stores when its write
-    carries it."""
-    response = JSONResponse(content.model_dump(mode="json", by_alias=True), status_code=status)
-    kept = {"content-type": response.headers["content-type"]}
+    """The answer a route gives `content` as its response model, the bytes FastAPI renders
+    (compact JSON by alias; pydantic's own serializer, not the model dumped then encoded again),
+    with these headers: what a key stores when its write carries it."""
+    kept = {"content-type": _JSON}
     kept.update((name.lower(), value) for name, value in (headers or {}).items())
-    return Answer(status, kept, bytes(response.body))
+    return Answer(status, kept, content.__pydantic_serializer__.to_json(content, by_alias=True))
 
 
 def answered(answer: Answer) -> Response:
@@ -269,11 +272,30 @@ async def _finish(request: Request, claim: Claim, response: Response) -> Respons
     return response
 
 
+def _answering_carried(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """The endpoint, answering with the answer its write stored with the request's key when it
+    carried one: the stored bytes, and FastAPI does not render the result again."""
+    if not inspect.iscoroutinefunction(endpoint):
+        return endpoint
+
+    @functools.wraps(endpoint)  # FastAPI reads the parameters and the response model through it
+    async def answering(*args: Any, **kwargs: Any) -> Any:
+        result = await endpoint(*args, **kwargs)
+        carried = carried_answer()
+        return result if carried is None else answered(carried)
+
+    return answering
+
+
 class IdempotentRoute(DeclaredQueryRoute):
     """A route whose request, when it carries an Idempotency-Key, ends by storing its response
     and committing (2xx), or rolling back and answering a response stored for the key if
-    there is one (anything else, an exception too). It refuses
-    undeclared query parameters as DeclaredQueryRoute does (before any key is claimed)."""
+    there is one (anything else, an exception too). A write that stored the response itself is
+    answered with it. It refuses undeclared query parameters as DeclaredQueryRoute does (before
+    any key is claimed)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, _answering_carried(endpoint), **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
