@@ -295,7 +295,7 @@ async def test_keyed_writes_over_http_carry_their_keys_and_answer_with_them(
     await migrate_up("registry", registry_db)
     app = create_registry(isolated_settings, RegistrySettings(database_url=registry_db))
     async for client in run_app(app, api_keys.agencies["dinsos"]):
-        writes = [("/households", household(6), 201)]
+        writes: list[tuple[str, object, int]] = [("/households", household(6), 201)]
         first: list[httpx.Response] = []
         for step in range(3):
             path, body, status = writes[step]
