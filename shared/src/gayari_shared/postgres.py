@@ -68,6 +68,12 @@ async def connect(database: Database | str, **kwargs: Any) -> asyncpg.Connection
     return conn
 
 
+# How long a connection keeps a prepared statement (and so its generic plan) before preparing
+# it again: a round trip per statement and connection that often, against a plan made on
+# tables that have grown since (see create_pool).
+GENERIC_PLAN_LIFETIME_S: Final = 20
+
+
 async def _keep_session(_: asyncpg.Connection[Any]) -> None:
     """A release that sends nothing: asyncpg still rolls back a transaction left open."""
 
@@ -92,7 +98,13 @@ async def create_pool(
     (plan_cache_mode auto), a statement of several CTEs (the registry's registration) is
     planned afresh on every execution or not depending on its first executions on each
     connection, so its cost differs from connection to connection; planned once, it is the
-    same on all of them, and the planning is not paid again."""
+    same on all of them, and the planning is not paid again.
+
+    Such a plan is made with the tables' sizes of its first execution, and kept until an
+    ANALYZE of a table it reads invalidates it. A service started on a new database plans on
+    empty tables (a sequential scan is then the cheapest way to look a NIK up) and autovacuum
+    may not analyze them for minutes while they grow: each connection prepares its statements
+    again after GENERIC_PLAN_LIFETIME_S, so such a plan serves that long at most."""
     pool = await asyncpg.create_pool(
         **as_database(database).connect_options(),
         min_size=min_size,
@@ -100,6 +112,7 @@ async def create_pool(
         command_timeout=30,
         reset=None if session_reset else _keep_session,
         server_settings={"plan_cache_mode": "force_generic_plan"} if generic_plans else None,
+        max_cached_statement_lifetime=GENERIC_PLAN_LIFETIME_S if generic_plans else 300,
     )
     if pool is None:  # asyncpg's typing allows it; it never happens with a fresh pool
         raise RuntimeError("could not create a PostgreSQL pool")
