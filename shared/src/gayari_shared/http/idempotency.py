@@ -258,10 +258,10 @@ async def _finish(request: Request, claim: Claim, response: Response) -> Respons
     if not 200 <= response.status_code < 300:
         return await _stored_instead(request, claim) or response
     if claim.carried is not None:
-        # Stored and committed with the write: the stored answer is the response, the same
-        # bytes as every replay of it.
+        # Stored and committed with the write: the endpoint answered with the stored answer
+        # (_answering_carried), the same bytes as every replay of it.
         await claim.end()
-        return answered(claim.carried)
+        return response
     headers = {name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers}
     try:
         await claim.commit(response.status_code, headers, bytes(response.body))
