@@ -364,8 +364,9 @@ async def in_key_transaction(conn: Connection) -> None:
 async def transaction(conn: Connection) -> AsyncIterator[None]:
     """A transaction on `conn`: on the claim's connection, the claim's (committed with the
     stored response), else one of its own."""
-    if joined_claim(conn) is not None:
-        await in_key_transaction(conn)
+    claim = joined_claim(conn)
+    if claim is not None:
+        await claim.begin()
         yield
         return
     async with conn.transaction():

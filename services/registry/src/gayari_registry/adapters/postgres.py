@@ -106,9 +106,7 @@ def _keyed(first: int) -> tuple[str, str]:
 # $12..$18 its members, $19..$25 the outbox row, $26..$31 the audit row, $32 its version;
 # `keyed`, $33..$39 the request's Idempotency-Key and answer, stored if the household is.
 def _register(keyed: bool) -> str:
-    key, written = (
-        (f",\n    {keyed_cte(33, 'written')}", "written, keyed") if keyed else ("", "written")
-    )
+    key, written = _keyed(33) if keyed else ("", "written")
     return f"""
     WITH held AS ({_held(10, 14)}),
     written AS (
@@ -137,9 +135,7 @@ def _save(guarded: bool, keyed: bool = False) -> str:
     new row version); `keyed` too, $38..$44 the request's Idempotency-Key and answer, stored
     if the household is."""
     guard = " AND xmin = $37::xid" if guarded else ""
-    key, written = (
-        (f",\n    {keyed_cte(38, 'written')}", "written, keyed") if keyed else ("", "written")
-    )
+    key, written = _keyed(38) if keyed else ("", "written")
     return f"""
     WITH written AS (
         UPDATE households SET head_name = $2, village_code = $3, welfare_decile = $4,
